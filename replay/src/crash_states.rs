@@ -1,0 +1,948 @@
+//! Crash-state enumeration.
+//!
+//! A crash at log position `t` (after `entries[..t]`) leaves `durable(t)`
+//! plus any subset of the *pending* writes: the volatile ones (completed, not
+//! yet made durable) and the in-flight ones (submitted, not completed). Three
+//! modes explore that space, each in a deterministic order, each state with a
+//! short printable id that [`find_state`] maps back to the state:
+//!
+//! - `prefix` (`p<t>`): every write completed before `t` is on the image,
+//!   in-flight ones are not (what xfstests' `replay-log` gives). Only the
+//!   positions right after a data completion or a mark are states: other
+//!   positions add nothing.
+//! - `reorder` (`r<t>.<k>`): durable(t) plus subset `k` of the pending writes.
+//!   With at most `max_volatile` pending writes, every subset: `k` is then a
+//!   bit mask over the pending list (volatile ones by completion order, then
+//!   in-flight ones by submission order). Beyond, a seeded sample: `k = 0`
+//!   none, `k = 1` all, `k = 2 + i` all but pending write `i`, then `samples`
+//!   random subsets (duplicates dropped).
+//! - `torn` (`t<t>.<k>.<j>`): the reorder states, and after each of them the
+//!   same subset plus one more pending write persisted only for a prefix of
+//!   its sectors; `j` numbers those (write, sector count) pairs.
+//!
+//! Positions are only those where something relevant changed (a data
+//! submission or completion, a flush raising the durable bound, a mark).
+//! Images are built incrementally: prefix mode applies each new completion
+//! to the previous image; the other modes keep a *base* image of the durable
+//! writes and derive each state from it by applying only its persisted
+//! writes, copy-on-write.
+//!
+//! Overlapping writes: where several persisted writes cover a sector, the
+//! one that completed last wins (in-flight writes count as completing after
+//! all completed ones, in submission order). The base image records, per
+//! sector, the rank of the durable write that owns it, so a persisted
+//! volatile write that completed *before* that durable write does not
+//! overwrite it.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::str::FromStr;
+
+use rand::{Rng, SeedableRng};
+
+use crate::error::ReplayError;
+use crate::image::Image;
+use crate::log::{Kind, Log, SECTOR_SIZE};
+use crate::model::{Event, Model};
+
+/// Enumeration mode.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Prefix,
+    Reorder,
+    Torn,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Prefix => "prefix",
+            Mode::Reorder => "reorder",
+            Mode::Torn => "torn",
+        })
+    }
+}
+
+impl FromStr for Mode {
+    type Err = ReplayError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "prefix" => Ok(Mode::Prefix),
+            "reorder" => Ok(Mode::Reorder),
+            "torn" => Ok(Mode::Torn),
+            _ => Err(ReplayError::BadMode(s.to_string())),
+        }
+    }
+}
+
+/// What to enumerate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnumOptions {
+    pub mode: Mode,
+    /// Largest pending set enumerated exhaustively (clamped to 24).
+    pub max_volatile: usize,
+    /// Random subsets per position beyond `max_volatile`.
+    pub samples: usize,
+    pub seed: u64,
+    /// Start right after the first mark with this label.
+    pub start_mark: Option<String>,
+    /// Stop right after the first mark with this label (at or after the start).
+    pub end_mark: Option<String>,
+    /// Enumerate at most this many states.
+    pub limit: Option<usize>,
+}
+
+impl Default for EnumOptions {
+    fn default() -> Self {
+        EnumOptions {
+            mode: Mode::Prefix,
+            max_volatile: 8,
+            samples: 64,
+            seed: 0,
+            start_mark: None,
+            end_mark: None,
+            limit: None,
+        }
+    }
+}
+
+/// Hard cap on exhaustive enumeration: 2^24 subsets per position is already
+/// far beyond anything checkable.
+const EXHAUSTIVE_CAP: usize = 24;
+
+/// The printable id of a crash state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StateId {
+    Prefix {
+        position: usize,
+    },
+    Reorder {
+        position: usize,
+        subset: u64,
+    },
+    Torn {
+        position: usize,
+        subset: u64,
+        tear: u64,
+    },
+}
+
+impl StateId {
+    /// The log position of the state.
+    pub fn position(&self) -> usize {
+        match *self {
+            StateId::Prefix { position }
+            | StateId::Reorder { position, .. }
+            | StateId::Torn { position, .. } => position,
+        }
+    }
+}
+
+impl fmt::Display for StateId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateId::Prefix { position } => write!(f, "p{position}"),
+            StateId::Reorder { position, subset } => write!(f, "r{position}.{subset}"),
+            StateId::Torn {
+                position,
+                subset,
+                tear,
+            } => write!(f, "t{position}.{subset}.{tear}"),
+        }
+    }
+}
+
+impl FromStr for StateId {
+    type Err = ReplayError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ReplayError::BadStateId(s.to_string());
+        let mut chars = s.chars();
+        let tag = chars.next().ok_or_else(bad)?;
+        let nums: Vec<u64> = chars
+            .as_str()
+            .split('.')
+            .map(|p| {
+                if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+                    Err(bad())
+                } else {
+                    p.parse::<u64>().map_err(|_| bad())
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        let pos = |v: u64| usize::try_from(v).map_err(|_| bad());
+        match (tag, nums.as_slice()) {
+            ('p', [p]) => Ok(StateId::Prefix { position: pos(*p)? }),
+            ('r', [p, k]) => Ok(StateId::Reorder {
+                position: pos(*p)?,
+                subset: *k,
+            }),
+            ('t', [p, k, j]) => Ok(StateId::Torn {
+                position: pos(*p)?,
+                subset: *k,
+                tear: *j,
+            }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl serde::Serialize for StateId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A pending write chosen to persist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Persisted {
+    /// Request id.
+    pub id: u64,
+    /// `Some(n)`: torn, only its first `n` sectors persisted.
+    pub sectors: Option<u32>,
+}
+
+/// One crash state.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CrashState {
+    pub id: StateId,
+    /// The crash happens after `entries[..position]`.
+    pub position: usize,
+    /// Number of Mark entries before `position`.
+    pub marks: usize,
+    /// The volatile / in-flight writes chosen to persist (beyond the durable
+    /// ones), in application order. Empty for prefix states, whose meaning is
+    /// "every write completed before `position`".
+    pub persisted: Vec<Persisted>,
+}
+
+/// The crash model's bookkeeping while walking a log position by position.
+struct Sweep<'m, 'a> {
+    model: &'m Model<'a>,
+    /// Entries processed: the state is that after `entries[..pos]`.
+    pos: usize,
+    completed: u64,
+    durable_upto: u64,
+    /// Ranks of completed, not durable, non-FUA data requests.
+    volatile: BTreeSet<u64>,
+    /// Request indexes of submitted, not completed data requests (request
+    /// index order is submission order).
+    in_flight: BTreeSet<usize>,
+    marks: usize,
+    newly_completed: Vec<usize>,
+    newly_durable: Vec<usize>,
+}
+
+impl<'m, 'a> Sweep<'m, 'a> {
+    fn new(model: &'m Model<'a>) -> Self {
+        Sweep {
+            model,
+            pos: 0,
+            completed: 0,
+            durable_upto: 0,
+            volatile: BTreeSet::new(),
+            in_flight: BTreeSet::new(),
+            marks: 0,
+            newly_completed: Vec::new(),
+            newly_durable: Vec::new(),
+        }
+    }
+
+    /// Processes entry `pos`; returns (changed for prefix, changed for reorder).
+    fn advance(&mut self) -> (bool, bool) {
+        let ev = self.model.events[self.pos];
+        self.pos += 1;
+        match ev {
+            Event::Mark => {
+                self.marks += 1;
+                (true, true)
+            }
+            Event::Submit(r) => {
+                if self.model.reqs[r].is_data() {
+                    self.in_flight.insert(r);
+                    (false, true)
+                } else {
+                    (false, false)
+                }
+            }
+            Event::Complete(r) => {
+                let req = self.model.reqs[r];
+                let mut changed = false;
+                if req.is_data() {
+                    self.in_flight.remove(&r);
+                    let rank = self.completed;
+                    self.completed += 1;
+                    self.newly_completed.push(r);
+                    if req.fua {
+                        self.newly_durable.push(r);
+                    } else {
+                        self.volatile.insert(rank);
+                    }
+                    changed = true;
+                }
+                if req.flushes && req.cap > self.durable_upto {
+                    self.durable_upto = req.cap;
+                    let cap = req.cap;
+                    let now: Vec<u64> = self.volatile.range(..cap).copied().collect();
+                    for rank in now {
+                        self.volatile.remove(&rank);
+                        self.newly_durable.push(self.model.by_rank[rank as usize]);
+                    }
+                    changed = true;
+                }
+                (req.is_data(), changed)
+            }
+        }
+    }
+
+    /// Pending requests: volatile by completion order, then in flight.
+    fn pending(&self) -> Vec<usize> {
+        self.volatile
+            .iter()
+            .map(|&rank| self.model.by_rank[rank as usize])
+            .chain(self.in_flight.iter().copied())
+            .collect()
+    }
+}
+
+/// A subset of the pending list, as a bit set.
+type Bits = Vec<u64>;
+
+fn bit(bits: &Bits, i: usize) -> bool {
+    bits.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
+}
+
+fn set_bit(bits: &mut Bits, i: usize) {
+    bits[i / 64] |= 1 << (i % 64);
+}
+
+/// The subsets of a pending list of `n` writes at one position.
+enum Subsets {
+    Exhaustive { n: usize },
+    Sampled(Vec<Bits>),
+}
+
+impl Subsets {
+    fn new(n: usize, opts: &EnumOptions, position: usize) -> Subsets {
+        if n <= opts.max_volatile.min(EXHAUSTIVE_CAP) {
+            return Subsets::Exhaustive { n };
+        }
+        let words = n.div_ceil(64);
+        let none = vec![0u64; words];
+        let mut all = none.clone();
+        for i in 0..n {
+            set_bit(&mut all, i);
+        }
+        let mut list = vec![none, all.clone()];
+        for i in 0..n {
+            let mut omit = all.clone();
+            omit[i / 64] &= !(1 << (i % 64));
+            list.push(omit);
+        }
+        // Deduplicate the random ones against everything listed so far; the
+        // set is only used for membership, the list keeps the order.
+        let mut seen: BTreeSet<Bits> = list.iter().cloned().collect();
+        let seed = opts.seed ^ (position as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut tries = 0;
+        let mut added = 0;
+        while added < opts.samples && tries < opts.samples.saturating_mul(4).max(16) {
+            tries += 1;
+            let mut s = vec![0u64; words];
+            for i in 0..n {
+                if rng.gen::<bool>() {
+                    set_bit(&mut s, i);
+                }
+            }
+            if seen.insert(s.clone()) {
+                list.push(s);
+                added += 1;
+            }
+        }
+        Subsets::Sampled(list)
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            Subsets::Exhaustive { n } => 1u64 << n,
+            Subsets::Sampled(list) => list.len() as u64,
+        }
+    }
+
+    fn get(&self, k: u64) -> Option<Bits> {
+        match self {
+            Subsets::Exhaustive { n } => (k < 1u64 << n).then(|| vec![k]),
+            Subsets::Sampled(list) => usize::try_from(k).ok().and_then(|k| list.get(k).cloned()),
+        }
+    }
+}
+
+/// Sector counts at which a write of `n` sectors is torn: every count when
+/// the write is small, else the first sector, the 4 KiB boundaries (thinned
+/// to about 16) and all but the last sector.
+fn tear_points(n: u64) -> Vec<u64> {
+    if n < 2 {
+        return Vec::new();
+    }
+    if n <= 16 {
+        return (1..n).collect();
+    }
+    let block = (CHUNK_SECTORS).max((n / 16).div_ceil(CHUNK_SECTORS) * CHUNK_SECTORS);
+    let mut v = vec![1];
+    let mut s = block;
+    while s < n - 1 {
+        v.push(s);
+        s += block;
+    }
+    v.push(n - 1);
+    v
+}
+
+const CHUNK_SECTORS: u64 = (crate::image::CHUNK_SIZE / SECTOR_SIZE) as u64;
+
+/// A crash state together with its image.
+#[derive(Clone, Debug)]
+pub struct EnumeratedState {
+    pub state: CrashState,
+    pub image: Image,
+}
+
+/// Positions the options select: `[start, end]`.
+fn position_range(log: &Log, opts: &EnumOptions) -> Result<(usize, usize), ReplayError> {
+    let mut start = 0;
+    if let Some(label) = &opts.start_mark {
+        let (i, _, _) =
+            log.marks()
+                .find(|(_, l, _)| *l == label)
+                .ok_or_else(|| ReplayError::MarkNotFound {
+                    label: label.clone(),
+                })?;
+        start = i + 1;
+    }
+    let mut end = log.len();
+    if let Some(label) = &opts.end_mark {
+        let (i, _, _) = log
+            .marks()
+            .find(|(i, l, _)| *l == label && *i + 1 >= start)
+            .ok_or_else(|| ReplayError::MarkNotFound {
+                label: label.clone(),
+            })?;
+        end = i + 1;
+    }
+    Ok((start, end))
+}
+
+/// Iterator over the crash states of a log, with their images, in
+/// enumeration order (duplicates included: see [`crate::check`]).
+pub struct StateIter<'a> {
+    model: Box<Model<'a>>,
+    opts: EnumOptions,
+    inner: IterState,
+}
+
+struct IterState {
+    pos: usize,
+    completed: u64,
+    durable_upto: u64,
+    volatile: BTreeSet<u64>,
+    in_flight: BTreeSet<usize>,
+    marks: usize,
+    end: usize,
+    started: bool,
+    emitted: usize,
+    /// Prefix: the current image. Other modes: the durable base.
+    image: Image,
+    /// Other modes: per sector, the rank of the durable write owning it.
+    owner: BTreeMap<u64, u64>,
+    ctx: Option<PosCtx>,
+    /// States of the current position not yet yielded, with the request
+    /// indexes (and sector limits) of their persisted writes.
+    queue: VecDeque<(CrashState, Applied)>,
+}
+
+/// Persisted writes of a state as (request index, sector limit).
+type Applied = Vec<(usize, Option<u64>)>;
+
+struct PosCtx {
+    position: usize,
+    marks: usize,
+    pending: Vec<usize>,
+    subsets: Subsets,
+    next_k: u64,
+}
+
+impl<'a> StateIter<'a> {
+    /// Enumerates the crash states of `log`.
+    pub fn new(log: &'a Log, opts: &EnumOptions) -> Result<Self, ReplayError> {
+        let model = Box::new(Model::new(log)?);
+        let (start, end) = position_range(log, opts)?;
+        let mut it = StateIter {
+            inner: IterState {
+                pos: 0,
+                completed: 0,
+                durable_upto: 0,
+                volatile: BTreeSet::new(),
+                in_flight: BTreeSet::new(),
+                marks: 0,
+                end,
+                started: false,
+                emitted: 0,
+                image: Image::new(log.device_bytes()),
+                owner: BTreeMap::new(),
+                ctx: None,
+                queue: VecDeque::new(),
+            },
+            model,
+            opts: opts.clone(),
+        };
+        // Walk to the start position, keeping the images current.
+        while it.inner.pos < start {
+            it.step();
+        }
+        Ok(it)
+    }
+
+    /// Advances one entry; returns whether the position is a new state for
+    /// the current mode.
+    fn step(&mut self) -> bool {
+        let model: &Model<'a> = &self.model;
+        let st = &mut self.inner;
+        let mut sweep = Sweep {
+            model,
+            pos: st.pos,
+            completed: st.completed,
+            durable_upto: st.durable_upto,
+            volatile: std::mem::take(&mut st.volatile),
+            in_flight: std::mem::take(&mut st.in_flight),
+            marks: st.marks,
+            newly_completed: Vec::new(),
+            newly_durable: Vec::new(),
+        };
+        let (prefix_changed, reorder_changed) = sweep.advance();
+        match self.opts.mode {
+            Mode::Prefix => {
+                for &r in &sweep.newly_completed {
+                    model.apply(&mut st.image, r, None, None);
+                }
+            }
+            Mode::Reorder | Mode::Torn => {
+                for &r in &sweep.newly_durable {
+                    apply_durable(model, &mut st.image, &mut st.owner, r);
+                }
+            }
+        }
+        st.pos = sweep.pos;
+        st.completed = sweep.completed;
+        st.durable_upto = sweep.durable_upto;
+        st.volatile = sweep.volatile;
+        st.in_flight = sweep.in_flight;
+        st.marks = sweep.marks;
+        match self.opts.mode {
+            Mode::Prefix => prefix_changed,
+            _ => reorder_changed,
+        }
+    }
+
+    fn pending(&self) -> Vec<usize> {
+        let st = &self.inner;
+        st.volatile
+            .iter()
+            .map(|&rank| self.model.by_rank[rank as usize])
+            .chain(st.in_flight.iter().copied())
+            .collect()
+    }
+
+    /// Moves to the next enumerated position; false at the end.
+    fn next_position(&mut self) -> bool {
+        if !self.inner.started {
+            self.inner.started = true;
+        } else {
+            loop {
+                if self.inner.pos >= self.inner.end {
+                    return false;
+                }
+                if self.step() {
+                    break;
+                }
+            }
+        }
+        let position = self.inner.pos;
+        let marks = self.inner.marks;
+        if self.opts.mode == Mode::Prefix {
+            self.inner.queue.push_back((
+                CrashState {
+                    id: StateId::Prefix { position },
+                    position,
+                    marks,
+                    persisted: Vec::new(),
+                },
+                Vec::new(),
+            ));
+            self.inner.ctx = None;
+        } else {
+            let pending = self.pending();
+            let subsets = Subsets::new(pending.len(), &self.opts, position);
+            self.inner.ctx = Some(PosCtx {
+                position,
+                marks,
+                pending,
+                subsets,
+                next_k: 0,
+            });
+        }
+        true
+    }
+
+    /// Queues the states of the next subset of the current position.
+    fn fill_from_ctx(&mut self) -> bool {
+        let mode = self.opts.mode;
+        let Some(ctx) = self.inner.ctx.as_mut() else {
+            return false;
+        };
+        let k = ctx.next_k;
+        let Some(bits) = ctx.subsets.get(k) else {
+            return false;
+        };
+        ctx.next_k += 1;
+        let states = states_for_subset(&self.model, mode, ctx, k, &bits);
+        self.inner.queue.extend(states);
+        true
+    }
+
+    fn image_for(&self, applied: &Applied) -> Image {
+        let mut image = self.inner.image.clone();
+        for &(r, limit) in applied {
+            apply_persisted(&self.model, &mut image, &self.inner.owner, r, limit);
+        }
+        image
+    }
+}
+
+/// The reorder state of subset `k` and, in torn mode, its torn variants.
+fn states_for_subset(
+    model: &Model<'_>,
+    mode: Mode,
+    ctx: &PosCtx,
+    k: u64,
+    bits: &Bits,
+) -> Vec<(CrashState, Applied)> {
+    let applied: Applied = ctx
+        .pending
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bit(bits, *i))
+        .map(|(_, &r)| (r, None))
+        .collect();
+    let persisted: Vec<Persisted> = ctx
+        .pending
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bit(bits, *i))
+        .map(|(_, &r)| Persisted {
+            id: model.reqs[r].id,
+            sectors: None,
+        })
+        .collect();
+    let mut out = vec![(
+        CrashState {
+            id: StateId::Reorder {
+                position: ctx.position,
+                subset: k,
+            },
+            position: ctx.position,
+            marks: ctx.marks,
+            persisted,
+        },
+        applied,
+    )];
+    if mode == Mode::Torn {
+        let mut j = 0u64;
+        for (i, &r) in ctx.pending.iter().enumerate() {
+            if bit(bits, i) {
+                continue;
+            }
+            for n in tear_points(model.reqs[r].nr_sectors) {
+                // The torn write keeps its place in application order.
+                let chosen: Vec<(usize, usize)> = ctx
+                    .pending
+                    .iter()
+                    .enumerate()
+                    .filter(|(x, _)| bit(bits, *x) || *x == i)
+                    .map(|(x, &r2)| (x, r2))
+                    .collect();
+                let persisted = chosen
+                    .iter()
+                    .map(|&(x, r2)| Persisted {
+                        id: model.reqs[r2].id,
+                        sectors: (x == i).then(|| u32::try_from(n).unwrap_or(u32::MAX)),
+                    })
+                    .collect();
+                let applied = chosen
+                    .iter()
+                    .map(|&(x, r2)| (r2, (x == i).then_some(n)))
+                    .collect();
+                out.push((
+                    CrashState {
+                        id: StateId::Torn {
+                            position: ctx.position,
+                            subset: k,
+                            tear: j,
+                        },
+                        position: ctx.position,
+                        marks: ctx.marks,
+                        persisted,
+                    },
+                    applied,
+                ));
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Applies a newly durable write to the base image: sectors owned by a
+/// durable write that completed later stay as they are.
+fn apply_durable(model: &Model<'_>, base: &mut Image, owner: &mut BTreeMap<u64, u64>, r: usize) {
+    let req = model.reqs[r];
+    let rank = req.rank.unwrap_or(u64::MAX);
+    let range = req.sector..req.sector + req.nr_sectors;
+    let later = owner.range(range.clone()).any(|(_, &o)| o > rank);
+    if later {
+        let snapshot: BTreeMap<u64, u64> = owner
+            .range(range.clone())
+            .filter(|(_, &o)| o > rank)
+            .map(|(&s, &o)| (s, o))
+            .collect();
+        model.apply(base, r, None, Some(&|s| snapshot.contains_key(&s)));
+        for s in range {
+            if !snapshot.contains_key(&s) {
+                owner.insert(s, rank);
+            }
+        }
+    } else {
+        model.apply(base, r, None, None);
+        for s in range {
+            owner.insert(s, rank);
+        }
+    }
+}
+
+/// Applies a persisted pending write on top of a base image.
+fn apply_persisted(
+    model: &Model<'_>,
+    image: &mut Image,
+    owner: &BTreeMap<u64, u64>,
+    r: usize,
+    limit: Option<u64>,
+) {
+    let req = model.reqs[r];
+    match req.rank {
+        // In flight: after every completed write.
+        None => model.apply(image, r, limit, None),
+        Some(rank) => {
+            let end = req.sector + limit.map_or(req.nr_sectors, |l| l.min(req.nr_sectors));
+            if owner.range(req.sector..end).any(|(_, &o)| o > rank) {
+                model.apply(
+                    image,
+                    r,
+                    limit,
+                    Some(&|s| owner.get(&s).is_some_and(|&o| o > rank)),
+                );
+            } else {
+                model.apply(image, r, limit, None);
+            }
+        }
+    }
+}
+
+impl Iterator for StateIter<'_> {
+    type Item = EnumeratedState;
+
+    fn next(&mut self) -> Option<EnumeratedState> {
+        if self
+            .opts
+            .limit
+            .is_some_and(|limit| self.inner.emitted >= limit)
+        {
+            return None;
+        }
+        loop {
+            if let Some((state, applied)) = self.inner.queue.pop_front() {
+                let image = self.image_for(&applied);
+                self.inner.emitted += 1;
+                return Some(EnumeratedState { state, image });
+            }
+            if self.fill_from_ctx() {
+                continue;
+            }
+            if !self.next_position() {
+                return None;
+            }
+        }
+    }
+}
+
+/// Model state at `position` (no images): (durable request indexes in
+/// completion order, pending list, marks, whether `position` is an
+/// enumerated position for `mode`).
+struct AtPosition {
+    completed: Vec<usize>,
+    durable: Vec<usize>,
+    pending: Vec<usize>,
+    marks: usize,
+    enumerated: bool,
+}
+
+fn at_position(
+    model: &Model<'_>,
+    opts: &EnumOptions,
+    position: usize,
+) -> Result<AtPosition, ReplayError> {
+    let (start, end) = position_range(model.log, opts)?;
+    let mut sweep = Sweep::new(model);
+    let mut changed = (true, true);
+    while sweep.pos < position.min(model.log.len()) {
+        changed = sweep.advance();
+    }
+    let completed: Vec<usize> = model.by_rank[..sweep.completed as usize].to_vec();
+    let durable = completed
+        .iter()
+        .copied()
+        .filter(|&r| {
+            let req = &model.reqs[r];
+            req.fua || req.rank.is_some_and(|rank| rank < sweep.durable_upto)
+        })
+        .collect();
+    let relevant = if opts.mode == Mode::Prefix {
+        changed.0
+    } else {
+        changed.1
+    };
+    Ok(AtPosition {
+        completed,
+        durable,
+        pending: sweep.pending(),
+        marks: sweep.marks,
+        enumerated: position <= model.log.len()
+            && position >= start
+            && position <= end
+            && (position == start || relevant),
+    })
+}
+
+/// The state with id `id` under options `opts` (the limit is ignored).
+pub fn find_state(log: &Log, opts: &EnumOptions, id: &StateId) -> Result<CrashState, ReplayError> {
+    let model = Model::new(log)?;
+    let no = |reason: &str| ReplayError::NoSuchState {
+        id: id.to_string(),
+        reason: reason.to_string(),
+    };
+    let mode_ok = match id {
+        StateId::Prefix { .. } => opts.mode == Mode::Prefix,
+        StateId::Reorder { .. } => matches!(opts.mode, Mode::Reorder | Mode::Torn),
+        StateId::Torn { .. } => opts.mode == Mode::Torn,
+    };
+    if !mode_ok {
+        return Err(no(&format!("not a state of mode {}", opts.mode)));
+    }
+    let position = id.position();
+    if position > log.len() {
+        return Err(no("position past the end of the log"));
+    }
+    let at = at_position(&model, opts, position)?;
+    if !at.enumerated {
+        return Err(no(
+            "no state at this position (nothing changed, or outside the mark range)",
+        ));
+    }
+    let (k, tear) = match *id {
+        StateId::Prefix { position } => {
+            return Ok(CrashState {
+                id: *id,
+                position,
+                marks: at.marks,
+                persisted: Vec::new(),
+            })
+        }
+        StateId::Reorder { subset, .. } => (subset, None),
+        StateId::Torn { subset, tear, .. } => (subset, Some(tear)),
+    };
+    let subsets = Subsets::new(at.pending.len(), opts, position);
+    let bits = subsets
+        .get(k)
+        .ok_or_else(|| no(&format!("only {} subsets at this position", subsets.len())))?;
+    let ctx = PosCtx {
+        position,
+        marks: at.marks,
+        pending: at.pending,
+        subsets,
+        next_k: 0,
+    };
+    let states = states_for_subset(&model, opts.mode, &ctx, k, &bits);
+    let want = tear.map_or(0, |t| t.saturating_add(1));
+    usize::try_from(want)
+        .ok()
+        .and_then(|w| states.into_iter().nth(w))
+        .map(|(state, _)| state)
+        .ok_or_else(|| no("no such torn variant"))
+}
+
+/// Builds the image of one state from scratch: every durable write and every
+/// persisted one, applied in completion order (in-flight ones last, by
+/// submission). Independent of the incremental path, which it cross-checks.
+pub fn image_of(log: &Log, state: &CrashState) -> Result<Image, ReplayError> {
+    let model = Model::new(log)?;
+    let opts = EnumOptions {
+        mode: match state.id {
+            StateId::Prefix { .. } => Mode::Prefix,
+            _ => Mode::Reorder,
+        },
+        ..EnumOptions::default()
+    };
+    if state.position > log.len() {
+        return Err(ReplayError::NoSuchState {
+            id: state.id.to_string(),
+            reason: "position past the end of the log".into(),
+        });
+    }
+    let at = at_position(&model, &opts, state.position)?;
+    // (order key, request, sector limit)
+    let mut list: Vec<((u8, u64), usize, Option<u64>)> = Vec::new();
+    let key = |r: usize| match model.reqs[r].rank {
+        Some(rank) => (0u8, rank),
+        None => (1u8, r as u64),
+    };
+    if let StateId::Prefix { .. } = state.id {
+        list.extend(at.completed.iter().map(|&r| (key(r), r, None)));
+    } else {
+        list.extend(at.durable.iter().map(|&r| (key(r), r, None)));
+        for p in &state.persisted {
+            let r = at
+                .pending
+                .iter()
+                .copied()
+                .find(|&r| model.reqs[r].id == p.id)
+                .ok_or_else(|| ReplayError::NoSuchState {
+                    id: state.id.to_string(),
+                    reason: format!(
+                        "request {} is not pending at position {}",
+                        p.id, state.position
+                    ),
+                })?;
+            list.push((key(r), r, p.sectors.map(u64::from)));
+        }
+    }
+    list.sort_by_key(|&(k, r, _)| (k, r));
+    let mut image = Image::new(log.device_bytes());
+    for (_, r, limit) in list {
+        if model.reqs[r].kind == Kind::Flush {
+            continue;
+        }
+        model.apply(&mut image, r, limit, None);
+    }
+    Ok(image)
+}

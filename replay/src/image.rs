@@ -1,0 +1,359 @@
+//! Block-granular copy-on-write device images.
+//!
+//! An [`Image`] is a persistent radix tree (fan-out 64) of 4 KiB chunks.
+//! Absent subtrees read as zeros, so a fresh image of any size costs nothing,
+//! and cloning an image is one reference-count increment: every crash state
+//! shares all the chunks it does not change with the state it was derived
+//! from. A write copies only the chunks it touches and the tree path above
+//! them (`Arc::make_mut`, so a uniquely owned chunk is even updated in place).
+//!
+//! Each node caches a blake3 key of its content (a Merkle tree whose absent
+//! subtrees have the key of an all-zero subtree), so [`Image::content_key`]
+//! costs only the hashing of what changed since the last key: this is the
+//! deduplication key of crash states. [`Image::hash`] is the plain blake3 of
+//! the image bytes (what `b3sum` of the materialised image prints), which
+//! costs a pass over the whole image.
+
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
+
+/// Size of a copy-on-write chunk (the filesystem block size).
+pub const CHUNK_SIZE: usize = 4096;
+const FANOUT_BITS: u32 = 6;
+const FANOUT: usize = 1 << FANOUT_BITS;
+/// Enough levels for 2^64 bytes of 4 KiB chunks at fan-out 64.
+const MAX_LEVELS: usize = 10;
+
+static ZEROS: [u8; CHUNK_SIZE] = [0; CHUNK_SIZE];
+
+/// Content keys of all-zero subtrees: index 0 is a zero chunk, index h a
+/// zero node of height h.
+fn zero_key(height: usize) -> [u8; 32] {
+    static KEYS: OnceLock<Vec<[u8; 32]>> = OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        let mut keys = vec![*blake3::hash(&ZEROS).as_bytes()];
+        for h in 1..=MAX_LEVELS {
+            let mut hasher = blake3::Hasher::new();
+            for _ in 0..FANOUT {
+                hasher.update(&keys[h - 1]);
+            }
+            keys.push(*hasher.finalize().as_bytes());
+        }
+        keys
+    });
+    keys[height.min(MAX_LEVELS)]
+}
+
+struct Chunk {
+    data: [u8; CHUNK_SIZE],
+    key: OnceLock<[u8; 32]>,
+}
+
+impl Clone for Chunk {
+    fn clone(&self) -> Self {
+        Chunk {
+            data: self.data,
+            key: self.key.clone(),
+        }
+    }
+}
+
+impl Chunk {
+    fn zero() -> Self {
+        Chunk {
+            data: [0; CHUNK_SIZE],
+            key: OnceLock::new(),
+        }
+    }
+    fn key(&self) -> [u8; 32] {
+        *self
+            .key
+            .get_or_init(|| *blake3::hash(&self.data).as_bytes())
+    }
+}
+
+#[derive(Clone)]
+enum Children {
+    Leaf(Box<[Option<Arc<Chunk>>; FANOUT]>),
+    Inner(Box<[Option<Arc<Node>>; FANOUT]>),
+}
+
+#[derive(Clone)]
+struct Node {
+    children: Children,
+    key: OnceLock<[u8; 32]>,
+}
+
+impl Node {
+    fn new(height: usize) -> Self {
+        let children = if height <= 1 {
+            Children::Leaf(Box::new(std::array::from_fn(|_| None)))
+        } else {
+            Children::Inner(Box::new(std::array::from_fn(|_| None)))
+        };
+        Node {
+            children,
+            key: OnceLock::new(),
+        }
+    }
+
+    fn key(&self, height: usize) -> [u8; 32] {
+        *self.key.get_or_init(|| {
+            let mut hasher = blake3::Hasher::new();
+            match &self.children {
+                Children::Leaf(ch) => {
+                    for c in ch.iter() {
+                        hasher.update(&c.as_ref().map_or_else(|| zero_key(0), |c| c.key()));
+                    }
+                }
+                Children::Inner(ch) => {
+                    for c in ch.iter() {
+                        let k = c
+                            .as_ref()
+                            .map_or_else(|| zero_key(height - 1), |c| c.key(height - 1));
+                        hasher.update(&k);
+                    }
+                }
+            }
+            *hasher.finalize().as_bytes()
+        })
+    }
+}
+
+/// A device image: `len` bytes, zero where never written.
+#[derive(Clone)]
+pub struct Image {
+    len: u64,
+    levels: usize,
+    root: Option<Arc<Node>>,
+}
+
+impl std::fmt::Debug for Image {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Image")
+            .field("len", &self.len)
+            .field("content_key", &blake3::Hash::from(self.content_key()))
+            .finish()
+    }
+}
+
+impl PartialEq for Image {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.content_key() == other.content_key()
+    }
+}
+impl Eq for Image {}
+
+impl Image {
+    /// An all-zero image of `len` bytes.
+    pub fn new(len: u64) -> Self {
+        let chunks = len.div_ceil(CHUNK_SIZE as u64);
+        let mut levels = 1;
+        while levels < MAX_LEVELS && (chunks >> (FANOUT_BITS as usize * levels)) > 0 {
+            levels += 1;
+        }
+        Image {
+            len,
+            levels,
+            root: None,
+        }
+    }
+
+    /// Size in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the image has zero length.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn in_range(&self, offset: u64, n: usize) -> bool {
+        offset
+            .checked_add(n as u64)
+            .is_some_and(|end| end <= self.len)
+    }
+
+    fn chunk(&self, c: u64) -> Option<&Chunk> {
+        let mut node = self.root.as_deref()?;
+        for h in (2..=self.levels).rev() {
+            let idx = ((c >> (FANOUT_BITS as usize * (h - 1))) as usize) & (FANOUT - 1);
+            node = match &node.children {
+                Children::Inner(ch) => ch[idx].as_deref()?,
+                Children::Leaf(_) => return None,
+            };
+        }
+        match &node.children {
+            Children::Leaf(ch) => ch[(c as usize) & (FANOUT - 1)].as_deref(),
+            Children::Inner(_) => None,
+        }
+    }
+
+    /// The slot of chunk `c`, creating the path (copy-on-write) to it and
+    /// invalidating the cached keys along it.
+    fn slot_mut(&mut self, c: u64) -> &mut Option<Arc<Chunk>> {
+        let levels = self.levels;
+        let root = self.root.get_or_insert_with(|| Arc::new(Node::new(levels)));
+        let mut node = Arc::make_mut(root);
+        node.key.take();
+        for h in (2..=levels).rev() {
+            let idx = ((c >> (FANOUT_BITS as usize * (h - 1))) as usize) & (FANOUT - 1);
+            let next = match &mut node.children {
+                Children::Inner(ch) => ch[idx].get_or_insert_with(|| Arc::new(Node::new(h - 1))),
+                // The tree shape is fixed by `levels` at creation: nodes above
+                // height 1 are always inner nodes.
+                Children::Leaf(_) => unreachable!("leaf node above height 1"),
+            };
+            node = Arc::make_mut(next);
+            node.key.take();
+        }
+        match &mut node.children {
+            Children::Leaf(ch) => &mut ch[(c as usize) & (FANOUT - 1)],
+            Children::Inner(_) => unreachable!("inner node at height 1"),
+        }
+    }
+
+    /// Reads `buf.len()` bytes at byte `offset`.
+    ///
+    /// # Panics
+    /// If the range lies outside the image (a caller bug); see
+    /// [`Image::try_read`] for a checked variant.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) {
+        assert!(
+            self.in_range(offset, buf.len()),
+            "Image::read out of range: {}+{} > {}",
+            offset,
+            buf.len(),
+            self.len
+        );
+        let mut done = 0;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let c = pos / CHUNK_SIZE as u64;
+            let within = (pos % CHUNK_SIZE as u64) as usize;
+            let n = (CHUNK_SIZE - within).min(buf.len() - done);
+            match self.chunk(c) {
+                Some(ch) => buf[done..done + n].copy_from_slice(&ch.data[within..within + n]),
+                None => buf[done..done + n].fill(0),
+            }
+            done += n;
+        }
+    }
+
+    /// Reads like [`Image::read`], returning `false` instead of panicking
+    /// when the range is outside the image.
+    pub fn try_read(&self, offset: u64, buf: &mut [u8]) -> bool {
+        if !self.in_range(offset, buf.len()) {
+            return false;
+        }
+        self.read(offset, buf);
+        true
+    }
+
+    /// Writes `data` at byte `offset`; `None` data writes zeros of length
+    /// `len` (a discard).
+    ///
+    /// # Panics
+    /// If the range lies outside the image (a caller bug).
+    pub fn write(&mut self, offset: u64, data: &[u8]) {
+        self.write_inner(offset, data.len(), Some(data));
+    }
+
+    /// Writes `len` zero bytes at `offset`.
+    ///
+    /// # Panics
+    /// If the range lies outside the image (a caller bug).
+    pub fn zero(&mut self, offset: u64, len: usize) {
+        self.write_inner(offset, len, None);
+    }
+
+    fn write_inner(&mut self, offset: u64, len: usize, data: Option<&[u8]>) {
+        assert!(
+            self.in_range(offset, len),
+            "Image::write out of range: {}+{} > {}",
+            offset,
+            len,
+            self.len
+        );
+        let mut done = 0;
+        while done < len {
+            let pos = offset + done as u64;
+            let c = pos / CHUNK_SIZE as u64;
+            let within = (pos % CHUNK_SIZE as u64) as usize;
+            let n = (CHUNK_SIZE - within).min(len - done);
+            match data {
+                Some(d) => {
+                    let slot = self.slot_mut(c);
+                    let chunk = Arc::make_mut(slot.get_or_insert_with(|| Arc::new(Chunk::zero())));
+                    chunk.key.take();
+                    chunk.data[within..within + n].copy_from_slice(&d[done..done + n]);
+                }
+                None if n == CHUNK_SIZE => {
+                    // Whole chunk zeroed: drop it, zeros are implicit.
+                    if self.chunk(c).is_some() {
+                        *self.slot_mut(c) = None;
+                    }
+                }
+                None => {
+                    if self.chunk(c).is_some() {
+                        if let Some(arc) = self.slot_mut(c) {
+                            let chunk = Arc::make_mut(arc);
+                            chunk.key.take();
+                            chunk.data[within..within + n].fill(0);
+                        }
+                    }
+                }
+            }
+            done += n;
+        }
+    }
+
+    /// A key of the image content: equal for equal contents (of images of
+    /// the same length), and cheap to recompute after a few writes.
+    pub fn content_key(&self) -> [u8; 32] {
+        match &self.root {
+            Some(root) => root.key(self.levels),
+            None => zero_key(self.levels),
+        }
+    }
+
+    /// The blake3 hash of the image bytes (a full pass over the image).
+    pub fn hash(&self) -> blake3::Hash {
+        let mut hasher = blake3::Hasher::new();
+        self.for_each_chunk(|bytes| {
+            hasher.update(bytes);
+        });
+        hasher.finalize()
+    }
+
+    fn for_each_chunk(&self, mut f: impl FnMut(&[u8])) {
+        let chunks = self.len.div_ceil(CHUNK_SIZE as u64);
+        for c in 0..chunks {
+            let n = (self.len - c * CHUNK_SIZE as u64).min(CHUNK_SIZE as u64) as usize;
+            match self.chunk(c) {
+                Some(ch) => f(&ch.data[..n]),
+                None => f(&ZEROS[..n]),
+            }
+        }
+    }
+
+    /// The image bytes in one vector.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(usize::try_from(self.len).unwrap_or(0));
+        self.for_each_chunk(|bytes| v.extend_from_slice(bytes));
+        v
+    }
+
+    /// Streams the image bytes to `w` (to materialise an image file).
+    pub fn write_to<W: Write>(&self, mut w: W) -> std::io::Result<()> {
+        let mut result = Ok(());
+        self.for_each_chunk(|bytes| {
+            if result.is_ok() {
+                result = w.write_all(bytes);
+            }
+        });
+        result?;
+        w.flush()
+    }
+}
