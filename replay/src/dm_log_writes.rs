@@ -44,7 +44,7 @@ use crate::error::ReplayError;
 use crate::log::{Arena, Kind, Log, Provenance, RawEntry, WriteFlags, SECTOR_SIZE};
 
 /// Superblock magic.
-pub const MAGIC: u64 = 0x6a73_6677_7368_72;
+pub const MAGIC: u64 = 0x006a_7366_7773_6872;
 /// Supported version.
 pub const VERSION: u64 = 1;
 pub const FLAG_FLUSH: u64 = 1;
@@ -178,7 +178,7 @@ pub(crate) fn parse(arena: Arena, device_bytes: Option<u64>) -> Result<Log, Repl
                 raw.kind = Kind::Discard;
                 raw.nr_sectors = nr512;
             } else {
-                let declared = nr.checked_mul(ss as u64).unwrap_or(u64::MAX);
+                let declared = nr.saturating_mul(ss as u64);
                 let available = (b.len() - off - ss) as u64;
                 if declared > available {
                     return Err(ReplayError::DataPastEnd {
@@ -330,7 +330,7 @@ pub fn export<W: Write>(log: &Log, mut w: W) -> Result<(), ReplayError> {
             reason,
         };
         let in_ss = |v: u64, what: &str| {
-            if v % ratio == 0 {
+            if v.is_multiple_of(ratio) {
                 Ok(v / ratio)
             } else {
                 Err(err(format!(

@@ -78,7 +78,7 @@ fn err_id(e: &RawEntry, index: usize, reason: &'static str) -> ReplayError {
 impl<'a> Model<'a> {
     pub fn new(log: &'a Log) -> Result<Self, ReplayError> {
         let device = log.device_bytes();
-        if device == 0 || device % SECTOR_SIZE as u64 != 0 {
+        if device == 0 || !device.is_multiple_of(SECTOR_SIZE as u64) {
             return Err(ReplayError::BadDeviceSize(device));
         }
         let device_sectors = device / SECTOR_SIZE as u64;
@@ -97,7 +97,7 @@ impl<'a> Model<'a> {
                     }
                     let nr_sectors = match e.kind {
                         Kind::Write => {
-                            if e.data_len % SECTOR_SIZE != 0 {
+                            if !e.data_len.is_multiple_of(SECTOR_SIZE) {
                                 return Err(ReplayError::UnalignedWrite {
                                     index: i as u64,
                                     offset: e.file_off,

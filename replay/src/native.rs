@@ -153,7 +153,7 @@ pub(crate) fn parse(arena: Arena) -> Result<Log, ReplayError> {
         let data_len = le64(h, 32);
         let body = off + ENTRY_HEADER_LEN;
         let available = (b.len() - body) as u64;
-        let declared = label_len.checked_add(data_len).unwrap_or(u64::MAX);
+        let declared = label_len.saturating_add(data_len);
         if declared > available {
             return Err(ReplayError::DataPastEnd {
                 format: FORMAT,
