@@ -77,7 +77,11 @@ pub struct Bio {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceError {
     #[error("I/O at sector {sector} for {sectors} sectors is past the end of the device ({size} sectors)")]
-    OutOfRange { sector: u64, sectors: u64, size: u64 },
+    OutOfRange {
+        sector: u64,
+        sectors: u64,
+        size: u64,
+    },
     #[error("I/O length {len} bytes is not a whole number of {SECTOR_SIZE}-byte sectors")]
     Misaligned { len: usize },
 }
@@ -141,7 +145,7 @@ impl MemDevice {
     }
 
     fn check_range(&self, sector: u64, len: usize) -> Result<(), DeviceError> {
-        if len % SECTOR_SIZE != 0 {
+        if !len.is_multiple_of(SECTOR_SIZE) {
             return Err(DeviceError::Misaligned { len });
         }
         let sectors = (len / SECTOR_SIZE) as u64;

@@ -137,7 +137,9 @@ mod tests {
 
     #[test]
     fn set_membership() {
-        let set: BugSet = [Bug::FsyncNoFlush, Bug::CommitBeforeData].into_iter().collect();
+        let set: BugSet = [Bug::FsyncNoFlush, Bug::CommitBeforeData]
+            .into_iter()
+            .collect();
         assert!(set.contains(Bug::FsyncNoFlush));
         assert!(!set.contains(Bug::DsyncNoFlush));
         assert_eq!(set.to_string(), "fsync-no-flush,commit-before-data");
