@@ -741,7 +741,9 @@ fn apply_persisted(
 ) {
     let req = model.reqs[r];
     match req.rank {
-        // In flight: after every completed write.
+        // In flight: after every completed write. (A write in flight at this
+        // position that completes later has a rank above every durable one,
+        // so the arm below never skips its sectors either.)
         None => model.apply(image, r, limit, None),
         Some(rank) => {
             let end = req.sector + limit.map_or(req.nr_sectors, |l| l.min(req.nr_sectors));
@@ -912,9 +914,12 @@ pub fn image_of(log: &Log, state: &CrashState) -> Result<Image, ReplayError> {
     let at = at_position(&model, &opts, state.position)?;
     // (order key, request, sector limit)
     let mut list: Vec<((u8, u64), usize, Option<u64>)> = Vec::new();
+    // Completed before the position: by completion rank; still in flight
+    // there (even if it completes later): after them, by submission.
+    let completed_count = at.completed.len() as u64;
     let key = |r: usize| match model.reqs[r].rank {
-        Some(rank) => (0u8, rank),
-        None => (1u8, r as u64),
+        Some(rank) if rank < completed_count => (0u8, rank),
+        _ => (1u8, r as u64),
     };
     if let StateId::Prefix { .. } = state.id {
         list.extend(at.completed.iter().map(|&r| (key(r), r, None)));
