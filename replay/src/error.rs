@@ -12,14 +12,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     /// An operating-system error on a file.
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
     /// An I/O error while writing to a stream that has no path.
-    #[error("write error: {0}")]
+    #[error("write error")]
     Write(#[source] std::io::Error),
     /// The file is neither a native nor a dm-log-writes log.
     #[error("unknown log format: first 8 bytes are {found:02x?}")]
