@@ -425,6 +425,8 @@ impl<D: BlockDevice> Filesystem<D> {
             if !self.work.is_empty() {
                 match self.run_work_pass() {
                     Ok(true) => continue,
+                    // A blocked item may still have reached inode_dio_end.
+                    Ok(false) if self.dio_count[ino as usize] == 0 => continue,
                     Ok(false) => {}
                     Err(e) => break Err(e),
                 }

@@ -505,7 +505,7 @@ impl<D: BlockDevice> Filesystem<D> {
             let block_start = u64::from(fb) * BS;
             let from = offset.max(block_start);
             let to = end.min(block_start + BS);
-            let page = self.pages.get_mut(&(ino, fb)).expect("prepared page");
+            let page = self.page_mut((ino, fb))?;
             page.data[(from - block_start) as usize..(to - block_start) as usize]
                 .copy_from_slice(&data[(from - offset) as usize..(to - offset) as usize]);
             page.dirty = true;
@@ -704,40 +704,43 @@ impl<D: BlockDevice> Filesystem<D> {
         })?;
         let old = self.inodes[ino as usize].size;
         let mut freed = false;
-        if size < old {
-            let keep = size.div_ceil(BS) as u32;
-            if !size.is_multiple_of(BS) && !self.bugs().contains(Bug::TruncateTailNotZeroed) {
-                // Zero the tail of the new last block through the page
-                // cache; the page is written before the truncate commits
-                // (ordered mode), so a later extension reads zeroes.
-                let fb = (size / BS) as u32;
-                let ptr = self.inodes[ino as usize].map[fb as usize];
-                if ptr != 0 && ptr & PTR_UNWRITTEN == 0 {
-                    self.prepare_page(ino, fb)?;
-                    let page = self.pages.get_mut(&(ino, fb)).expect("prepared page");
-                    page.data[(size % BS) as usize..].fill(0);
-                    page.dirty = true;
-                }
+        let keep = size.div_ceil(BS) as u32;
+        if size < old
+            && !size.is_multiple_of(BS)
+            && !self.bugs().contains(Bug::TruncateTailNotZeroed)
+        {
+            // Zero the tail of the new last block through the page cache;
+            // the page is written before the truncate commits (ordered
+            // mode), so a later extension reads zeroes.
+            let fb = (size / BS) as u32;
+            let ptr = self.inodes[ino as usize].map[fb as usize];
+            if ptr != 0 && ptr & PTR_UNWRITTEN == 0 {
+                self.prepare_page(ino, fb)?;
+                let page = self.page_mut((ino, fb))?;
+                page.data[(size % BS) as usize..].fill(0);
+                page.dirty = true;
             }
-            let drop: Vec<(u32, u32)> = self
-                .pages
-                .range((ino, keep)..=(ino, u32::MAX))
-                .map(|(k, _)| *k)
-                .collect();
-            for k in drop {
-                self.pages.remove(&k);
+        }
+        // Everything past the new EOF goes, also blocks an extending DIO
+        // allocated beyond the old EOF (xfs_itruncate_extents does the same).
+        let drop: Vec<(u32, u32)> = self
+            .pages
+            .range((ino, keep)..=(ino, u32::MAX))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in drop {
+            self.pages.remove(&k);
+        }
+        for fb in keep as usize..MAX_FILE_BLOCKS {
+            let ptr = self.inodes[ino as usize].map[fb];
+            if ptr != 0 {
+                self.inodes[ino as usize].map[fb] = 0;
+                self.free_block(ptr);
+                freed = true;
             }
-            for fb in keep as usize..MAX_FILE_BLOCKS {
-                let ptr = self.inodes[ino as usize].map[fb];
-                if ptr != 0 {
-                    self.inodes[ino as usize].map[fb] = 0;
-                    self.free_block(ptr);
-                    freed = true;
-                }
-            }
-            if freed {
-                self.inode_dirty(ino, true, false);
-            }
+        }
+        if freed {
+            self.inode_dirty(ino, true, false);
         }
         if size != old {
             self.inodes[ino as usize].size = size;
@@ -874,6 +877,16 @@ impl<D: BlockDevice> Filesystem<D> {
             p.dirty = false;
         }
         Ok(true)
+    }
+
+    /// A page that `prepare_page` just made sure of.
+    fn page_mut(&mut self, key: (u32, u32)) -> Result<&mut Page, FsError> {
+        self.pages.get_mut(&key).ok_or_else(|| {
+            FsError::corrupt(
+                format!("page cache lost inode {} block {}", key.0, key.1),
+                None,
+            )
+        })
     }
 
     pub(crate) fn file_block_busy(&self, key: (u32, u32)) -> bool {

@@ -259,6 +259,9 @@ pub struct Script {
     pub model: Vec<Vec<u8>>,
     /// AIO O_DSYNC requests not yet acknowledged: (handle, claim).
     pending: Vec<(DioHandle, Claim)>,
+    /// Every AIO not yet acknowledged: fsync and syncfs do not wait for
+    /// them (Linux semantics), so whole-file claims skip their inodes.
+    aio: Vec<(DioHandle, u32)>,
     wid: u32,
 }
 
@@ -272,6 +275,7 @@ impl Script {
             claims: Vec::new(),
             model: vec![Vec::new(); n],
             pending: Vec::new(),
+            aio: Vec::new(),
             wid: 0,
         }
     }
@@ -303,6 +307,12 @@ impl Script {
             m.resize(end, 0);
         }
         m[off as usize..end].copy_from_slice(data);
+    }
+
+    fn aio_busy(&self, ino: u32) -> bool {
+        self.aio
+            .iter()
+            .any(|(h, i)| *i == ino && !self.fs.dio_done(*h))
     }
 
     /// Moves acknowledged AIO claims into force, at their ack position.
@@ -370,6 +380,9 @@ impl Script {
         let start = self.pos();
         self.invalidate(ino, off, off + len as u64, start);
         let h = self.fs.dio_write(ino, off, &data, dsync, aio)?;
+        if aio {
+            self.aio.push((h, ino));
+        }
         self.model_write(ino, off, &data);
         if dsync {
             let min_size = self.model[ino as usize].len() as u64;
@@ -435,7 +448,7 @@ impl Script {
         self.fs.syncfs()?;
         let pos = self.pos();
         for ino in 0..self.model.len() as u32 {
-            if self.fs.exists(ino) {
+            if self.fs.exists(ino) && !self.aio_busy(ino) {
                 let data = self.model[ino as usize].clone();
                 let min_size = data.len() as u64;
                 self.claims.push(Claim {
