@@ -309,7 +309,7 @@ impl Script {
         m[off as usize..end].copy_from_slice(data);
     }
 
-    fn aio_busy(&self, ino: u32) -> bool {
+    pub fn aio_busy(&self, ino: u32) -> bool {
         self.aio
             .iter()
             .any(|(h, i)| *i == ino && !self.fs.dio_done(*h))
@@ -353,7 +353,12 @@ impl Script {
         self.model_write(ino, off, &data);
         if dsync {
             let pos = self.pos();
-            let min_size = self.model[ino as usize].len() as u64;
+            // Other AIO may have extended the model but not the file yet.
+            let min_size = if self.aio_busy(ino) {
+                off + len as u64
+            } else {
+                self.model[ino as usize].len() as u64
+            };
             self.claims.push(Claim {
                 pos,
                 ino,
@@ -385,7 +390,7 @@ impl Script {
         }
         self.model_write(ino, off, &data);
         if dsync {
-            let min_size = self.model[ino as usize].len() as u64;
+            let min_size = off + len as u64;
             let c = Claim {
                 pos: usize::MAX,
                 ino,
@@ -409,14 +414,16 @@ impl Script {
         let pos = self.pos();
         let data = self.model[ino as usize].clone();
         let min_size = data.len() as u64;
-        self.claims.push(Claim {
-            pos,
-            ino,
-            offset: 0,
-            data,
-            min_size,
-            until: usize::MAX,
-        });
+        if !self.aio_busy(ino) {
+            self.claims.push(Claim {
+                pos,
+                ino,
+                offset: 0,
+                data,
+                min_size,
+                until: usize::MAX,
+            });
+        }
         self.reap(None);
         Ok(())
     }
