@@ -203,6 +203,9 @@ pub struct Filesystem<D: BlockDevice> {
     pub(crate) j_used: u64,
     pub(crate) j_seq: u64,
     pub(crate) jsb_generation: u64,
+    /// Slot (0 or 1) holding the current journal superblock; the next one
+    /// goes to the other, so a torn write never destroys the current one.
+    pub(crate) jsb_slot: usize,
     pub(crate) inflight: BTreeMap<BioId, InflightBio>,
     pub(crate) dios: BTreeMap<u64, Dio>,
     pub(crate) next_dio: u64,
@@ -298,17 +301,17 @@ impl<D: BlockDevice> Filesystem<D> {
         let geo = layout::decode_superblock(&buf, dev_blocks)?;
 
         // The journal superblock: the valid slot with the highest generation.
-        let mut jsb: Option<JournalSuper> = None;
-        for slot in layout::JSB_SLOTS {
+        let mut jsb: Option<(usize, JournalSuper)> = None;
+        for (i, slot) in layout::JSB_SLOTS.into_iter().enumerate() {
             dev.read(slot * SECTORS_PER_BLOCK, &mut buf)?;
             tick(1)?;
             if let Some(j) = layout::decode_jsb(&buf, geo.journal_blocks) {
-                if jsb.is_none_or(|cur| j.generation > cur.generation) {
-                    jsb = Some(j);
+                if jsb.is_none_or(|(_, cur)| j.generation > cur.generation) {
+                    jsb = Some((i, j));
                 }
             }
         }
-        let jsb = jsb.ok_or_else(|| {
+        let (jsb_slot, jsb) = jsb.ok_or_else(|| {
             FsError::corrupt("no valid journal superblock", Some(layout::JSB_SLOTS[0]))
         })?;
 
@@ -353,6 +356,7 @@ impl<D: BlockDevice> Filesystem<D> {
             j_used: scan.used,
             j_seq: scan.next_seq,
             jsb_generation: jsb.generation,
+            jsb_slot,
             inflight: BTreeMap::new(),
             dios: BTreeMap::new(),
             next_dio: 0,

@@ -218,7 +218,8 @@ impl<D: BlockDevice> Filesystem<D> {
         // Alternate slots: a torn write leaves the previous generation,
         // whose tail is still valid because the space is not reused until
         // this write completed (FUA: durable then).
-        let slot = layout::JSB_SLOTS[((generation + 1) % 2) as usize];
+        let slot_index = 1 - self.jsb_slot;
+        let slot = layout::JSB_SLOTS[slot_index];
         let flags = WriteFlags {
             fua: true,
             metadata: true,
@@ -234,6 +235,7 @@ impl<D: BlockDevice> Filesystem<D> {
         )?;
         self.wait_until("journal superblock", |fs| !fs.inflight.contains_key(&id))?;
         self.jsb_generation = generation;
+        self.jsb_slot = slot_index;
         self.j_tail = new_tail;
         self.j_used = 0;
         Ok(())
