@@ -427,6 +427,17 @@ impl<D: BlockDevice> Filesystem<D> {
         self.geo
     }
 
+    /// `i_dio_count` of `ino`: direct I/O submitted and not yet past
+    /// `inode_dio_end` (0 for an unknown inode).
+    pub fn i_dio_count(&self, ino: u32) -> u32 {
+        self.dio_count.get(ino as usize).copied().unwrap_or(0)
+    }
+
+    /// Queued DIO completion work items (run by `poll` or a wait loop).
+    pub fn pending_work(&self) -> usize {
+        self.work.len()
+    }
+
     pub fn exists(&self, ino: u32) -> bool {
         self.inodes.get(ino as usize).is_some_and(|i| i.exists)
     }

@@ -4,8 +4,9 @@
 //! A transaction is a descriptor block listing home locations, the whole
 //! images of those metadata blocks, and a commit record whose checksum
 //! covers all of them. The commit record is written with PREFLUSH|FUA only
-//! after the descriptor and images completed, so a durable commit record
-//! implies a durable transaction; recovery still checks the checksum and
+//! after the descriptor, the images and the ordered data completed and a
+//! cache flush completed, so a durable commit record implies a durable
+//! transaction; recovery still checks the checksum and
 //! stops at the first transaction that does not verify. The journal is
 //! circular: the tail advances (journal superblock rewritten) only after the
 //! checkpointed blocks are durable at home, i.e. after a cache flush.
@@ -157,12 +158,20 @@ impl<D: BlockDevice> Filesystem<D> {
             ids.iter().all(|id| !fs.inflight.contains_key(id))
         })?;
 
-        // The commit record: PREFLUSH makes the journal blocks (and ordered
-        // data) durable before it, FUA makes it durable itself.
+        // The commit record: the journal blocks and the ordered data must be
+        // durable before it, and FUA makes it durable itself. The flush is
+        // waited for before the record is even submitted (not only carried
+        // as PREFLUSH), so that no crash state, however weak the device's
+        // ordering of an in-flight PREFLUSH write, shows the record without
+        // the data it vouches for.
+        let preflush = preflush && !self.bugs().contains(Bug::CommitNoPreflush);
+        if preflush {
+            self.flush(BioOwner::Journal)?;
+        }
         let pos = (self.j_tail + self.j_used + size - 1) % self.geo.journal_blocks;
         let flags = WriteFlags {
             fua: true,
-            preflush: preflush && !self.bugs().contains(Bug::CommitNoPreflush),
+            preflush,
             metadata: true,
         };
         let id = self.submit_write(
