@@ -1,6 +1,429 @@
 //! The `brownout` command-line tool.
+//!
+//! Exit status: 0 no finding, 1 finding(s), 2 error (bad input, I/O).
 
-fn main() {
-    eprintln!("brownout: not built yet");
-    std::process::exit(2);
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use fs_under_test::{Barrier, Bug};
+use harness::executor::ExecOptions;
+use harness::finding::Finding;
+use harness::fuzz_loop::{fuzz, Counters, FuzzOptions};
+use harness::oracle::OracleOptions;
+use harness::pipeline::run_workload;
+use harness::reproducer;
+use harness::workload::{CrashMode, FuzzConfig, Workload};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+mod commands {
+    pub mod convert;
+    pub mod replay;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "brownout",
+    version,
+    about = "Crash-consistency fuzzing for filesystem cores: acknowledged-stable data must survive every crash state"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Fuzz the embedded filesystem core (stable Rust, no setup).
+    Fuzz(FuzzArgs),
+    /// Run workload files and check every crash state.
+    Run(RunArgs),
+    /// Check a corpus: clean cases stay clean, reproducers still reproduce.
+    Corpus(CorpusArgs),
+    /// List the bug variants of the filesystem core.
+    Bugs,
+    /// Print the timeline of a workload's execution: operations, block
+    /// requests, completions and acknowledgement marks, by log position.
+    Show(ShowArgs),
+    /// Check every crash state of a recorded block log (native or Linux
+    /// dm-log-writes), optionally with an external check command.
+    Replay(commands::replay::ReplayArgs),
+    /// Convert a log between the native and dm-log-writes formats.
+    Convert(commands::convert::ConvertArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ModeArg {
+    Prefix,
+    Reorder,
+    Torn,
+}
+
+impl From<ModeArg> for CrashMode {
+    fn from(m: ModeArg) -> CrashMode {
+        match m {
+            ModeArg::Prefix => CrashMode::Prefix,
+            ModeArg::Reorder => CrashMode::Reorder,
+            ModeArg::Torn => CrashMode::Torn,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BarrierArg {
+    Complete,
+    Stable,
+}
+
+impl From<BarrierArg> for Barrier {
+    fn from(b: BarrierArg) -> Barrier {
+        match b {
+            BarrierArg::Complete => Barrier::Complete,
+            BarrierArg::Stable => Barrier::Stable,
+        }
+    }
+}
+
+/// Options shared by every command that checks crash states.
+#[derive(Args, Debug, Clone)]
+struct CheckArgs {
+    /// Most volatile writes at one point before `reorder` samples subsets.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=16))]
+    max_volatile: u64,
+    /// Subsets sampled per point when there are more volatile writes.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    samples: u64,
+    /// Step budget of the filesystem's mount and wait loops.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    step_budget: u64,
+}
+
+impl CheckArgs {
+    fn exec(&self) -> ExecOptions {
+        ExecOptions {
+            step_budget: self.step_budget,
+            ..ExecOptions::default()
+        }
+    }
+    fn oracle(&self, jobs: usize, seed: u64) -> OracleOptions {
+        OracleOptions {
+            jobs,
+            max_volatile: self.max_volatile as usize,
+            samples: self.samples as usize,
+            seed,
+            only_state: None,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct FuzzArgs {
+    /// Turn a bug variant on (repeatable; see `brownout bugs`).
+    #[arg(long = "bug", value_name = "NAME")]
+    bugs: Vec<String>,
+    /// The barrier contract the filesystem declares.
+    #[arg(long, value_enum, default_value = "stable")]
+    barrier: BarrierArg,
+    /// How crash states are enumerated.
+    #[arg(long, value_enum, default_value = "prefix")]
+    mode: ModeArg,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    time: Option<u64>,
+    /// Stop after this many executions.
+    #[arg(long, value_name = "N")]
+    execs: Option<u64>,
+    /// Seed of the campaign (same seed, same workloads).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Largest number of operations per generated workload.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=512))]
+    max_ops: u64,
+    /// Where reproducers are written.
+    #[arg(long, default_value = "brownout-out")]
+    out: PathBuf,
+    /// Keep fuzzing after a finding.
+    #[arg(long)]
+    keep_going: bool,
+    /// Print one JSON summary object instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    check: CheckArgs,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Workload files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Check only this crash state (its id from a finding).
+    #[arg(long)]
+    state: Option<String>,
+    /// Worker threads for crash-state checking.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Print one JSON object per file.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    check: CheckArgs,
+}
+
+#[derive(Args, Debug)]
+struct ShowArgs {
+    /// A workload file.
+    file: PathBuf,
+    /// Include mkfs and the first mount.
+    #[arg(long)]
+    all: bool,
+    /// Also write the execution's block log (native format) here.
+    #[arg(long, value_name = "PATH")]
+    log_out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct CorpusArgs {
+    /// The corpus directory (every `*.workload` file in it).
+    dir: PathBuf,
+    /// Print one JSON object per case.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    check: CheckArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Fuzz(a) => cmd_fuzz(a),
+        Command::Run(a) => cmd_run(a),
+        Command::Corpus(a) => cmd_corpus(a),
+        Command::Replay(a) => commands::replay::run(&a),
+        Command::Show(a) => cmd_show(a),
+        Command::Convert(a) => commands::convert::run(&a),
+        Command::Bugs => {
+            for bug in Bug::ALL {
+                println!("{:<30} {}", bug.name(), bug.description());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("brownout: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Reads and parses a workload file; errors name the file and line.
+fn load_workload(path: &Path) -> Result<Workload> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not UTF-8 text (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    let w = Workload::parse(&text).map_err(|e| anyhow::anyhow!("{}:{}", path.display(), e))?;
+    Ok(w)
+}
+
+fn finding_exit(any: bool) -> ExitCode {
+    if any {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn cmd_fuzz(a: FuzzArgs) -> Result<ExitCode> {
+    let mut bugs = fs_under_test::BugSet::NONE;
+    for name in &a.bugs {
+        bugs.insert(name.parse::<Bug>()?);
+    }
+    if a.time == Some(0) || a.execs == Some(0) {
+        bail!("--time and --execs must be at least 1");
+    }
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if jobs == 0 || jobs > 1024 {
+        bail!("--jobs must be between 1 and 1024");
+    }
+    let opts = FuzzOptions {
+        config: FuzzConfig {
+            bugs,
+            barrier: a.barrier.into(),
+            mode: a.mode.into(),
+            max_ops: a.max_ops as usize,
+        },
+        seed: a.seed,
+        execs: a.execs,
+        time: a.time.map(Duration::from_secs),
+        jobs,
+        keep_going: a.keep_going,
+        exec: a.check.exec(),
+        oracle: a.check.oracle(1, a.seed),
+    };
+    let counters = Counters::default();
+    let stop = AtomicBool::new(false);
+    let show_progress = !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let summary = std::thread::scope(|s| {
+        let campaign = s.spawn(|| fuzz(&opts, &counters, &stop));
+        if show_progress {
+            let bar = indicatif::ProgressBar::new_spinner();
+            let start = std::time::Instant::now();
+            while !campaign.is_finished() {
+                let secs = start.elapsed().as_secs_f64().max(1e-3);
+                let execs = counters.execs.load(Ordering::Relaxed);
+                let states = counters.crash_states.load(Ordering::Relaxed);
+                bar.set_message(format!(
+                    "{execs} execs ({:.0}/s), {states} crash states ({:.0}/s), {} findings",
+                    execs as f64 / secs,
+                    states as f64 / secs,
+                    counters.findings.load(Ordering::Relaxed)
+                ));
+                bar.tick();
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            bar.finish_and_clear();
+        }
+        campaign.join().expect("the fuzz loop does not panic")
+    });
+    let mut reported: Vec<serde_json::Value> = Vec::new();
+    for case in &summary.found {
+        let path = reproducer::save(&a.out, &case.workload, &case.finding)
+            .with_context(|| format!("cannot write reproducer into {}", a.out.display()))?;
+        let mut finding = case.finding.clone();
+        finding.reproduce = Some(reproduce_command(&path, &finding));
+        if !a.json {
+            println!("{finding}");
+        }
+        let mut v = serde_json::to_value(&finding)?;
+        v["exec"] = case.exec.into();
+        v["reproducer"] = path.display().to_string().into();
+        reported.push(v);
+    }
+    if a.json {
+        let mut v = serde_json::to_value(&summary)?;
+        v["findings"] = reported.into();
+        println!("{v}");
+    } else {
+        println!(
+            "{} executions, {} crash states in {:.1} s ({:.0} execs/s, {:.0} states/s), {} finding(s)",
+            summary.execs,
+            summary.crash_states,
+            summary.elapsed_s,
+            summary.execs_per_s,
+            summary.crash_states_per_s,
+            summary.found.len()
+        );
+    }
+    if let Some(e) = summary.error {
+        bail!("{e}");
+    }
+    Ok(finding_exit(!summary.found.is_empty()))
+}
+
+fn reproduce_command(path: &Path, finding: &Finding) -> String {
+    match &finding.state {
+        Some(state) => format!("brownout run {} --state {state}", path.display()),
+        None => format!("brownout run {}", path.display()),
+    }
+}
+
+fn cmd_run(a: RunArgs) -> Result<ExitCode> {
+    let mut any = false;
+    for path in &a.files {
+        let w = load_workload(path)?;
+        let mut oo = a.check.oracle(a.jobs, 0);
+        oo.only_state = a.state.clone();
+        let outcome = run_workload(&w, &a.check.exec(), &oo)
+            .with_context(|| format!("{}", path.display()))?;
+        if a.json {
+            let v = serde_json::json!({
+                "file": path.display().to_string(),
+                "finding": outcome.finding,
+                "log_entries": outcome.log_entries,
+                "states_enumerated": outcome.states_enumerated,
+                "states_checked": outcome.states_checked,
+            });
+            println!("{v}");
+        } else {
+            match &outcome.finding {
+                Some(f) => {
+                    let mut f = f.clone();
+                    f.reproduce = Some(reproduce_command(path, &f));
+                    println!("{}: {f}", path.display());
+                }
+                None => println!(
+                    "{}: clean ({} log entries, {} crash states checked)",
+                    path.display(),
+                    outcome.log_entries,
+                    outcome.states_checked
+                ),
+            }
+        }
+        any |= outcome.finding.is_some();
+    }
+    Ok(finding_exit(any))
+}
+
+fn cmd_corpus(a: CorpusArgs) -> Result<ExitCode> {
+    let cases = harness::corpus::list(&a.dir)?;
+    if cases.is_empty() {
+        bail!("{}: no *.workload files", a.dir.display());
+    }
+    let mut failures = 0;
+    for path in &cases {
+        let w = load_workload(path)?;
+        let verdict = harness::corpus::check_case(&w, &a.check.exec(), &a.check.oracle(1, 0))
+            .with_context(|| format!("{}", path.display()))?;
+        if a.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "file": path.display().to_string(),
+                    "expect": w.header.expect.map(|r| r.name()),
+                    "ok": verdict.ok,
+                    "detail": verdict.detail,
+                })
+            );
+        } else {
+            let mark = if verdict.ok { "ok  " } else { "FAIL" };
+            println!("{mark} {} — {}", path.display(), verdict.detail);
+        }
+        if !verdict.ok {
+            failures += 1;
+        }
+    }
+    if !a.json {
+        println!("{} passed, {} failed", cases.len() - failures, failures);
+    }
+    Ok(finding_exit(failures > 0))
+}
+
+fn cmd_show(a: ShowArgs) -> Result<ExitCode> {
+    let w = load_workload(&a.file)?;
+    let exec = harness::executor::execute(&w, &ExecOptions::default());
+    print!("{}", harness::show::timeline(&w, &exec, a.all));
+    if let Some(f) = &exec.finding {
+        println!("{f}");
+    }
+    if let Some(path) = &a.log_out {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        exec.log
+            .write_native(std::io::BufWriter::new(file))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(finding_exit(exec.finding.is_some()))
 }

@@ -1,0 +1,161 @@
+//! The built-in fuzz loop (stable Rust, no coverage feedback): workloads
+//! generated from seeded random bytes through the same structure-aware
+//! generator cargo-fuzz uses, run on `rayon` workers.
+//!
+//! Deterministic: execution `i` runs the workload made from seed
+//! `(seed, i)`, whatever thread runs it; without `keep_going` the reported
+//! finding is the one of the lowest execution index (workers finish every
+//! index below the first finding before stopping).
+
+use crate::executor::ExecOptions;
+use crate::finding::Finding;
+use crate::oracle::OracleOptions;
+use crate::pipeline::run_workload;
+use crate::workload::{FuzzConfig, Workload};
+use arbitrary::Unstructured;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Options of a fuzz campaign.
+#[derive(Clone, Debug)]
+pub struct FuzzOptions {
+    pub config: FuzzConfig,
+    pub seed: u64,
+    pub execs: Option<u64>,
+    pub time: Option<Duration>,
+    pub jobs: usize,
+    pub keep_going: bool,
+    pub exec: ExecOptions,
+    pub oracle: OracleOptions,
+}
+
+/// A finding and the workload that produced it.
+#[derive(Clone, Debug)]
+pub struct FoundCase {
+    pub exec: u64,
+    pub workload: Workload,
+    pub finding: Finding,
+}
+
+/// Counters shared by the workers (and read by the progress line).
+#[derive(Default)]
+pub struct Counters {
+    pub execs: AtomicU64,
+    pub crash_states: AtomicU64,
+    pub findings: AtomicU64,
+}
+
+/// The campaign's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub execs: u64,
+    pub crash_states: u64,
+    pub elapsed_s: f64,
+    pub execs_per_s: f64,
+    pub crash_states_per_s: f64,
+    #[serde(skip)]
+    pub found: Vec<FoundCase>,
+    /// Set when the campaign stopped on an error of the harness itself.
+    pub error: Option<String>,
+}
+
+/// The workload of execution `index` of a campaign seeded with `seed`.
+pub fn generate(seed: u64, index: u64, config: &FuzzConfig) -> Workload {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let len = rng.gen_range(64..1024);
+    let mut bytes = vec![0u8; len];
+    rng.fill(&mut bytes[..]);
+    // `from_unstructured` only fails on exhausted input, which it handles by
+    // stopping early; an empty workload is still valid.
+    Workload::from_unstructured(&mut Unstructured::new(&bytes), config).unwrap_or_default()
+}
+
+/// Runs a campaign. `stop` ends it early (Ctrl-C); `counters` are updated
+/// as it goes, for a progress line.
+pub fn fuzz(opts: &FuzzOptions, counters: &Counters, stop: &AtomicBool) -> Summary {
+    let start = Instant::now();
+    let next = AtomicU64::new(0);
+    // Lowest execution index with a finding (without keep_going, workers
+    // stop taking indices above it).
+    let first_found = AtomicU64::new(u64::MAX);
+    let found: Mutex<Vec<FoundCase>> = Mutex::new(Vec::new());
+    let error: Mutex<Option<String>> = Mutex::new(None);
+    let out_of_time = || opts.time.is_some_and(|t| start.elapsed() >= t);
+
+    let worker = || loop {
+        if stop.load(Ordering::Relaxed) || out_of_time() {
+            return;
+        }
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if opts.execs.is_some_and(|n| i >= n) {
+            return;
+        }
+        if !opts.keep_going && i > first_found.load(Ordering::Relaxed) {
+            return;
+        }
+        let workload = generate(opts.seed, i, &opts.config);
+        match run_workload(&workload, &opts.exec, &opts.oracle) {
+            Ok(outcome) => {
+                counters.execs.fetch_add(1, Ordering::Relaxed);
+                counters
+                    .crash_states
+                    .fetch_add(outcome.states_checked, Ordering::Relaxed);
+                if let Some(finding) = outcome.finding {
+                    counters.findings.fetch_add(1, Ordering::Relaxed);
+                    first_found.fetch_min(i, Ordering::Relaxed);
+                    found.lock().expect("no panics while held").push(FoundCase {
+                        exec: i,
+                        workload,
+                        finding,
+                    });
+                }
+            }
+            Err(e) => {
+                *error.lock().expect("no panics while held") = Some(format!("execution {i}: {e}"));
+                stop.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+    };
+
+    let jobs = opts.jobs.max(1);
+    if jobs == 1 {
+        worker();
+    } else {
+        match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
+            Ok(pool) => {
+                pool.broadcast(|_| worker());
+            }
+            Err(e) => *error.lock().expect("no panics while held") = Some(e.to_string()),
+        }
+    }
+
+    let elapsed = start.elapsed().as_secs_f64();
+    let mut found = found.into_inner().expect("workers are done");
+    found.sort_by_key(|c| c.exec);
+    if !opts.keep_going {
+        found.truncate(1);
+    }
+    let execs = counters.execs.load(Ordering::Relaxed);
+    let crash_states = counters.crash_states.load(Ordering::Relaxed);
+    let rate = |n: u64| {
+        if elapsed > 0.0 {
+            n as f64 / elapsed
+        } else {
+            0.0
+        }
+    };
+    Summary {
+        execs,
+        crash_states,
+        elapsed_s: elapsed,
+        execs_per_s: rate(execs),
+        crash_states_per_s: rate(crash_states),
+        found,
+        error: error.into_inner().expect("workers are done"),
+    }
+}

@@ -1,0 +1,873 @@
+//! The reference model the oracle holds a filesystem to.
+//!
+//! From a workload and the positions at which its operations started,
+//! ended and were acknowledged (log positions), the model says which values
+//! each byte, and which sizes each file, may legitimately hold at a crash at
+//! log position `p`, and at run time (read your writes).
+//!
+//! Each byte has a history of *modifications* (writes, and the zeroes of a
+//! truncate), each with a start and an end position. A *promise* (an
+//! acknowledged O_DSYNC write, fsync, fdatasync, syncfs, remount, or the
+//! `dio_wait` barrier under `barrier = stable`) covering the byte and
+//! acknowledged before `p` makes every modification that ended before a
+//! newer one that the promise covers *superseded*: it may no longer be
+//! seen. A byte may hold the value of any modification that started before
+//! `p` and is not superseded (DESIGN.md rules 2, 4 and 5); sizes likewise
+//! (rule 3). Concurrency (in-flight AIO) falls out: a modification whose
+//! interval overlaps a newer one is not superseded by it.
+
+use crate::workload::{pattern, pattern_byte, write_id, FileId, Op, Workload, FILE_LIMIT};
+use std::collections::BTreeMap;
+
+/// A position no execution reaches: "never happened".
+pub const NEVER: usize = usize::MAX;
+
+/// What a modification wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// Zeroes: the initial hole, or what a truncate leaves past the new EOF.
+    Zero,
+    /// The pattern of write `wid` (operation `wid - 1`).
+    Write { wid: u32 },
+}
+
+/// One modification of a byte range of a file.
+#[derive(Clone, Debug)]
+pub struct Mod {
+    pub lo: u64,
+    pub hi: u64,
+    pub value: Value,
+    /// The operation, `None` for the initial state.
+    pub op: Option<usize>,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// What a promise holds stable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Covers {
+    /// Exactly the modification with this index (an O_DSYNC write's own
+    /// data).
+    Own(usize),
+    /// Every modification of the range that ended at or before `cut`
+    /// (fsync: everything that completed before it was called).
+    EndedBy(usize),
+}
+
+/// Who made a promise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The acknowledgement of this operation.
+    Ack(usize),
+    /// The `dio_wait` of this operation, under `barrier = stable`.
+    Barrier(usize),
+}
+
+impl Source {
+    pub fn op(self) -> usize {
+        match self {
+            Source::Ack(op) | Source::Barrier(op) => op,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct DataPromise {
+    pub lo: u64,
+    pub hi: u64,
+    /// In force for crashes at positions `>= ack`.
+    pub ack: usize,
+    pub covers: Covers,
+    pub source: Source,
+}
+
+/// A size the file took, with the interval in which it took it.
+#[derive(Clone, Debug)]
+pub struct SizeMod {
+    pub size: u64,
+    pub op: Option<usize>,
+    pub start: usize,
+    pub end: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct SizePromise {
+    pub ack: usize,
+    pub covers: Covers,
+    pub source: Source,
+}
+
+/// "The size is at least `min`": what an acknowledged O_DSYNC write
+/// promises (its data must be readable), unless a truncate below `min`
+/// started after the write did.
+#[derive(Clone, Debug)]
+pub struct SizeFloor {
+    pub min: u64,
+    pub ack: usize,
+    /// Start of the write that made the promise.
+    pub start: usize,
+    pub source: Source,
+}
+
+/// Start, end and acknowledgement positions of one operation, as the
+/// executor recorded them.
+#[derive(Clone, Debug, Default)]
+pub struct OpTimes {
+    /// Log position when the operation was called.
+    pub start: usize,
+    /// Log position when it returned (`NEVER` if it did not).
+    pub end: usize,
+    /// Whether it succeeded (an expected error leaves no trace).
+    pub ok: bool,
+    /// For direct I/O: when `inode_dio_end` ran and when the caller was
+    /// acknowledged (`NEVER` if not yet).
+    pub dio_end: usize,
+    pub dio_ack: usize,
+}
+
+/// Everything the model needs about one file.
+#[derive(Clone, Debug, Default)]
+pub struct FileModel {
+    pub mods: Vec<Mod>,
+    pub promises: Vec<DataPromise>,
+    pub sizes: Vec<SizeMod>,
+    pub size_promises: Vec<SizePromise>,
+    pub floors: Vec<SizeFloor>,
+    /// Truncates: (start, new size), for voiding size floors.
+    truncates: Vec<(usize, u64)>,
+    /// Elementary segments: every mod and promise covers each wholly or
+    /// not at all.
+    bounds: Vec<u64>,
+}
+
+/// The model of a whole execution.
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub files: Vec<FileModel>,
+    /// Pattern bytes of each write, by operation index.
+    data: BTreeMap<usize, Vec<u8>>,
+}
+
+/// Allowed values of one segment at one crash position.
+#[derive(Clone, Debug)]
+pub struct SegmentVerdict {
+    /// Mods whose values may be seen.
+    pub allowed: Vec<usize>,
+    /// The newest superseding mod (`None`: nothing superseded).
+    pub superseder: Option<(usize, Source)>,
+}
+
+impl Model {
+    /// Builds the model of `workload` given the recorded times of its
+    /// operations (`times.len()` may be shorter than the workload: the
+    /// operations run so far). `barrier_stable`: whether `dio_wait` promises
+    /// O_DSYNC DIO data stable.
+    pub fn build(workload: &Workload, times: &[OpTimes], barrier_stable: bool) -> Model {
+        let nfiles = workload.header.files as usize;
+        let mut files: Vec<FileModel> = (0..nfiles)
+            .map(|_| FileModel {
+                mods: vec![Mod {
+                    lo: 0,
+                    hi: FILE_LIMIT,
+                    value: Value::Zero,
+                    op: None,
+                    start: 0,
+                    end: 0,
+                }],
+                sizes: vec![SizeMod {
+                    size: 0,
+                    op: None,
+                    start: 0,
+                    end: 0,
+                }],
+                ..FileModel::default()
+            })
+            .collect();
+        let mut data = BTreeMap::new();
+        // Size changes take effect at some moment between their start and
+        // end (a buffered write or truncate while it runs, a DIO by
+        // inode_dio_end); `possible_sizes` works out what each may yield.
+        let mut size_events: Vec<SizeEvent> = Vec::new();
+        // O_DSYNC direct writes per file: (op, start, lo, hi, mod index).
+        let mut dsync_dios: Vec<Vec<(usize, usize, u64, u64, usize)>> = vec![Vec::new(); nfiles];
+
+        for (i, (op, t)) in workload.ops.iter().zip(times).enumerate() {
+            if !t.ok {
+                continue;
+            }
+            let wid = write_id(i);
+            match *op {
+                Op::Write {
+                    file,
+                    offset,
+                    len,
+                    dsync,
+                } => {
+                    let f = &mut files[file as usize];
+                    data.insert(i, pattern(file, offset, len, wid));
+                    f.mods.push(Mod {
+                        lo: offset,
+                        hi: offset + len,
+                        value: Value::Write { wid },
+                        op: Some(i),
+                        start: t.start,
+                        end: t.end,
+                    });
+                    let m = f.mods.len() - 1;
+                    size_events.push(SizeEvent {
+                        op: i,
+                        file,
+                        change: SizeChange::AtLeast(offset + len),
+                        start: t.start,
+                        end: t.end,
+                    });
+                    if dsync && t.end != NEVER {
+                        f.promises.push(DataPromise {
+                            lo: offset,
+                            hi: offset + len,
+                            ack: t.end,
+                            covers: Covers::Own(m),
+                            source: Source::Ack(i),
+                        });
+                        f.floors.push(SizeFloor {
+                            min: offset + len,
+                            ack: t.end,
+                            start: t.start,
+                            source: Source::Ack(i),
+                        });
+                    }
+                }
+                Op::DioWrite {
+                    file,
+                    offset,
+                    len,
+                    dsync,
+                    misaligned: false,
+                    ..
+                } => {
+                    let f = &mut files[file as usize];
+                    data.insert(i, pattern(file, offset, len, wid));
+                    f.mods.push(Mod {
+                        lo: offset,
+                        hi: offset + len,
+                        value: Value::Write { wid },
+                        op: Some(i),
+                        start: t.start,
+                        end: t.dio_end,
+                    });
+                    let m = f.mods.len() - 1;
+                    size_events.push(SizeEvent {
+                        op: i,
+                        file,
+                        change: SizeChange::AtLeast(offset + len),
+                        start: t.start,
+                        end: t.dio_end,
+                    });
+                    if dsync {
+                        if t.dio_ack != NEVER {
+                            f.promises.push(DataPromise {
+                                lo: offset,
+                                hi: offset + len,
+                                ack: t.dio_ack,
+                                covers: Covers::Own(m),
+                                source: Source::Ack(i),
+                            });
+                            f.floors.push(SizeFloor {
+                                min: offset + len,
+                                ack: t.dio_ack,
+                                start: t.start,
+                                source: Source::Ack(i),
+                            });
+                        }
+                        dsync_dios[file as usize].push((i, t.start, offset, offset + len, m));
+                    }
+                }
+                Op::Truncate { file, size } => {
+                    let f = &mut files[file as usize];
+                    f.mods.push(Mod {
+                        lo: size,
+                        hi: FILE_LIMIT,
+                        value: Value::Zero,
+                        op: Some(i),
+                        start: t.start,
+                        end: t.end,
+                    });
+                    f.truncates.push((t.start, size));
+                    size_events.push(SizeEvent {
+                        op: i,
+                        file,
+                        change: SizeChange::Set(size),
+                        start: t.start,
+                        end: t.end,
+                    });
+                }
+                Op::Fsync { file } | Op::Fdatasync { file } if t.end != NEVER => {
+                    files[file as usize].promise_all(t.start, t.end, Source::Ack(i));
+                }
+                Op::Syncfs | Op::Remount if t.end != NEVER => {
+                    for f in files.iter_mut() {
+                        f.promise_all(t.start, t.end, Source::Ack(i));
+                    }
+                }
+                Op::DioWait { file } if barrier_stable && t.end != NEVER => {
+                    let f = &mut files[file as usize];
+                    for &(_, start, lo, hi, m) in &dsync_dios[file as usize] {
+                        if start < t.start {
+                            f.promises.push(DataPromise {
+                                lo,
+                                hi,
+                                ack: t.end,
+                                covers: Covers::Own(m),
+                                source: Source::Barrier(i),
+                            });
+                            f.floors.push(SizeFloor {
+                                min: hi,
+                                ack: t.end,
+                                start,
+                                source: Source::Barrier(i),
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        for (file, f) in files.iter_mut().enumerate() {
+            let changes: Vec<SizeEvent> = size_events
+                .iter()
+                .filter(|e| e.file as usize == file)
+                .copied()
+                .collect();
+            for (c, values) in changes.iter().zip(possible_sizes(&changes)) {
+                for size in values {
+                    f.sizes.push(SizeMod {
+                        size,
+                        op: Some(c.op),
+                        start: c.start,
+                        end: c.end,
+                    });
+                }
+            }
+        }
+        for f in files.iter_mut() {
+            let mut bounds: Vec<u64> = vec![0, FILE_LIMIT];
+            for m in &f.mods {
+                bounds.extend([m.lo, m.hi]);
+            }
+            for p in &f.promises {
+                bounds.extend([p.lo, p.hi]);
+            }
+            bounds.sort_unstable();
+            bounds.dedup();
+            f.bounds = bounds;
+        }
+        Model { files, data }
+    }
+
+    /// The value mod `m` of `file` gives byte `offset`.
+    pub fn byte(&self, file: FileId, m: &Mod, offset: u64) -> u8 {
+        match m.value {
+            Value::Zero => 0,
+            Value::Write { wid } => match (m.op, self.data.get(&(wid as usize - 1))) {
+                (Some(_), Some(d)) => d[(offset - m.lo) as usize],
+                _ => pattern_byte(file, offset, wid),
+            },
+        }
+    }
+
+    /// The bytes mod `m` gives `lo..hi` (inside the mod's range).
+    fn slice_matches(&self, m: &Mod, lo: u64, observed: &[u8]) -> bool {
+        match m.value {
+            Value::Zero => observed.iter().all(|&b| b == 0),
+            Value::Write { wid } => {
+                let d = &self.data[&(wid as usize - 1)];
+                let a = (lo - m.lo) as usize;
+                d[a..a + observed.len()] == *observed
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum SizeChange {
+    /// A write: the size becomes at least this.
+    AtLeast(u64),
+    /// A truncate: the size becomes this.
+    Set(u64),
+}
+
+/// A change of a file's size that takes effect at some moment in
+/// `start..=end`.
+#[derive(Clone, Copy, Debug)]
+struct SizeEvent {
+    op: usize,
+    file: FileId,
+    change: SizeChange,
+    start: usize,
+    end: usize,
+}
+
+/// The sizes each change may leave, given that changes whose intervals
+/// overlap may take effect in either order: the value before a change is
+/// that left by any change that may be the one just before it (or the
+/// initial 0 if none must precede it). Computed as a fixpoint; the values
+/// are drawn from a finite set, so it ends.
+fn possible_sizes(changes: &[SizeEvent]) -> Vec<Vec<u64>> {
+    let before = |a: &SizeEvent, b: &SizeEvent| a.end <= b.start;
+    let n = changes.len();
+    // may_precede[c] = changes that may take effect just before c.
+    let may_precede: Vec<Vec<usize>> = (0..n)
+        .map(|c| {
+            (0..n)
+                .filter(|&p| {
+                    p != c
+                        && changes[p].start < changes[c].end
+                        && !before(&changes[c], &changes[p])
+                        && !(0..n).any(|m| {
+                            m != p
+                                && m != c
+                                && before(&changes[p], &changes[m])
+                                && before(&changes[m], &changes[c])
+                        })
+                })
+                .collect()
+        })
+        .collect();
+    let first_possible: Vec<bool> = (0..n)
+        .map(|c| !(0..n).any(|p| p != c && before(&changes[p], &changes[c])))
+        .collect();
+    let apply = |c: &SizeEvent, v: u64| match c.change {
+        SizeChange::AtLeast(e) => v.max(e),
+        SizeChange::Set(s) => s,
+    };
+    let mut values: Vec<Vec<u64>> = vec![Vec::new(); n];
+    loop {
+        let mut changed = false;
+        for c in 0..n {
+            let mut priors: Vec<u64> = may_precede[c]
+                .iter()
+                .flat_map(|&p| values[p].iter().copied())
+                .collect();
+            if first_possible[c] {
+                priors.push(0);
+            }
+            for v in priors {
+                let r = apply(&changes[c], v);
+                if !values[c].contains(&r) {
+                    values[c].push(r);
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    for v in values.iter_mut() {
+        v.sort_unstable();
+    }
+    values
+}
+
+impl FileModel {
+    fn promise_all(&mut self, cut: usize, ack: usize, source: Source) {
+        self.promises.push(DataPromise {
+            lo: 0,
+            hi: FILE_LIMIT,
+            ack,
+            covers: Covers::EndedBy(cut),
+            source,
+        });
+        self.size_promises.push(SizePromise {
+            ack,
+            covers: Covers::EndedBy(cut),
+            source,
+        });
+    }
+
+    /// The newest modification of `lo..hi` that a promise in force at
+    /// crash position `p` holds stable (its start position), and who
+    /// promised it. `with_barrier`: count `dio_wait` promises.
+    fn superseder(
+        &self,
+        lo: u64,
+        hi: u64,
+        p: usize,
+        with_barrier: bool,
+        runtime_cut: Option<usize>,
+    ) -> Option<(usize, Source)> {
+        let mut best: Option<(usize, usize, Source)> = None; // (start, mod, source)
+        let mut consider = |m: usize, source: Source| {
+            let start = self.mods[m].start;
+            if best.is_none_or(|(s, _, _)| start > s) {
+                best = Some((start, m, source));
+            }
+        };
+        for pr in &self.promises {
+            if pr.ack > p || pr.hi <= lo || pr.lo >= hi {
+                continue;
+            }
+            if !with_barrier && matches!(pr.source, Source::Barrier(_)) {
+                continue;
+            }
+            match pr.covers {
+                Covers::Own(m) => consider(m, pr.source),
+                Covers::EndedBy(cut) => {
+                    for (m, md) in self.mods.iter().enumerate().skip(1) {
+                        if md.lo <= lo && hi <= md.hi && md.end <= cut {
+                            consider(m, pr.source);
+                        }
+                    }
+                }
+            }
+        }
+        // At run time everything that completed is visible: an implicit
+        // promise covering every modification that ended by now.
+        if let Some(cut) = runtime_cut {
+            for (m, md) in self.mods.iter().enumerate().skip(1) {
+                if md.lo <= lo && hi <= md.hi && md.end <= cut {
+                    consider(m, Source::Ack(md.op.unwrap_or(0)));
+                }
+            }
+        }
+        best.map(|(_, m, s)| (m, s))
+    }
+
+    /// Mods of segment `lo..hi` that may be seen at crash position `p`.
+    fn allowed(&self, lo: u64, hi: u64, p: usize, superseder: Option<usize>) -> Vec<usize> {
+        let threshold = superseder.map(|m| self.mods[m].start);
+        self.mods
+            .iter()
+            .enumerate()
+            .filter(|(i, m)| {
+                m.lo <= lo
+                    && hi <= m.hi
+                    && (*i == 0 || m.start < p)
+                    && threshold.is_none_or(|t| m.end > t)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Segments covering `from..to`.
+    fn segments(&self, from: u64, to: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.bounds
+            .windows(2)
+            .map(|w| (w[0], w[1]))
+            .filter(move |&(lo, hi)| hi > from && lo < to)
+            .map(move |(lo, hi)| (lo.max(from), hi.min(to)))
+    }
+
+    /// Sizes the file may have after a crash at `p`, and the floor the
+    /// acknowledged O_DSYNC writes put under it (with who promised it).
+    pub fn allowed_sizes(
+        &self,
+        p: usize,
+        with_barrier: bool,
+        runtime_cut: Option<usize>,
+    ) -> (Vec<u64>, Option<(u64, Source)>) {
+        let mut threshold: Option<usize> = None;
+        if let Some(cut) = runtime_cut {
+            for s in self.sizes.iter().skip(1) {
+                if s.end <= cut {
+                    threshold = Some(threshold.map_or(s.start, |t| t.max(s.start)));
+                }
+            }
+        }
+        for pr in &self.size_promises {
+            if pr.ack > p {
+                continue;
+            }
+            if let Covers::EndedBy(cut) = pr.covers {
+                for s in self.sizes.iter().skip(1) {
+                    if s.end <= cut {
+                        threshold = Some(threshold.map_or(s.start, |t| t.max(s.start)));
+                    }
+                }
+            }
+        }
+        let mut sizes: Vec<u64> = self
+            .sizes
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| (*i == 0 || s.start < p) && threshold.is_none_or(|t| s.end > t))
+            .map(|(_, s)| s.size)
+            .collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        let mut floor: Option<(u64, Source)> = None;
+        for fl in &self.floors {
+            if fl.ack > p || (!with_barrier && matches!(fl.source, Source::Barrier(_))) {
+                continue;
+            }
+            let voided = self
+                .truncates
+                .iter()
+                .any(|&(start, size)| start > fl.start && start < p && size < fl.min);
+            if !voided && floor.is_none_or(|(m, _)| fl.min > m) {
+                floor = Some((fl.min, fl.source));
+            }
+        }
+        (sizes, floor)
+    }
+}
+
+/// A byte range that holds a value the model does not allow.
+#[derive(Clone, Debug)]
+pub struct Mismatch {
+    pub lo: u64,
+    pub hi: u64,
+    pub verdict: SegmentVerdict,
+    /// The verdict without the `dio_wait` promises: if the observed bytes
+    /// are allowed by it, the barrier is what broke (rule 4).
+    pub allowed_without_barrier: bool,
+    /// The mod of this file whose bytes were observed, if any.
+    pub observed_mod: Option<usize>,
+}
+
+impl Model {
+    /// Checks the contents of `file` (its first `observed.len()` bytes)
+    /// against what a crash at `p` allows; returns the first bad range.
+    /// `runtime_cut`: check a read at run time, when everything that ended
+    /// by that position is visible (rule 8); `p` is then `NEVER - 1`.
+    pub fn check_data(
+        &self,
+        file: FileId,
+        base: u64,
+        observed: &[u8],
+        p: usize,
+        runtime_cut: Option<usize>,
+    ) -> Option<Mismatch> {
+        let f = &self.files[file as usize];
+        for (lo, hi) in f.segments(base, base + observed.len() as u64) {
+            let sup = f.superseder(lo, hi, p, true, runtime_cut);
+            let allowed = f.allowed(lo, hi, p, sup.map(|s| s.0));
+            let bytes = &observed[(lo - base) as usize..(hi - base) as usize];
+            if self.segment_ok(file, f, &allowed, lo, bytes) {
+                continue;
+            }
+            // Narrow to the first bad byte run for the report.
+            let at = |o: u64| observed[(o - base) as usize];
+            let bad_byte = |o: u64| {
+                !allowed
+                    .iter()
+                    .any(|&m| self.byte(file, &f.mods[m], o) == at(o))
+            };
+            let bad = (lo..hi).find(|&o| bad_byte(o)).unwrap_or(lo);
+            let mut end = bad + 1;
+            while end < hi && bad_byte(end) {
+                end += 1;
+            }
+            let run = &observed[(bad - base) as usize..(end - base) as usize];
+            let observed_mod = (0..f.mods.len()).rev().find(|&m| {
+                let md = &f.mods[m];
+                md.lo <= bad && end <= md.hi && self.slice_matches(md, bad, run)
+            });
+            let sup_nb = f.superseder(lo, hi, p, false, runtime_cut);
+            let allowed_nb = f.allowed(lo, hi, p, sup_nb.map(|s| s.0));
+            let allowed_without_barrier = self.segment_ok(file, f, &allowed_nb, lo, bytes);
+            return Some(Mismatch {
+                lo: bad,
+                hi: end,
+                verdict: SegmentVerdict {
+                    allowed,
+                    superseder: sup,
+                },
+                allowed_without_barrier,
+                observed_mod,
+            });
+        }
+        None
+    }
+
+    fn segment_ok(
+        &self,
+        file: FileId,
+        f: &FileModel,
+        allowed: &[usize],
+        lo: u64,
+        bytes: &[u8],
+    ) -> bool {
+        // Fast path: one allowed value holds the whole segment.
+        if allowed
+            .iter()
+            .any(|&m| self.slice_matches(&f.mods[m], lo, bytes))
+        {
+            return true;
+        }
+        // Otherwise byte by byte (concurrent writes may interleave, and a
+        // torn or partly persisted write mixes old and new).
+        bytes.iter().enumerate().all(|(k, &b)| {
+            let o = lo + k as u64;
+            allowed.iter().any(|&m| self.byte(file, &f.mods[m], o) == b)
+        })
+    }
+
+    /// Finds which write of the workload (any file) the bytes `observed`
+    /// look like, for reports: (file, offset, operation).
+    pub fn identify(&self, workload: &Workload, observed: &[u8]) -> Option<(FileId, u64, usize)> {
+        if observed.is_empty() || observed.iter().all(|&b| b == 0) {
+            return None;
+        }
+        let probe = &observed[..observed.len().min(64)];
+        for (&op, d) in &self.data {
+            let (file, offset) = match workload.ops[op] {
+                Op::Write { file, offset, .. } | Op::DioWrite { file, offset, .. } => {
+                    (file, offset)
+                }
+                _ => continue,
+            };
+            if let Some(k) = d.windows(probe.len()).position(|w| w == probe) {
+                return Some((file, offset + k as u64, op));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn times(spec: &[(usize, usize)]) -> Vec<OpTimes> {
+        spec.iter()
+            .map(|&(start, end)| OpTimes {
+                start,
+                end,
+                ok: true,
+                dio_end: end,
+                dio_ack: end,
+            })
+            .collect()
+    }
+
+    fn workload(text: &str) -> Workload {
+        Workload::parse(&format!("files: 1\n{text}")).unwrap()
+    }
+
+    /// The write ids a crash at `p` allows at byte `offset` of f0.
+    fn allowed_at(m: &Model, offset: u64, p: usize) -> Vec<Option<u32>> {
+        let f = &m.files[0];
+        let sup = f.superseder(offset, offset + 1, p, true, None);
+        f.allowed(offset, offset + 1, p, sup.map(|s| s.0))
+            .into_iter()
+            .map(|i| match f.mods[i].value {
+                Value::Zero => None,
+                Value::Write { wid } => Some(wid),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dsync_write_is_promised_after_its_ack_only() {
+        let w = workload("create f0\nwrite f0 0 4096 dsync\n");
+        let m = Model::build(&w, &times(&[(10, 11), (11, 20)]), true);
+        assert_eq!(allowed_at(&m, 0, 11), vec![None]); // not started
+        assert_eq!(allowed_at(&m, 0, 15), vec![None, Some(2)]); // in progress
+        assert_eq!(allowed_at(&m, 0, 20), vec![Some(2)]); // acknowledged
+        assert_eq!(m.files[0].allowed_sizes(15, true, None).0, vec![0, 4096]);
+        let (_, floor) = m.files[0].allowed_sizes(20, true, None);
+        assert_eq!(floor.map(|f| f.0), Some(4096));
+    }
+
+    #[test]
+    fn fsync_covers_what_completed_before_it() {
+        let w = workload("create f0\nwrite f0 0 4096\nfsync f0\nwrite f0 0 4096\n");
+        let m = Model::build(&w, &times(&[(1, 2), (2, 3), (3, 9), (9, 10)]), true);
+        assert_eq!(allowed_at(&m, 0, 8), vec![None, Some(2)]);
+        assert_eq!(allowed_at(&m, 0, 9), vec![Some(2)]);
+        assert_eq!(allowed_at(&m, 0, 10), vec![Some(2), Some(4)]);
+        assert_eq!(m.files[0].allowed_sizes(9, true, None).0, vec![4096]);
+    }
+
+    #[test]
+    fn in_flight_aio_is_not_covered_by_fsync() {
+        let w = workload("create f0\nwrite f0 0 4096\ndio-write f0 0 4096 aio\nfsync f0\n");
+        let mut t = times(&[(1, 2), (2, 3), (3, 4), (4, 9)]);
+        t[2].dio_end = 20; // completes after the fsync
+        t[2].dio_ack = 21;
+        let m = Model::build(&w, &t, true);
+        assert_eq!(allowed_at(&m, 0, 9), vec![Some(2), Some(3)]);
+    }
+
+    #[test]
+    fn truncate_then_fsync_forbids_the_cut_bytes() {
+        let w = workload("create f0\nwrite f0 0 8192\ntruncate f0 100\nfsync f0\n");
+        let m = Model::build(&w, &times(&[(1, 2), (2, 3), (3, 4), (4, 9)]), true);
+        assert_eq!(allowed_at(&m, 200, 9), vec![None]);
+        assert_eq!(allowed_at(&m, 50, 9), vec![Some(2)]);
+        assert_eq!(m.files[0].allowed_sizes(9, true, None).0, vec![100]);
+        // Before the fsync, the old bytes and sizes are still allowed.
+        assert_eq!(allowed_at(&m, 200, 8), vec![None, Some(2), None]);
+        assert_eq!(
+            m.files[0].allowed_sizes(8, true, None).0,
+            vec![0, 100, 8192]
+        );
+    }
+
+    #[test]
+    fn dio_wait_promises_only_under_stable() {
+        let w = workload("create f0\ndio-write f0 0 4096 dsync aio\ndio-wait f0\n");
+        let mut t = times(&[(1, 2), (2, 5), (5, 9)]);
+        t[1].dio_end = 7;
+        t[1].dio_ack = NEVER; // not yet acknowledged
+        let stable = Model::build(&w, &t, true);
+        assert_eq!(allowed_at(&stable, 0, 9), vec![Some(2)]);
+        let complete = Model::build(&w, &t, false);
+        assert_eq!(allowed_at(&complete, 0, 9), vec![None, Some(2)]);
+    }
+
+    #[test]
+    fn runtime_reads_see_completed_writes() {
+        let w = workload("create f0\nwrite f0 0 4096\nwrite f0 100 10\n");
+        let m = Model::build(&w, &times(&[(1, 2), (2, 3), (3, 4)]), true);
+        let mut data = pattern(0, 0, 4096, 2);
+        data[100..110].copy_from_slice(&pattern(0, 100, 10, 3));
+        assert!(m.check_data(0, 0, &data, NEVER - 1, Some(4)).is_none());
+        // The older write's bytes where the newer one completed: rule 8.
+        let old = pattern(0, 0, 4096, 2);
+        let bad = m.check_data(0, 0, &old, NEVER - 1, Some(4)).unwrap();
+        assert_eq!((bad.lo, bad.hi), (100, 110));
+        assert_eq!(
+            m.files[0].allowed_sizes(NEVER - 1, true, Some(4)).0,
+            vec![4096]
+        );
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn overlapping_size_changes_may_apply_in_either_order() {
+        let ev = |op, change, start, end| SizeEvent {
+            op,
+            file: 0,
+            change,
+            start,
+            end,
+        };
+        // An AIO extending to 28672 completes while a buffered write
+        // extends to 8192: the write may have seen either size.
+        let changes = [
+            ev(1, SizeChange::AtLeast(28672), 5, 20),
+            ev(2, SizeChange::AtLeast(8192), 8, 12),
+        ];
+        assert_eq!(
+            possible_sizes(&changes),
+            vec![vec![28672], vec![8192, 28672]]
+        );
+        // Sequential changes have one outcome each.
+        let changes = [
+            ev(1, SizeChange::AtLeast(8192), 1, 2),
+            ev(2, SizeChange::Set(100), 2, 3),
+            ev(3, SizeChange::AtLeast(4096), 3, 4),
+        ];
+        assert_eq!(
+            possible_sizes(&changes),
+            vec![vec![8192], vec![100], vec![4096]]
+        );
+    }
+}

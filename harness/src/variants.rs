@@ -1,0 +1,86 @@
+//! How to hunt each bug variant: the crash mode that exposes it and the
+//! oracle rules its finding may carry (BUGS.md, "expected finding"). Used
+//! by the tests, the `bench` command and the documentation; the oracle
+//! itself never looks at this table.
+
+use crate::rule::Rule;
+use crate::workload::CrashMode;
+use fs_under_test::{Barrier, Bug};
+
+/// The hunting recipe of one variant.
+#[derive(Clone, Copy, Debug)]
+pub struct Hunt {
+    pub bug: Bug,
+    pub mode: CrashMode,
+    pub barrier: Barrier,
+    /// Rules its finding may carry.
+    pub rules: &'static [Rule],
+}
+
+use CrashMode::{Prefix, Reorder};
+use Rule::*;
+
+/// One recipe per variant, in catalogue order.
+pub const HUNTS: &[Hunt] = &[
+    hunt(Bug::DioEndBeforeSync, Prefix, &[DioBarrier, RuntimeBarrier]),
+    hunt(Bug::SyncDioCompleteUnderIlock, Prefix, &[Deadlock]),
+    hunt(Bug::DsyncFsyncTakesIlock, Prefix, &[Deadlock]),
+    hunt(Bug::DsyncNoFlush, Reorder, &[AckedData, AckedSize]),
+    hunt(Bug::FuaOnUnwritten, Prefix, &[AckedData]),
+    hunt(Bug::FuaOnExtending, Prefix, &[AckedSize]),
+    hunt(Bug::SizeAfterSync, Prefix, &[AckedSize]),
+    hunt(Bug::FsyncNoFlush, Reorder, &[AckedData, AckedSize]),
+    hunt(Bug::FdatasyncSkipsSize, Prefix, &[AckedSize]),
+    hunt(Bug::CommitBeforeData, Prefix, &[StaleData]),
+    hunt(Bug::ConvertBeforeIo, Prefix, &[StaleData, AckedData]),
+    hunt(
+        Bug::TruncateNoDioWait,
+        Prefix,
+        &[StaleData, RuntimeBarrier, ReadYourWrites],
+    ),
+    hunt(
+        Bug::CommitNoPreflush,
+        Reorder,
+        &[Recovery, StaleData, AckedData],
+    ),
+    hunt(
+        Bug::CheckpointNoFlush,
+        Reorder,
+        &[Recovery, AckedData, StaleData],
+    ),
+    hunt(
+        Bug::TruncateTailNotZeroed,
+        Prefix,
+        &[StaleData, ReadYourWrites],
+    ),
+];
+
+const fn hunt(bug: Bug, mode: CrashMode, rules: &'static [Rule]) -> Hunt {
+    Hunt {
+        bug,
+        mode,
+        barrier: Barrier::Stable,
+        rules,
+    }
+}
+
+/// The recipe for `bug`.
+pub fn hunt_for(bug: Bug) -> Hunt {
+    *HUNTS
+        .iter()
+        .find(|h| h.bug == bug)
+        .expect("every variant has a recipe (checked by a test)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_one_recipe() {
+        assert_eq!(HUNTS.len(), Bug::ALL.len());
+        for (h, &b) in HUNTS.iter().zip(Bug::ALL) {
+            assert_eq!(h.bug, b);
+        }
+    }
+}

@@ -1,0 +1,896 @@
+//! Workloads: what brownout runs against a filesystem.
+//!
+//! A workload is a header (target, bug switches, barrier contract, crash
+//! mode, file count, the completion schedule, an optional expected rule)
+//! and a list of operations over a few files. It comes from `arbitrary`
+//! bytes (structure-aware fuzzing) or from a readable text file (the corpus
+//! and the minimiser's output); both forms round-trip. The text format is
+//! documented in `corpus/README.md`.
+//!
+//! Every byte a workload writes is derived from (file, offset, write id) by
+//! [`pattern_byte`], so any byte read back names the write it came from.
+
+use crate::rule::Rule;
+use arbitrary::Unstructured;
+use fs_under_test::{Barrier, Bug, BugSet, BLOCK_SIZE};
+use std::fmt::{self, Write as _};
+use std::str::FromStr;
+
+/// Largest number of files a workload may use.
+pub const MAX_FILES: u32 = 8;
+/// Largest file offset or size a workload may name (the filesystem's limit).
+pub const FILE_LIMIT: u64 = fs_under_test::MAX_FILE_SIZE;
+/// Largest single read or write, in bytes.
+pub const MAX_IO: u64 = 16 * BLOCK_SIZE as u64;
+/// Largest number of operations a workload may hold.
+pub const MAX_OPS: usize = 512;
+/// Largest number of schedule picks.
+pub const MAX_SCHEDULE: usize = 512;
+
+const BLOCK: u64 = BLOCK_SIZE as u64;
+
+/// How crash states are enumerated for the oracle (see `replay`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrashMode {
+    /// Every prefix of the write log in completion order.
+    #[default]
+    Prefix,
+    /// Every subset of the volatile writes at each point.
+    Reorder,
+    /// Reorder, plus one write persisted for only part of its sectors.
+    Torn,
+}
+
+impl CrashMode {
+    pub const ALL: [CrashMode; 3] = [CrashMode::Prefix, CrashMode::Reorder, CrashMode::Torn];
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashMode::Prefix => "prefix",
+            CrashMode::Reorder => "reorder",
+            CrashMode::Torn => "torn",
+        }
+    }
+}
+
+impl fmt::Display for CrashMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for CrashMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        CrashMode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown crash mode `{s}` (expected prefix, reorder or torn)"))
+    }
+}
+
+/// A file of the workload, by index (`f0`, `f1`, …).
+pub type FileId = u32;
+
+/// One operation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// Create the file (a no-op if it exists).
+    Create {
+        file: FileId,
+    },
+    /// Buffered write through the page cache; O_DSYNC if `dsync`.
+    Write {
+        file: FileId,
+        offset: u64,
+        len: u64,
+        dsync: bool,
+    },
+    /// Direct write: synchronous unless `aio`; O_DSYNC if `dsync`.
+    /// `misaligned` says the workload expects the EINVAL of a misaligned
+    /// request; otherwise offset and length must be block-aligned.
+    DioWrite {
+        file: FileId,
+        offset: u64,
+        len: u64,
+        dsync: bool,
+        aio: bool,
+        misaligned: bool,
+    },
+    /// Read, checked against the model (rule 8).
+    Read {
+        file: FileId,
+        offset: u64,
+        len: u64,
+    },
+    Fsync {
+        file: FileId,
+    },
+    Fdatasync {
+        file: FileId,
+    },
+    Truncate {
+        file: FileId,
+        size: u64,
+    },
+    /// `inode_dio_wait` as an operation: the barrier.
+    DioWait {
+        file: FileId,
+    },
+    /// Start writeback of dirty pages (of one file or all), at most `pages`.
+    Writeback {
+        file: Option<FileId>,
+        pages: Option<u32>,
+    },
+    Syncfs,
+    /// Clean unmount and mount again.
+    Remount,
+    /// Complete the in-flight request number `pick` (modulo the number in
+    /// flight, oldest first) and run the completion work it triggers.
+    Complete {
+        pick: u32,
+    },
+}
+
+impl Op {
+    /// The file the operation is about, if any.
+    pub fn file(&self) -> Option<FileId> {
+        match *self {
+            Op::Create { file }
+            | Op::Write { file, .. }
+            | Op::DioWrite { file, .. }
+            | Op::Read { file, .. }
+            | Op::Fsync { file }
+            | Op::Fdatasync { file }
+            | Op::Truncate { file, .. }
+            | Op::DioWait { file } => Some(file),
+            Op::Writeback { file, .. } => file,
+            Op::Syncfs | Op::Remount | Op::Complete { .. } => None,
+        }
+    }
+
+    /// The operation's keyword in the text format.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Op::Create { .. } => "create",
+            Op::Write { .. } => "write",
+            Op::DioWrite { .. } => "dio-write",
+            Op::Read { .. } => "read",
+            Op::Fsync { .. } => "fsync",
+            Op::Fdatasync { .. } => "fdatasync",
+            Op::Truncate { .. } => "truncate",
+            Op::DioWait { .. } => "dio-wait",
+            Op::Writeback { .. } => "writeback",
+            Op::Syncfs => "syncfs",
+            Op::Remount => "remount",
+            Op::Complete { .. } => "complete",
+        }
+    }
+}
+
+/// The workload's header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// The target filesystem (only `fs-under-test` is built in).
+    pub target: String,
+    pub bugs: BugSet,
+    pub barrier: Barrier,
+    pub mode: CrashMode,
+    /// Number of files, `f0` to `f{files-1}`.
+    pub files: u32,
+    /// Completion schedule: each time the filesystem waits and the device
+    /// must complete a request, the next pick chooses which (modulo the
+    /// number in flight, oldest first); when the picks run out, the oldest.
+    pub schedule: Vec<u32>,
+    /// The rule a reproducer must trigger; `None` for a clean case.
+    pub expect: Option<Rule>,
+}
+
+impl Default for Header {
+    fn default() -> Self {
+        Header {
+            target: DEFAULT_TARGET.to_string(),
+            bugs: BugSet::NONE,
+            barrier: Barrier::Stable,
+            mode: CrashMode::Prefix,
+            files: 4,
+            schedule: Vec::new(),
+            expect: None,
+        }
+    }
+}
+
+/// The embedded filesystem core.
+pub const DEFAULT_TARGET: &str = "fs-under-test";
+
+/// A workload: header and operations.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Workload {
+    pub header: Header,
+    pub ops: Vec<Op>,
+}
+
+/// The write id of operation `index`: 0 stands for "zeroes", so ids start
+/// at 1.
+pub fn write_id(op_index: usize) -> u32 {
+    op_index as u32 + 1
+}
+
+/// The byte that write `wid` puts at `offset` of `file`: never zero, so a
+/// zero byte is always a hole, an unwritten extent or a truncated tail, and
+/// from a run of bytes one can tell which write (and which file) they came
+/// from.
+pub fn pattern_byte(file: FileId, offset: u64, wid: u32) -> u8 {
+    if wid == 0 {
+        return 0;
+    }
+    // A cheap mix (splitmix64 finaliser) of (file, wid, offset).
+    let mut x = (u64::from(file) << 56) ^ (u64::from(wid) << 32) ^ offset;
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    1 + (x % 255) as u8
+}
+
+/// The bytes write `wid` writes at `offset..offset+len` of `file`.
+pub fn pattern(file: FileId, offset: u64, len: u64, wid: u32) -> Vec<u8> {
+    (offset..offset + len)
+        .map(|o| pattern_byte(file, o, wid))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Validation
+
+/// What is wrong with an operation or a header value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidOp {
+    #[error("file f{file} is past the file count ({files} files: f0..f{last})", last = files.saturating_sub(1))]
+    FileOutOfRange { file: FileId, files: u32 },
+    #[error("{what} {value} is past the file limit of {FILE_LIMIT} bytes")]
+    PastFileLimit { what: &'static str, value: u64 },
+    #[error("length {len} is out of range (1..={MAX_IO})")]
+    BadLength { len: u64 },
+    #[error("direct I/O at offset {offset}, length {len} is not {BLOCK_SIZE}-byte aligned; add `misaligned` if the workload expects the EINVAL")]
+    MisalignedDio { offset: u64, len: u64 },
+    #[error("direct I/O marked `misaligned` is aligned (offset {offset}, length {len})")]
+    AlignedMarkedMisaligned { offset: u64, len: u64 },
+    #[error("file count {0} is out of range (1..={MAX_FILES})")]
+    BadFileCount(u32),
+    #[error("too many operations ({0}; at most {MAX_OPS})")]
+    TooManyOps(usize),
+    #[error("schedule too long ({0} picks; at most {MAX_SCHEDULE})")]
+    ScheduleTooLong(usize),
+}
+
+impl Op {
+    /// Checks the operation against the limits of a workload of `files`
+    /// files.
+    pub fn validate(&self, files: u32) -> Result<(), InvalidOp> {
+        if let Some(file) = self.file() {
+            if file >= files {
+                return Err(InvalidOp::FileOutOfRange { file, files });
+            }
+        }
+        let range = |offset: u64, len: u64| {
+            if len == 0 || len > MAX_IO {
+                return Err(InvalidOp::BadLength { len });
+            }
+            if offset + len > FILE_LIMIT {
+                return Err(InvalidOp::PastFileLimit {
+                    what: "end offset",
+                    value: offset + len,
+                });
+            }
+            Ok(())
+        };
+        match *self {
+            Op::Write { offset, len, .. } | Op::Read { offset, len, .. } => range(offset, len),
+            Op::DioWrite {
+                offset,
+                len,
+                misaligned,
+                ..
+            } => {
+                range(offset, len)?;
+                let aligned = offset % BLOCK == 0 && len % BLOCK == 0;
+                match (aligned, misaligned) {
+                    (false, false) => Err(InvalidOp::MisalignedDio { offset, len }),
+                    (true, true) => Err(InvalidOp::AlignedMarkedMisaligned { offset, len }),
+                    _ => Ok(()),
+                }
+            }
+            Op::Truncate { size, .. } if size > FILE_LIMIT => Err(InvalidOp::PastFileLimit {
+                what: "size",
+                value: size,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Workload {
+    /// Checks every operation and the header's limits.
+    pub fn validate(&self) -> Result<(), (Option<usize>, InvalidOp)> {
+        let h = &self.header;
+        if h.files == 0 || h.files > MAX_FILES {
+            return Err((None, InvalidOp::BadFileCount(h.files)));
+        }
+        if self.ops.len() > MAX_OPS {
+            return Err((None, InvalidOp::TooManyOps(self.ops.len())));
+        }
+        if h.schedule.len() > MAX_SCHEDULE {
+            return Err((None, InvalidOp::ScheduleTooLong(h.schedule.len())));
+        }
+        for (i, op) in self.ops.iter().enumerate() {
+            op.validate(h.files).map_err(|e| (Some(i), e))?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Text format
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kw = self.keyword();
+        match *self {
+            Op::Create { file }
+            | Op::Fsync { file }
+            | Op::Fdatasync { file }
+            | Op::DioWait { file } => write!(f, "{kw} f{file}"),
+            Op::Write {
+                file,
+                offset,
+                len,
+                dsync,
+            } => {
+                write!(f, "{kw} f{file} {offset} {len}")?;
+                if dsync {
+                    f.write_str(" dsync")?;
+                }
+                Ok(())
+            }
+            Op::DioWrite {
+                file,
+                offset,
+                len,
+                dsync,
+                aio,
+                misaligned,
+            } => {
+                write!(f, "{kw} f{file} {offset} {len}")?;
+                for (on, word) in [(dsync, "dsync"), (aio, "aio"), (misaligned, "misaligned")] {
+                    if on {
+                        write!(f, " {word}")?;
+                    }
+                }
+                Ok(())
+            }
+            Op::Read { file, offset, len } => write!(f, "{kw} f{file} {offset} {len}"),
+            Op::Truncate { file, size } => write!(f, "{kw} f{file} {size}"),
+            Op::Writeback { file, pages } => {
+                match file {
+                    Some(file) => write!(f, "{kw} f{file}")?,
+                    None => write!(f, "{kw} all")?,
+                }
+                if let Some(p) = pages {
+                    write!(f, " pages {p}")?;
+                }
+                Ok(())
+            }
+            Op::Syncfs | Op::Remount => f.write_str(kw),
+            Op::Complete { pick } => write!(f, "{kw} {pick}"),
+        }
+    }
+}
+
+impl Workload {
+    /// The readable text form (what `parse` reads back).
+    pub fn to_text(&self) -> String {
+        let h = &self.header;
+        let mut s = String::new();
+        let _ = writeln!(s, "# brownout workload");
+        let _ = writeln!(s, "target: {}", h.target);
+        if !h.bugs.is_empty() {
+            let _ = writeln!(s, "bugs: {}", h.bugs);
+        }
+        let _ = writeln!(s, "barrier: {}", h.barrier);
+        let _ = writeln!(s, "mode: {}", h.mode);
+        let _ = writeln!(s, "files: {}", h.files);
+        if !h.schedule.is_empty() {
+            let picks: Vec<String> = h.schedule.iter().map(u32::to_string).collect();
+            let _ = writeln!(s, "schedule: {}", picks.join(" "));
+        }
+        if let Some(rule) = h.expect {
+            let _ = writeln!(s, "expect: {}", rule.name());
+        }
+        for op in &self.ops {
+            let _ = writeln!(s, "{op}");
+        }
+        s
+    }
+}
+
+/// A parse error in a workload text, with the line it is on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct ParseError {
+    /// 1-based line number (0: the text as a whole).
+    pub line: usize,
+    pub message: String,
+}
+
+fn err(line: usize, message: impl Into<String>) -> ParseError {
+    ParseError {
+        line,
+        message: message.into(),
+    }
+}
+
+fn parse_file(line: usize, word: Option<&str>) -> Result<FileId, ParseError> {
+    let w = word.ok_or_else(|| err(line, "missing file argument (expected f0, f1, ...)"))?;
+    w.strip_prefix('f')
+        .and_then(|n| n.parse::<u32>().ok())
+        .ok_or_else(|| err(line, format!("expected a file like `f0`, found `{w}`")))
+}
+
+fn parse_num(line: usize, what: &str, word: Option<&str>) -> Result<u64, ParseError> {
+    let w = word.ok_or_else(|| err(line, format!("missing {what} argument")))?;
+    w.parse::<u64>()
+        .map_err(|_| err(line, format!("expected {what} as a number, found `{w}`")))
+}
+
+fn parse_flags<'a>(
+    line: usize,
+    words: impl Iterator<Item = &'a str>,
+    allowed: &[&str],
+) -> Result<Vec<&'a str>, ParseError> {
+    let mut seen = Vec::new();
+    for w in words {
+        if !allowed.contains(&w) {
+            return Err(err(
+                line,
+                format!(
+                    "unexpected argument `{w}` (allowed here: {})",
+                    if allowed.is_empty() {
+                        "none".to_string()
+                    } else {
+                        allowed.join(", ")
+                    }
+                ),
+            ));
+        }
+        if seen.contains(&w) {
+            return Err(err(line, format!("`{w}` given twice")));
+        }
+        seen.push(w);
+    }
+    Ok(seen)
+}
+
+fn parse_op(line: usize, text: &str) -> Result<Op, ParseError> {
+    let mut words = text.split_whitespace();
+    let kw = words.next().unwrap_or_default();
+    let op = match kw {
+        "create" | "fsync" | "fdatasync" | "dio-wait" => {
+            let file = parse_file(line, words.next())?;
+            match kw {
+                "create" => Op::Create { file },
+                "fsync" => Op::Fsync { file },
+                "fdatasync" => Op::Fdatasync { file },
+                _ => Op::DioWait { file },
+            }
+        }
+        "write" | "dio-write" | "read" => {
+            let file = parse_file(line, words.next())?;
+            let offset = parse_num(line, "offset", words.next())?;
+            let len = parse_num(line, "length", words.next())?;
+            match kw {
+                "write" => {
+                    let flags = parse_flags(line, words.by_ref(), &["dsync"])?;
+                    Op::Write {
+                        file,
+                        offset,
+                        len,
+                        dsync: flags.contains(&"dsync"),
+                    }
+                }
+                "dio-write" => {
+                    let flags =
+                        parse_flags(line, words.by_ref(), &["dsync", "aio", "misaligned"])?;
+                    Op::DioWrite {
+                        file,
+                        offset,
+                        len,
+                        dsync: flags.contains(&"dsync"),
+                        aio: flags.contains(&"aio"),
+                        misaligned: flags.contains(&"misaligned"),
+                    }
+                }
+                _ => Op::Read { file, offset, len },
+            }
+        }
+        "truncate" => {
+            let file = parse_file(line, words.next())?;
+            let size = parse_num(line, "size", words.next())?;
+            Op::Truncate { file, size }
+        }
+        "writeback" => {
+            let target = words
+                .next()
+                .ok_or_else(|| err(line, "missing argument: `all` or a file like `f0`"))?;
+            let file = if target == "all" {
+                None
+            } else {
+                Some(parse_file(line, Some(target))?)
+            };
+            let pages = match words.next() {
+                None => None,
+                Some("pages") => {
+                    let n = parse_num(line, "page count", words.next())?;
+                    Some(u32::try_from(n).map_err(|_| err(line, "page count too large"))?)
+                }
+                Some(w) => return Err(err(line, format!("expected `pages N`, found `{w}`"))),
+            };
+            Op::Writeback { file, pages }
+        }
+        "syncfs" => Op::Syncfs,
+        "remount" => Op::Remount,
+        "complete" => {
+            let pick = parse_num(line, "request pick", words.next())?;
+            Op::Complete {
+                pick: u32::try_from(pick).map_err(|_| err(line, "request pick too large"))?,
+            }
+        }
+        other => {
+            return Err(err(
+                line,
+                format!(
+                    "unknown operation `{other}` (expected one of: create, write, dio-write, read, fsync, fdatasync, truncate, dio-wait, writeback, syncfs, remount, complete)"
+                ),
+            ))
+        }
+    };
+    parse_flags(line, words, &[])?;
+    Ok(op)
+}
+
+impl Workload {
+    /// Parses the text form. Errors name the line and what was expected.
+    pub fn parse(text: &str) -> Result<Workload, ParseError> {
+        let mut w = Workload::default();
+        let mut seen_keys: Vec<String> = Vec::new();
+        let mut any_line = false;
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            let content = raw.split('#').next().unwrap_or_default().trim();
+            if content.is_empty() {
+                continue;
+            }
+            any_line = true;
+            let first = content.split_whitespace().next().unwrap_or_default();
+            if let Some(key) = first.strip_suffix(':') {
+                if !w.ops.is_empty() {
+                    return Err(err(
+                        line,
+                        format!("header `{key}:` after the first operation; headers come first"),
+                    ));
+                }
+                if seen_keys.iter().any(|k| k == key) {
+                    return Err(err(line, format!("header `{key}:` given twice")));
+                }
+                let value = content[first.len()..].trim();
+                parse_header(line, key, value, &mut w.header)?;
+                seen_keys.push(key.to_string());
+                continue;
+            }
+            if w.ops.len() == MAX_OPS {
+                return Err(err(
+                    line,
+                    format!("too many operations (at most {MAX_OPS})"),
+                ));
+            }
+            let op = parse_op(line, content)?;
+            op.validate(w.header.files)
+                .map_err(|e| err(line, e.to_string()))?;
+            w.ops.push(op);
+        }
+        if !any_line {
+            return Err(err(0, "empty workload: expected a header and operations"));
+        }
+        Ok(w)
+    }
+}
+
+fn parse_header(line: usize, key: &str, value: &str, h: &mut Header) -> Result<(), ParseError> {
+    match key {
+        "target" => {
+            if value != DEFAULT_TARGET {
+                return Err(err(
+                    line,
+                    format!("unknown target `{value}` (built in: {DEFAULT_TARGET})"),
+                ));
+            }
+            h.target = value.to_string();
+        }
+        "bugs" => {
+            let mut set = BugSet::NONE;
+            for name in value.split([',', ' ']).filter(|s| !s.is_empty()) {
+                if name == "none" {
+                    continue;
+                }
+                set.insert(name.parse::<Bug>().map_err(|e| err(line, e.to_string()))?);
+            }
+            h.bugs = set;
+        }
+        "barrier" => {
+            h.barrier = value.parse::<Barrier>().map_err(|_| {
+                err(
+                    line,
+                    format!("unknown barrier `{value}` (expected complete or stable)"),
+                )
+            })?;
+        }
+        "mode" => h.mode = value.parse().map_err(|e: String| err(line, e))?,
+        "files" => {
+            let n = parse_num(line, "file count", Some(value))?;
+            if n == 0 || n > u64::from(MAX_FILES) {
+                return Err(err(
+                    line,
+                    format!("file count {n} out of range (1..={MAX_FILES})"),
+                ));
+            }
+            h.files = n as u32;
+        }
+        "schedule" => {
+            let mut picks = Vec::new();
+            for wd in value.split_whitespace() {
+                if picks.len() == MAX_SCHEDULE {
+                    return Err(err(
+                        line,
+                        format!("schedule too long (at most {MAX_SCHEDULE} picks)"),
+                    ));
+                }
+                let n = parse_num(line, "schedule pick", Some(wd))?;
+                picks.push(u32::try_from(n).map_err(|_| err(line, "schedule pick too large"))?);
+            }
+            h.schedule = picks;
+        }
+        "expect" => {
+            h.expect = if value == "clean" {
+                None
+            } else {
+                Some(value.parse::<Rule>().map_err(|e| err(line, e.to_string()))?)
+            };
+        }
+        other => {
+            return Err(err(
+                line,
+                format!(
+                    "unknown header `{other}:` (expected target, bugs, barrier, mode, files, schedule or expect)"
+                ),
+            ))
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Generation from arbitrary bytes
+
+/// What the fuzzer does not take from the input bytes: the target's
+/// configuration, chosen on the command line.
+#[derive(Clone, Debug, Default)]
+pub struct FuzzConfig {
+    pub bugs: BugSet,
+    pub barrier: Barrier,
+    pub mode: CrashMode,
+    /// Upper bound on generated operations.
+    pub max_ops: usize,
+}
+
+/// Offsets are drawn from a small window so that operations overlap.
+const WINDOW_BLOCKS: u64 = 8;
+
+fn pick_file(u: &mut Unstructured, files: u32) -> arbitrary::Result<FileId> {
+    // Bias towards the first two files: overlap matters more than breadth.
+    Ok(if u.ratio(3, 4)? {
+        u.int_in_range(0..=files.min(2) - 1)?
+    } else {
+        u.int_in_range(0..=files - 1)?
+    })
+}
+
+fn pick_range(u: &mut Unstructured, aligned: bool) -> arbitrary::Result<(u64, u64)> {
+    if aligned || u.ratio(1, 2)? {
+        let start = u.int_in_range(0..=WINDOW_BLOCKS - 1)?;
+        let blocks = u.int_in_range(1..=3u64)?;
+        Ok((start * BLOCK, blocks * BLOCK))
+    } else {
+        let offset = u.int_in_range(0..=WINDOW_BLOCKS * BLOCK - 1)?;
+        let len = u.int_in_range(1..=2 * BLOCK)?;
+        Ok((offset, len))
+    }
+}
+
+impl Workload {
+    /// Builds a workload from fuzzer bytes: a few creates, then operations
+    /// biased towards overlapping ranges, block-aligned direct I/O and small
+    /// files, and a completion schedule.
+    pub fn from_unstructured(u: &mut Unstructured, cfg: &FuzzConfig) -> arbitrary::Result<Self> {
+        let files: u32 = u.int_in_range(1..=3)?;
+        let mut ops = Vec::new();
+        for file in 0..files {
+            ops.push(Op::Create { file });
+        }
+        let max_ops = cfg.max_ops.clamp(1, MAX_OPS);
+        let n: usize = u.int_in_range(1..=max_ops.saturating_sub(ops.len()).max(1))?;
+        for _ in 0..n {
+            if u.is_empty() {
+                break;
+            }
+            let file = pick_file(u, files)?;
+            let op = match u.int_in_range(0..=99u8)? {
+                0..=19 => {
+                    let (offset, len) = pick_range(u, false)?;
+                    Op::Write {
+                        file,
+                        offset,
+                        len,
+                        dsync: u.ratio(1, 3)?,
+                    }
+                }
+                20..=41 => {
+                    let misaligned = u.ratio(1, 64)?;
+                    let (mut offset, len) = pick_range(u, true)?;
+                    if misaligned {
+                        offset += u.int_in_range(1..=BLOCK - 1)?;
+                    }
+                    Op::DioWrite {
+                        file,
+                        offset,
+                        len,
+                        dsync: u.ratio(2, 3)?,
+                        aio: u.ratio(1, 2)?,
+                        misaligned,
+                    }
+                }
+                42..=47 => {
+                    let (offset, len) = pick_range(u, false)?;
+                    Op::Read { file, offset, len }
+                }
+                48..=55 => Op::Fsync { file },
+                56..=61 => Op::Fdatasync { file },
+                62..=69 => {
+                    let size = if u.ratio(1, 2)? {
+                        u.int_in_range(0..=WINDOW_BLOCKS)? * BLOCK
+                    } else {
+                        u.int_in_range(0..=WINDOW_BLOCKS * BLOCK)?
+                    };
+                    Op::Truncate { file, size }
+                }
+                70..=75 => Op::DioWait { file },
+                76..=81 => Op::Writeback {
+                    file: if u.ratio(1, 2)? { Some(file) } else { None },
+                    pages: if u.ratio(1, 2)? {
+                        Some(u.int_in_range(1..=4)?)
+                    } else {
+                        None
+                    },
+                },
+                82..=84 => Op::Syncfs,
+                85..=86 => Op::Remount,
+                _ => Op::Complete {
+                    pick: u.int_in_range(0..=7)?,
+                },
+            };
+            ops.push(op);
+        }
+        let picks: usize = u.int_in_range(0..=16)?;
+        let mut schedule = Vec::with_capacity(picks);
+        for _ in 0..picks {
+            schedule.push(u.int_in_range(0..=7)?);
+        }
+        Ok(Workload {
+            header: Header {
+                target: DEFAULT_TARGET.to_string(),
+                bugs: cfg.bugs,
+                barrier: cfg.barrier,
+                mode: cfg.mode,
+                files,
+                schedule,
+                expect: None,
+            },
+            ops,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Workload {
+        Workload::parse(
+            "# a comment\n\
+             target: fs-under-test\n\
+             bugs: dsync-no-flush\n\
+             barrier: complete\n\
+             mode: reorder\n\
+             files: 2\n\
+             schedule: 1 0 3\n\
+             expect: acked-data\n\
+             create f0\n\
+             write f0 100 5000 dsync   # trailing comment\n\
+             dio-write f1 4096 8192 dsync aio\n\
+             dio-write f1 10 4096 misaligned\n\
+             read f0 0 10\n\
+             fsync f0\nfdatasync f1\ntruncate f0 77\ndio-wait f1\n\
+             writeback all pages 2\nwriteback f1\nsyncfs\nremount\ncomplete 3\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn text_round_trips() {
+        let w = sample();
+        assert_eq!(w.ops.len(), 14);
+        assert_eq!(w.header.expect, Some(Rule::AckedData));
+        assert_eq!(Workload::parse(&w.to_text()).unwrap(), w);
+    }
+
+    #[test]
+    fn generated_workloads_round_trip_and_validate() {
+        let cfg = FuzzConfig {
+            max_ops: 40,
+            ..FuzzConfig::default()
+        };
+        let mut bytes = vec![0u8; 4096];
+        for seed in 0..500u64 {
+            let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            for b in bytes.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            }
+            let w = Workload::from_unstructured(&mut Unstructured::new(&bytes), &cfg).unwrap();
+            w.validate().unwrap();
+            assert_eq!(Workload::parse(&w.to_text()).unwrap(), w);
+        }
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = Workload::parse("files: 2\ncreate f0\nfrobnicate f0\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("unknown operation"), "{e}");
+        let e = Workload::parse("files: 2\nwrite f5 0 10\n").unwrap_err();
+        assert!(e.message.contains("past the file count"), "{e}");
+        let e = Workload::parse("dio-write f0 1 4096\n").unwrap_err();
+        assert!(e.message.contains("aligned"), "{e}");
+        let e = Workload::parse("bugs: no-such-bug\n").unwrap_err();
+        assert!(e.message.contains("unknown bug"), "{e}");
+        let e = Workload::parse("expect: rule-9\n").unwrap_err();
+        assert!(e.message.contains("unknown oracle rule"), "{e}");
+        let e = Workload::parse("write f0 0\n").unwrap_err();
+        assert!(e.message.contains("missing length"), "{e}");
+        let e = Workload::parse("fsync f0 extra\n").unwrap_err();
+        assert!(e.message.contains("unexpected argument"), "{e}");
+        let e = Workload::parse(&format!("truncate f0 {}\n", FILE_LIMIT + 1)).unwrap_err();
+        assert!(e.message.contains("file limit"), "{e}");
+        assert_eq!(Workload::parse("  # only a comment\n").unwrap_err().line, 0);
+    }
+
+    #[test]
+    fn pattern_bytes_are_nonzero_and_name_their_write() {
+        let a = pattern(0, 0, 4096, 7);
+        assert!(a.iter().all(|&b| b != 0));
+        assert_ne!(a, pattern(0, 0, 4096, 8));
+        assert_ne!(a, pattern(1, 0, 4096, 7));
+    }
+}

@@ -1,0 +1,43 @@
+//! Zero false positives: with no bug switch on, a fixed, seeded budget of
+//! fuzzing finds nothing, in every crash mode and under both barrier
+//! contracts.
+
+mod common;
+
+use fs_under_test::{Barrier, BugSet};
+use harness::workload::CrashMode;
+
+fn assert_clean(mode: CrashMode, barrier: Barrier, execs: u64) {
+    let s = common::campaign(BugSet::NONE, barrier, mode, 0xC1EA, execs, true);
+    assert_eq!(s.error, None);
+    assert_eq!(s.execs, execs);
+    if let Some(case) = s.found.first() {
+        panic!(
+            "false positive in {mode} mode (barrier {barrier}), execution {}:\n{}\n{}",
+            case.exec,
+            case.finding,
+            case.workload.to_text()
+        );
+    }
+    assert!(s.crash_states > execs, "crash states were checked");
+}
+
+#[test]
+fn clean_prefix() {
+    assert_clean(CrashMode::Prefix, Barrier::Stable, 3000);
+}
+
+#[test]
+fn clean_reorder() {
+    assert_clean(CrashMode::Reorder, Barrier::Stable, 1500);
+}
+
+#[test]
+fn clean_torn() {
+    assert_clean(CrashMode::Torn, Barrier::Stable, 1000);
+}
+
+#[test]
+fn clean_barrier_complete() {
+    assert_clean(CrashMode::Reorder, Barrier::Complete, 1000);
+}

@@ -1,0 +1,54 @@
+//! Same workload, same log, byte for byte; same seed, same finding.
+
+mod common;
+
+use fs_under_test::{Barrier, BugSet};
+use harness::executor::{execute, ExecOptions};
+use harness::fuzz_loop::generate;
+use harness::workload::{CrashMode, FuzzConfig};
+
+#[test]
+fn executions_are_byte_for_byte_identical() {
+    let cfg = FuzzConfig {
+        max_ops: 40,
+        ..FuzzConfig::default()
+    };
+    for i in 0..200 {
+        let w = generate(7, i, &cfg);
+        let a = execute(&w, &ExecOptions::default());
+        let b = execute(&w, &ExecOptions::default());
+        let (mut la, mut lb) = (Vec::new(), Vec::new());
+        a.log.write_native(&mut la).unwrap();
+        b.log.write_native(&mut lb).unwrap();
+        assert_eq!(la, lb, "execution {i} differs");
+        assert_eq!(a.finding, b.finding);
+    }
+}
+
+#[test]
+fn campaigns_with_the_same_seed_find_the_same_thing() {
+    let bug = fs_under_test::Bug::FdatasyncSkipsSize;
+    let a = common::campaign(
+        BugSet::NONE.with(bug),
+        Barrier::Stable,
+        CrashMode::Prefix,
+        3,
+        5000,
+        false,
+    );
+    let b = common::campaign(
+        BugSet::NONE.with(bug),
+        Barrier::Stable,
+        CrashMode::Prefix,
+        3,
+        5000,
+        false,
+    );
+    let key = |s: &harness::fuzz_loop::Summary| {
+        s.found
+            .first()
+            .map(|c| (c.exec, c.finding.clone(), c.workload.clone()))
+    };
+    assert!(key(&a).is_some());
+    assert_eq!(key(&a), key(&b));
+}
