@@ -621,7 +621,31 @@ impl<'a> StateIter<'a> {
     }
 }
 
+/// Closes a chosen set of pending writes under the PREFLUSH rule: a
+/// PREFLUSH write that reached the media (wholly or in part) was preceded
+/// by its cache flush, so every write that had completed before it was
+/// submitted is on the media too. Without this, a crash state could hold a
+/// journal commit record (PREFLUSH|FUA, in flight) but not the data or
+/// journal blocks it was ordered after, a state no device can produce.
+fn close_under_preflush(model: &Model<'_>, pending: &[usize], chosen: &mut [bool]) {
+    let cap = pending
+        .iter()
+        .zip(chosen.iter())
+        .filter(|&(&r, &c)| c && model.reqs[r].rank.is_none() && model.reqs[r].flushes)
+        .map(|(&r, _)| model.reqs[r].cap)
+        .max();
+    if let Some(cap) = cap {
+        for (x, &r) in pending.iter().enumerate() {
+            if model.reqs[r].rank.is_some_and(|rank| rank < cap) {
+                chosen[x] = true;
+            }
+        }
+    }
+}
+
 /// The reorder state of subset `k` and, in torn mode, its torn variants.
+/// Each chosen set is closed under the PREFLUSH rule first, so several
+/// subsets may name the same state (deduplicated by image downstream).
 fn states_for_subset(
     model: &Model<'_>,
     mode: Mode,
@@ -629,23 +653,29 @@ fn states_for_subset(
     k: u64,
     bits: &Bits,
 ) -> Vec<(CrashState, Applied)> {
-    let applied: Applied = ctx
-        .pending
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| bit(bits, *i))
-        .map(|(_, &r)| (r, None))
-        .collect();
-    let persisted: Vec<Persisted> = ctx
-        .pending
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| bit(bits, *i))
-        .map(|(_, &r)| Persisted {
-            id: model.reqs[r].id,
-            sectors: None,
-        })
-        .collect();
+    let mut chosen: Vec<bool> = (0..ctx.pending.len()).map(|i| bit(bits, i)).collect();
+    close_under_preflush(model, &ctx.pending, &mut chosen);
+    // The persisted writes in application order, with their tear limit.
+    let build = |chosen: &[bool], torn: Option<(usize, u64)>| -> (Vec<Persisted>, Applied) {
+        let picked: Vec<(usize, usize)> = ctx
+            .pending
+            .iter()
+            .enumerate()
+            .filter(|(x, _)| chosen[*x])
+            .map(|(x, &r)| (x, r))
+            .collect();
+        let limit = |x: usize| torn.filter(|&(i, _)| i == x).map(|(_, n)| n);
+        let persisted = picked
+            .iter()
+            .map(|&(x, r)| Persisted {
+                id: model.reqs[r].id,
+                sectors: limit(x).map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            })
+            .collect();
+        let applied = picked.iter().map(|&(x, r)| (r, limit(x))).collect();
+        (persisted, applied)
+    };
+    let (persisted, applied) = build(&chosen, None);
     let mut out = vec![(
         CrashState {
             id: StateId::Reorder {
@@ -661,29 +691,18 @@ fn states_for_subset(
     if mode == Mode::Torn {
         let mut j = 0u64;
         for (i, &r) in ctx.pending.iter().enumerate() {
-            if bit(bits, i) {
+            if chosen[i] {
                 continue;
             }
+            // A torn PREFLUSH write forces its flushed writes in as well.
+            let mut with_torn = chosen.clone();
+            with_torn[i] = true;
+            close_under_preflush(model, &ctx.pending, &mut with_torn);
             for n in tear_points(model.reqs[r].nr_sectors) {
-                // The torn write keeps its place in application order.
-                let chosen: Vec<(usize, usize)> = ctx
-                    .pending
-                    .iter()
-                    .enumerate()
-                    .filter(|(x, _)| bit(bits, *x) || *x == i)
-                    .map(|(x, &r2)| (x, r2))
-                    .collect();
-                let persisted = chosen
-                    .iter()
-                    .map(|&(x, r2)| Persisted {
-                        id: model.reqs[r2].id,
-                        sectors: (x == i).then(|| u32::try_from(n).unwrap_or(u32::MAX)),
-                    })
-                    .collect();
-                let applied = chosen
-                    .iter()
-                    .map(|&(x, r2)| (r2, (x == i).then_some(n)))
-                    .collect();
+                // The torn write keeps its place in application order; the
+                // numbering `j` counts every (write, tear point) pair so
+                // that ids stay stable.
+                let (persisted, applied) = build(&with_torn, Some((i, n)));
                 out.push((
                     CrashState {
                         id: StateId::Torn {

@@ -344,6 +344,30 @@ impl Image {
         v
     }
 
+    /// Writes the image into `file` (expected empty), skipping chunks that
+    /// were never written, so that a large image makes a sparse file and
+    /// costs only what it holds.
+    pub fn write_sparse(&self, file: &std::fs::File) -> std::io::Result<()> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt;
+            file.set_len(self.len)?;
+            let chunks = self.len.div_ceil(CHUNK_SIZE as u64);
+            for c in 0..chunks {
+                if let Some(ch) = self.chunk(c) {
+                    let at = c * CHUNK_SIZE as u64;
+                    let n = (self.len - at).min(CHUNK_SIZE as u64) as usize;
+                    file.write_all_at(&ch.data[..n], at)?;
+                }
+            }
+            Ok(())
+        }
+        #[cfg(not(unix))]
+        {
+            self.write_to(std::io::BufWriter::new(file))
+        }
+    }
+
     /// Streams the image bytes to `w` (to materialise an image file).
     pub fn write_to<W: Write>(&self, mut w: W) -> std::io::Result<()> {
         let mut result = Ok(());
@@ -387,6 +411,13 @@ mod tests {
         a.read(4999, &mut buf);
         assert_eq!(buf, [0, 1, 2, 3]);
         assert!(!a.try_read(len - 1, &mut buf));
+        // A sparse file holds the same bytes.
+        let dir = std::env::temp_dir().join(format!("replay-image-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("a.img");
+        a.write_sparse(&std::fs::File::create(&p).unwrap()).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), a.to_vec());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -136,8 +136,9 @@ fn run_check_cmd(
     let path = dir.join(format!("{}.img", state.id));
     let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     image
-        .write_to(std::io::BufWriter::new(file))
+        .write_sparse(&file)
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    drop(file);
     let path_str = path.to_string_lossy().into_owned();
     let output = Command::new("sh")
         .arg("-c")
