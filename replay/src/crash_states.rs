@@ -321,8 +321,12 @@ fn set_bit(bits: &mut Bits, i: usize) {
 
 /// The subsets of a pending list of `n` writes at one position.
 enum Subsets {
+    /// Every subset; subset `k` is the bit mask `k`.
     Exhaustive { n: usize },
-    Sampled(Vec<Bits>),
+    /// None (`k = 0`), all (`k = 1`), all but `i` (`k = 2 + i`), then the
+    /// random ones. The omissions are implicit so that a long pending list
+    /// costs O(n) memory here, not O(n²).
+    Sampled { n: usize, random: Vec<Bits> },
 }
 
 impl Subsets {
@@ -331,25 +335,14 @@ impl Subsets {
             return Subsets::Exhaustive { n };
         }
         let words = n.div_ceil(64);
-        let none = vec![0u64; words];
-        let mut all = none.clone();
-        for i in 0..n {
-            set_bit(&mut all, i);
-        }
-        let mut list = vec![none, all.clone()];
-        for i in 0..n {
-            let mut omit = all.clone();
-            omit[i / 64] &= !(1 << (i % 64));
-            list.push(omit);
-        }
-        // Deduplicate the random ones against everything listed so far; the
-        // set is only used for membership, the list keeps the order.
-        let mut seen: BTreeSet<Bits> = list.iter().cloned().collect();
+        // Random subsets with 0, n-1 or n members may repeat a listed one;
+        // the set (membership only) catches repeats among the random ones.
+        let mut seen: BTreeSet<Bits> = BTreeSet::new();
+        let mut random = Vec::new();
         let seed = opts.seed ^ (position as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut tries = 0;
-        let mut added = 0;
-        while added < opts.samples && tries < opts.samples.saturating_mul(4).max(16) {
+        while random.len() < opts.samples && tries < opts.samples.saturating_mul(4).max(16) {
             tries += 1;
             let mut s = vec![0u64; words];
             for i in 0..n {
@@ -357,25 +350,49 @@ impl Subsets {
                     set_bit(&mut s, i);
                 }
             }
+            let members: usize = s.iter().map(|w| w.count_ones() as usize).sum();
+            if members == 0 || members + 1 >= n {
+                continue;
+            }
             if seen.insert(s.clone()) {
-                list.push(s);
-                added += 1;
+                random.push(s);
             }
         }
-        Subsets::Sampled(list)
+        Subsets::Sampled { n, random }
     }
 
     fn len(&self) -> u64 {
         match self {
             Subsets::Exhaustive { n } => 1u64 << n,
-            Subsets::Sampled(list) => list.len() as u64,
+            Subsets::Sampled { n, random } => (2 + n + random.len()) as u64,
         }
     }
 
     fn get(&self, k: u64) -> Option<Bits> {
         match self {
             Subsets::Exhaustive { n } => (k < 1u64 << n).then(|| vec![k]),
-            Subsets::Sampled(list) => usize::try_from(k).ok().and_then(|k| list.get(k).cloned()),
+            Subsets::Sampled { n, random } => {
+                let n = *n;
+                let k = usize::try_from(k).ok()?;
+                let all = || {
+                    let mut b = vec![0u64; n.div_ceil(64)];
+                    for i in 0..n {
+                        set_bit(&mut b, i);
+                    }
+                    b
+                };
+                match k {
+                    0 => Some(vec![0u64; n.div_ceil(64)]),
+                    1 => Some(all()),
+                    k if k < 2 + n => {
+                        let i = k - 2;
+                        let mut b = all();
+                        b[i / 64] &= !(1 << (i % 64));
+                        Some(b)
+                    }
+                    k => random.get(k - 2 - n).cloned(),
+                }
+            }
         }
     }
 }
