@@ -453,7 +453,7 @@ fn position_range(log: &Log, opts: &EnumOptions) -> Result<(usize, usize), Repla
 }
 
 /// Iterator over the crash states of a log, with their images, in
-/// enumeration order (duplicates included: see [`crate::check`]).
+/// enumeration order (duplicates included: see [`crate::check()`]).
 pub struct StateIter<'a> {
     model: Box<Model<'a>>,
     opts: EnumOptions,

@@ -3,12 +3,12 @@
 //! allows; incremental images of them; and parallel checking.
 //!
 //! - [`log`]: the log model ([`LogBuilder`], [`Log`], [`EntryRef`]).
-//! - [`model`] (internal): durable / volatile / in-flight per position.
+//! - `model` (internal): durable / volatile / in-flight per position.
 //! - [`native`]: brownout's own log file format (documented there).
 //! - [`dm_log_writes`]: import and export of Linux dm-log-writes logs.
 //! - [`crash_states`]: enumeration of crash states (prefix, reorder, torn).
 //! - [`image`]: copy-on-write images.
-//! - [`check`]: deduplicated, parallel, deterministic checking.
+//! - [`mod@check`]: deduplicated, parallel, deterministic checking.
 
 pub mod check;
 pub mod crash_states;

@@ -6,7 +6,7 @@
 //! separate entries because the crash model depends on both: a completed
 //! non-FUA write sits in the volatile cache, a submitted-not-completed one is
 //! in flight, and a flush covers only the writes that completed before it was
-//! *submitted* (see [`crate::model`]).
+//! *submitted* (see the `model` module).
 //!
 //! Storage is one byte arena plus a compact index: [`LogBuilder`] appends to
 //! an owned arena (no per-write allocation beyond amortised growth), and a
