@@ -32,7 +32,9 @@
 //! and completed there, so it is volatile until the next flush entry, which
 //! makes everything logged before it durable. An imported log remembers that
 //! it is already in logging order, so exporting it again reproduces the input
-//! byte for byte. Empty flushes carrying other flags or a non-zero sector are
+//! byte for byte (up to the end of its last entry: a log device is usually
+//! larger than its log, and the zeros or stale bytes after the last entry
+//! are not part of the log; padding is zeros, as the kernel writes it). Empty flushes carrying other flags or a non-zero sector are
 //! imported as zero-length PREFLUSH writes so that nothing is lost.
 
 use std::collections::BTreeMap;
