@@ -246,7 +246,6 @@ impl<D: BlockDevice> Filesystem<D> {
             return Ok(Progress::Done);
         };
         let ino = d.ino;
-        let end = d.offset + d.len;
         let size_after_sync = self.bugs().contains(Bug::SizeAfterSync);
         if !d.converted {
             // ->end_io: convert unwritten extents and update i_size, in the
@@ -261,7 +260,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 }
             }
             if !size_after_sync {
-                self.dio_update_size(ino, end);
+                self.dio_update_size(ino, d.offset, d.len);
             }
             if let Some(x) = self.dios.get_mut(&id) {
                 x.converted = true;
@@ -293,7 +292,7 @@ impl<D: BlockDevice> Filesystem<D> {
         if !self.dios.get(&id).is_some_and(|x| x.size_done) {
             // size-after-sync: the new size lands in a transaction that the
             // acknowledged sync did not include.
-            self.dio_update_size(ino, end);
+            self.dio_update_size(ino, d.offset, d.len);
             if let Some(x) = self.dios.get_mut(&id) {
                 x.size_done = true;
             }
@@ -312,8 +311,10 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(Progress::Done)
     }
 
-    fn dio_update_size(&mut self, ino: u32, end: u64) {
-        if end > self.inodes[ino as usize].size {
+    fn dio_update_size(&mut self, ino: u32, offset: u64, len: u64) {
+        // A zero-length request writes nothing and extends nothing.
+        let end = offset + len;
+        if len > 0 && end > self.inodes[ino as usize].size {
             self.inodes[ino as usize].size = end;
             self.inode_dirty(ino, false, true);
         }
