@@ -272,3 +272,53 @@ fn identical_images_in_one_mark_interval_are_checked_once() {
     // p0, p2, p4, p6 (same image as p2), p7 (mark): zero, data, data+mark.
     assert_eq!((r.states_enumerated, r.states_checked), (5, 3));
 }
+
+/// A PREFLUSH write that reached the media was preceded by its flush: no
+/// crash state holds it without every write completed before its
+/// submission (here: a data write, then a journal commit record).
+#[test]
+fn persisted_preflush_write_implies_earlier_completions() {
+    let mut b = LogBuilder::new(64 * 1024);
+    let data = b.submit_write(0, &sector(1, 1), WriteFlags::default());
+    b.complete(data);
+    let commit = b.submit_write(
+        8,
+        &sector(2, 1),
+        WriteFlags {
+            preflush: true,
+            fua: true,
+            metadata: true,
+        },
+    );
+    let log = b.finish();
+    for mode in [Mode::Reorder, Mode::Torn] {
+        let r = check(
+            &log,
+            &CheckOptions {
+                enumerate: EnumOptions {
+                    mode,
+                    ..EnumOptions::default()
+                },
+                jobs: 1,
+                keep_going: true,
+            },
+            |state, image| {
+                let mut commit_sector = [0u8; 512];
+                let mut data_sector = [0u8; 512];
+                image.read(8 * 512, &mut commit_sector);
+                image.read(0, &mut data_sector);
+                let has_commit = state.persisted.iter().any(|p| p.id == commit);
+                if has_commit && data_sector[0] != 1 {
+                    return Err(format!("{}: commit without its data", state.id));
+                }
+                if has_commit != (commit_sector[0] == 2) {
+                    return Err(format!("{}: image disagrees with persisted", state.id));
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert!(r.failures.is_empty(), "{:?}", r.failures);
+        assert!(r.states_checked >= 2);
+    }
+}
