@@ -237,3 +237,25 @@ fn barrier_names_round_trip() {
     assert!("sometimes".parse::<Barrier>().is_err());
     assert_eq!(Barrier::default(), Barrier::Stable);
 }
+
+#[test]
+fn torn_journal_superblock_falls_back_to_the_other_slot() {
+    let mut dev = MemDevice::new(DEV_BYTES);
+    mkfs(&mut dev, &MkfsOptions::default()).unwrap();
+    let mut fs = Filesystem::mount(dev, MountOptions::default()).unwrap();
+    fs.create(0).unwrap();
+    for i in 0..12u64 {
+        fs.write(0, i * 5000, &[i as u8 + 1; 3000], true).unwrap();
+    }
+    let dev = fs.unmount().unwrap();
+    for slot in [1usize, 2] {
+        let mut img = dev.image().to_vec();
+        // Tear the slot: its second half never made it.
+        img[slot * BLOCK_SIZE + 16..(slot + 1) * BLOCK_SIZE].fill(0xa5);
+        let mut fs =
+            Filesystem::mount(MemDevice::from_image(img), MountOptions::default()).unwrap();
+        for i in 0..12u64 {
+            assert_eq!(fs.read(0, i * 5000, 3000).unwrap(), vec![i as u8 + 1; 3000]);
+        }
+    }
+}
