@@ -5,8 +5,9 @@
 //! barrier (rule 6) can be checked at the instant `dio_wait` returns.
 //!
 //! Which in-flight request completes next is the workload's schedule: each
-//! `complete_next` consumes one pick (an index, modulo the number in
-//! flight, oldest first); when the picks run out the oldest completes.
+//! `complete_next` takes the next pick (an index, modulo the number in
+//! flight, oldest first), cycling through the picks; with no picks the
+//! oldest completes.
 
 use fs_under_test::{
     Bio, BioId, BioKind, BioOwner, BlockDevice, DeviceError, FsEvent, SECTOR_SIZE,
@@ -256,7 +257,13 @@ impl BlockDevice for RecordingDevice {
         let pick = match self.forced_pick.take() {
             Some(p) => p,
             None => {
-                let p = self.schedule.get(self.next_pick).copied().unwrap_or(0);
+                // The schedule repeats: a short one is a standing policy
+                // ("always the second oldest"), not a prefix of the run.
+                let p = if self.schedule.is_empty() {
+                    0
+                } else {
+                    self.schedule[self.next_pick % self.schedule.len()]
+                };
                 self.next_pick += 1;
                 p
             }

@@ -182,7 +182,7 @@ pub struct Header {
     pub files: u32,
     /// Completion schedule: each time the filesystem waits and the device
     /// must complete a request, the next pick chooses which (modulo the
-    /// number in flight, oldest first); when the picks run out, the oldest.
+    /// number in flight, oldest first); the picks repeat; with none, the oldest.
     pub schedule: Vec<u32>,
     /// The rule a reproducer must trigger; `None` for a clean case.
     pub expect: Option<Rule>,
@@ -693,6 +693,27 @@ pub struct FuzzConfig {
     pub max_ops: usize,
 }
 
+/// Base weights of the operation kinds the generator draws, in the order
+/// of `from_unstructured`'s match: write, dio-write, read, fsync,
+/// fdatasync, truncate, dio-wait, writeback, syncfs, remount, complete.
+const BASE_WEIGHTS: [u32; 11] = [20, 22, 6, 8, 6, 8, 6, 6, 3, 2, 13];
+
+/// Swarm testing: each workload scales every operation kind's weight by 0,
+/// 1, 2 or 3, drawn from the input, so that some workloads leave out whole
+/// kinds and dwell on others (deep sequences of a few kinds find more bugs
+/// than one fixed mix). All zero falls back to the base weights.
+fn swarm_weights(u: &mut Unstructured) -> arbitrary::Result<[u32; 11]> {
+    let bits: u32 = u.int_in_range(0..=(1 << 22) - 1)?;
+    let mut w = BASE_WEIGHTS;
+    for (k, weight) in w.iter_mut().enumerate() {
+        *weight *= (bits >> (2 * k)) & 3;
+    }
+    if w.iter().all(|&x| x == 0) {
+        w = BASE_WEIGHTS;
+    }
+    Ok(w)
+}
+
 /// Offsets are drawn from a small window so that operations overlap.
 const WINDOW_BLOCKS: u64 = 8;
 
@@ -728,14 +749,25 @@ impl Workload {
             ops.push(Op::Create { file });
         }
         let max_ops = cfg.max_ops.clamp(1, MAX_OPS);
+        let weights = swarm_weights(u)?;
+        let total: u32 = weights.iter().sum();
         let n: usize = u.int_in_range(1..=max_ops.saturating_sub(ops.len()).max(1))?;
         for _ in 0..n {
             if u.is_empty() {
                 break;
             }
             let file = pick_file(u, files)?;
-            let op = match u.int_in_range(0..=99u8)? {
-                0..=19 => {
+            let mut roll = u.int_in_range(0..=total - 1)?;
+            let kind = weights
+                .iter()
+                .position(|&w| {
+                    let hit = roll < w;
+                    roll = roll.saturating_sub(w);
+                    hit
+                })
+                .unwrap_or(0);
+            let op = match kind {
+                0 => {
                     let (offset, len) = pick_range(u, false)?;
                     Op::Write {
                         file,
@@ -744,7 +776,7 @@ impl Workload {
                         dsync: u.ratio(1, 3)?,
                     }
                 }
-                20..=41 => {
+                1 => {
                     let misaligned = u.ratio(1, 64)?;
                     let (mut offset, len) = pick_range(u, true)?;
                     if misaligned {
@@ -759,13 +791,13 @@ impl Workload {
                         misaligned,
                     }
                 }
-                42..=47 => {
+                2 => {
                     let (offset, len) = pick_range(u, false)?;
                     Op::Read { file, offset, len }
                 }
-                48..=55 => Op::Fsync { file },
-                56..=61 => Op::Fdatasync { file },
-                62..=69 => {
+                3 => Op::Fsync { file },
+                4 => Op::Fdatasync { file },
+                5 => {
                     let size = if u.ratio(1, 2)? {
                         u.int_in_range(0..=WINDOW_BLOCKS)? * BLOCK
                     } else {
@@ -773,8 +805,8 @@ impl Workload {
                     };
                     Op::Truncate { file, size }
                 }
-                70..=75 => Op::DioWait { file },
-                76..=81 => Op::Writeback {
+                6 => Op::DioWait { file },
+                7 => Op::Writeback {
                     file: if u.ratio(1, 2)? { Some(file) } else { None },
                     pages: if u.ratio(1, 2)? {
                         Some(u.int_in_range(1..=4)?)
@@ -782,8 +814,8 @@ impl Workload {
                         None
                     },
                 },
-                82..=84 => Op::Syncfs,
-                85..=86 => Op::Remount,
+                8 => Op::Syncfs,
+                9 => Op::Remount,
                 _ => Op::Complete {
                     pick: u.int_in_range(0..=7)?,
                 },
