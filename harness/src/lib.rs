@@ -6,6 +6,7 @@ pub mod device;
 pub mod executor;
 pub mod finding;
 pub mod fuzz_loop;
+pub mod minimize;
 pub mod model;
 pub mod oracle;
 pub mod pipeline;

@@ -41,6 +41,9 @@ enum Command {
     Run(RunArgs),
     /// Check a corpus: clean cases stay clean, reproducers still reproduce.
     Corpus(CorpusArgs),
+    /// Shrink a failing workload to a small readable reproducer of the same
+    /// finding (same rule, same file).
+    Minimize(MinimizeArgs),
     /// List the bug variants of the filesystem core.
     Bugs,
     /// Print the timeline of a workload's execution: operations, block
@@ -175,6 +178,23 @@ struct RunArgs {
 }
 
 #[derive(Args, Debug)]
+struct MinimizeArgs {
+    /// The failing workload file.
+    file: PathBuf,
+    /// Where to write the result (default: print it).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Most candidate workloads to run.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    budget: u64,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    check: CheckArgs,
+}
+
+#[derive(Args, Debug)]
 struct ShowArgs {
     /// A workload file.
     file: PathBuf,
@@ -205,6 +225,7 @@ fn main() -> ExitCode {
         Command::Corpus(a) => cmd_corpus(a),
         Command::Replay(a) => commands::replay::run(&a),
         Command::Show(a) => cmd_show(a),
+        Command::Minimize(a) => cmd_minimize(a),
         Command::Convert(a) => commands::convert::run(&a),
         Command::Bugs => {
             for bug in Bug::ALL {
@@ -426,4 +447,48 @@ fn cmd_show(a: ShowArgs) -> Result<ExitCode> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(finding_exit(exec.finding.is_some()))
+}
+
+fn cmd_minimize(a: MinimizeArgs) -> Result<ExitCode> {
+    let w = load_workload(&a.file)?;
+    let before_ops = w.ops.len();
+    let before_bytes = w.to_text().len();
+    // Sizes compare workload texts, without the finding's comment lines.
+    let m = harness::minimize::minimize(
+        &w,
+        &a.check.exec(),
+        &a.check.oracle(1, 0),
+        a.budget as usize,
+    )
+    .with_context(|| format!("{}", a.file.display()))?;
+    let text = reproducer::reproducer_text(&m.workload, &m.finding);
+    if let Some(out) = &a.output {
+        std::fs::write(out, &text).with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    let after_ops = m.workload.ops.len();
+    let after_bytes = m.workload.to_text().len();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "ops_before": before_ops,
+                "ops_after": after_ops,
+                "bytes_before": before_bytes,
+                "bytes_after": after_bytes,
+                "runs": m.runs,
+                "finding": m.finding,
+            })
+        );
+    } else {
+        if a.output.is_none() {
+            print!("{text}");
+        }
+        eprintln!(
+            "minimized {}: {before_ops} -> {after_ops} operations, {before_bytes} -> {after_bytes} bytes ({} runs); {}",
+            a.file.display(),
+            m.runs,
+            m.finding.rule
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

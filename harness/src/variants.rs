@@ -25,7 +25,7 @@ pub const HUNTS: &[Hunt] = &[
     hunt(Bug::DioEndBeforeSync, Prefix, &[DioBarrier, RuntimeBarrier]),
     hunt(Bug::SyncDioCompleteUnderIlock, Prefix, &[Deadlock]),
     hunt(Bug::DsyncFsyncTakesIlock, Prefix, &[Deadlock]),
-    hunt(Bug::DsyncNoFlush, Reorder, &[AckedData, AckedSize]),
+    hunt(Bug::DsyncNoFlush, Prefix, &[AckedData, AckedSize]),
     hunt(Bug::FuaOnUnwritten, Prefix, &[AckedData]),
     hunt(Bug::FuaOnExtending, Prefix, &[AckedSize]),
     hunt(Bug::SizeAfterSync, Prefix, &[AckedSize]),
