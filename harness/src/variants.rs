@@ -8,6 +8,12 @@ use crate::workload::CrashMode;
 use fs_under_test::{Barrier, Bug};
 
 /// The hunting recipe of one variant.
+///
+/// The two journal-ordering variants (`commit-no-preflush`,
+/// `checkpoint-no-flush`) lose whole metadata blocks at recovery: BUGS.md
+/// names rules 1 and 5, but a lost or zeroed inode block shows first as an
+/// acknowledged size or acknowledged data gone (rules 2 and 3), so those
+/// count too.
 #[derive(Clone, Copy, Debug)]
 pub struct Hunt {
     pub bug: Bug,
@@ -41,12 +47,12 @@ pub const HUNTS: &[Hunt] = &[
     hunt(
         Bug::CommitNoPreflush,
         Reorder,
-        &[Recovery, StaleData, AckedData],
+        &[Recovery, StaleData, AckedData, AckedSize],
     ),
     hunt(
         Bug::CheckpointNoFlush,
         Reorder,
-        &[Recovery, AckedData, StaleData],
+        &[Recovery, AckedData, AckedSize, StaleData],
     ),
     hunt(
         Bug::TruncateTailNotZeroed,
