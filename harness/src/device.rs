@@ -84,7 +84,10 @@ impl RecordingDevice {
     /// `barrier_stable`, rule 6 also demands that O_DSYNC DIO data be
     /// durable when `dio_wait` returns.
     pub fn new(bytes: u64, schedule: Vec<u32>, barrier_stable: bool) -> Self {
-        assert!(bytes % SECTOR_SIZE as u64 == 0, "device size in sectors");
+        assert!(
+            bytes.is_multiple_of(SECTOR_SIZE as u64),
+            "device size in sectors"
+        );
         RecordingDevice {
             data: vec![0; bytes as usize],
             log: LogBuilder::new(bytes),
@@ -143,7 +146,7 @@ impl RecordingDevice {
     }
 
     fn check_range(&self, sector: u64, len: usize) -> Result<(), DeviceError> {
-        if len % SECTOR_SIZE != 0 {
+        if !len.is_multiple_of(SECTOR_SIZE) {
             return Err(DeviceError::Misaligned { len });
         }
         let sectors = (len / SECTOR_SIZE) as u64;

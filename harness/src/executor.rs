@@ -84,10 +84,13 @@ pub fn execute(workload: &Workload, opts: &ExecOptions) -> Execution {
         ..MkfsOptions::default()
     };
     let mut times: Vec<OpTimes> = Vec::with_capacity(workload.ops.len());
-    let setup = mkfs(&mut dev, &mkfs_opts).and_then(|()| {
-        dev.mark(START_MARK);
-        Filesystem::mount(dev_take(&mut dev), mount_options(workload, opts))
-    });
+    let setup = match mkfs(&mut dev, &mkfs_opts) {
+        Ok(()) => {
+            dev.mark(START_MARK);
+            Filesystem::mount(dev_take(&mut dev), mount_options(workload, opts))
+        }
+        Err(e) => Err(e),
+    };
     let mut fs = match setup {
         Ok(fs) => fs,
         Err(e) => {

@@ -148,6 +148,10 @@ pub struct Model {
     data: BTreeMap<usize, Vec<u8>>,
 }
 
+/// An O_DSYNC direct write being tracked: (op index, start position,
+/// first byte, end byte, index of its data modification).
+type DsyncDio = (usize, usize, u64, u64, usize);
+
 /// Allowed values of one segment at one crash position.
 #[derive(Clone, Debug)]
 pub struct SegmentVerdict {
@@ -189,7 +193,7 @@ impl Model {
         // inode_dio_end); `possible_sizes` works out what each may yield.
         let mut size_events: Vec<SizeEvent> = Vec::new();
         // O_DSYNC direct writes per file: (op, start, lo, hi, mod index).
-        let mut dsync_dios: Vec<Vec<(usize, usize, u64, u64, usize)>> = vec![Vec::new(); nfiles];
+        let mut dsync_dios: Vec<Vec<DsyncDio>> = vec![Vec::new(); nfiles];
 
         for (i, (op, t)) in workload.ops.iter().zip(times).enumerate() {
             if !t.ok {

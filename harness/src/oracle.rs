@@ -109,6 +109,9 @@ pub fn check_crash_states(
 }
 
 /// Mounts one crash image and checks rules 1–5.
+// A finding ends the check of this state: the cold path, so its size in
+// the `Err` variant costs nothing worth boxing for.
+#[allow(clippy::result_large_err)]
 fn check_state(
     workload: &Workload,
     model: &Model,
@@ -283,12 +286,15 @@ pub fn describe_mismatch(
     }
 }
 
+/// A write of recovery in the image device's queue: (first sector, data).
+type SectorWrite = (u64, Vec<u8>);
+
 /// A block device over a crash image: reads see the image, writes (of
 /// recovery) go to a private copy-on-write overlay and complete at once.
 pub struct ImageDevice {
     image: Image,
     overlay: BTreeMap<u64, Vec<u8>>, // sector -> sector data
-    queue: Vec<(BioId, Option<(u64, Vec<u8>)>)>,
+    queue: Vec<(BioId, Option<SectorWrite>)>,
     next_id: u64,
 }
 
@@ -303,7 +309,7 @@ impl ImageDevice {
     }
 
     fn check(&self, sector: u64, len: usize) -> Result<(), DeviceError> {
-        if len % SECTOR_SIZE != 0 {
+        if !len.is_multiple_of(SECTOR_SIZE) {
             return Err(DeviceError::Misaligned { len });
         }
         let sectors = (len / SECTOR_SIZE) as u64;
