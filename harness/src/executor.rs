@@ -83,6 +83,7 @@ pub fn execute(workload: &Workload, opts: &ExecOptions) -> Execution {
         bugs: h.bugs,
         ..MkfsOptions::default()
     };
+    crate::guard::set_op(None);
     let mut times: Vec<OpTimes> = Vec::with_capacity(workload.ops.len());
     let setup = match mkfs(&mut dev, &mkfs_opts) {
         Ok(()) => {
@@ -102,7 +103,13 @@ pub fn execute(workload: &Workload, opts: &ExecOptions) -> Execution {
                 owners: rec.owners,
                 finding: Some(Finding::new(
                     Rule::Recovery,
-                    format!("mkfs and mount of a fresh filesystem failed: {e}"),
+                    match e {
+                        FsError::StepBudget { .. } => format!(
+                            "mount of a fresh filesystem did not finish in {} steps",
+                            opts.step_budget
+                        ),
+                        e => format!("mkfs and mount of a fresh filesystem failed: {e}"),
+                    },
                 )),
             };
         }
@@ -111,6 +118,7 @@ pub fn execute(workload: &Workload, opts: &ExecOptions) -> Execution {
     let mut finding = None;
     for (i, op) in workload.ops.iter().enumerate() {
         fs.device_mut().set_op(i);
+        crate::guard::set_op(Some(i));
         let start = fs.device().position();
         times.push(OpTimes {
             start,
@@ -157,6 +165,15 @@ pub fn execute(workload: &Workload, opts: &ExecOptions) -> Execution {
                 ));
                 break;
             }
+            Err(FsError::StepBudget { .. }) => {
+                finding = Some(op_finding(
+                    Rule::ReadYourWrites,
+                    workload,
+                    i,
+                    format!("operation did not finish in {} steps", opts.step_budget),
+                ));
+                break;
+            }
             Err(e) => {
                 finding = Some(op_finding(
                     Rule::ReadYourWrites,
@@ -194,7 +211,12 @@ pub fn execute(workload: &Workload, opts: &ExecOptions) -> Execution {
             break;
         }
         if let (Op::Read { file, offset, len }, true) = (op, times[i].ok) {
-            if let Some(f) = check_read(&mut fs, workload, &times, i, *file, *offset, *len) {
+            let f = if created[*file as usize] {
+                check_read(&mut fs, workload, &times, i, *file, *offset, *len)
+            } else {
+                check_read_absent(&mut fs, workload, i, *file, *offset, *len)
+            };
+            if let Some(f) = f {
                 finding = Some(f);
                 break;
             }
@@ -324,6 +346,33 @@ fn fill_dio_times(times: &mut [OpTimes], events: &[TimedEvent]) {
 }
 
 /// Rule 8: a read returns what the model allows at this moment.
+/// A read of a file the workload never created must fail with "no such
+/// file" (the minimiser and `--corpus` mutations produce such workloads).
+fn check_read_absent(
+    fs: &mut Fs,
+    workload: &Workload,
+    i: usize,
+    file: u32,
+    offset: u64,
+    len: u64,
+) -> Option<Finding> {
+    match fs.read(file, offset, len) {
+        Err(FsError::NotFound(_)) => None,
+        Err(e) => Some(op_finding(
+            Rule::ReadYourWrites,
+            workload,
+            i,
+            format!("read of a file never created failed with `{e}`, not \"no such file\""),
+        )),
+        Ok(data) => Some(op_finding(
+            Rule::ReadYourWrites,
+            workload,
+            i,
+            format!("read of a file never created returned {} bytes", data.len()),
+        )),
+    }
+}
+
 fn check_read(
     fs: &mut Fs,
     workload: &Workload,

@@ -31,6 +31,10 @@ pub struct FuzzOptions {
     pub keep_going: bool,
     pub exec: ExecOptions,
     pub oracle: OracleOptions,
+    /// Seed workloads (`--corpus`), already given the campaign's
+    /// configuration (see [`crate::mutate::as_seed`]): run first, then
+    /// mutated.
+    pub seeds: Vec<Workload>,
 }
 
 /// A finding and the workload that produced it.
@@ -97,7 +101,7 @@ pub fn fuzz(opts: &FuzzOptions, counters: &Counters, stop: &AtomicBool) -> Summa
         if !opts.keep_going && i > first_found.load(Ordering::Relaxed) {
             return;
         }
-        let workload = generate(opts.seed, i, &opts.config);
+        let workload = crate::mutate::input(opts.seed, i, &opts.config, &opts.seeds);
         match run_workload(&workload, &opts.exec, &opts.oracle) {
             Ok(outcome) => {
                 counters.execs.fetch_add(1, Ordering::Relaxed);

@@ -23,6 +23,30 @@ fn assert_clean(mode: CrashMode, barrier: Barrier, execs: u64) {
 }
 
 #[test]
+fn clean_corpus_mutations() {
+    // `--corpus`: the seeds, then mutations of them (spliced, reordered,
+    // with operations on files not yet created), must stay clean too.
+    let s = common::campaign_with_seeds(
+        BugSet::NONE,
+        Barrier::Stable,
+        CrashMode::Reorder,
+        0xC0E5,
+        600,
+        true,
+        true,
+    );
+    assert_eq!(s.error, None);
+    if let Some(case) = s.found.first() {
+        panic!(
+            "false positive from a corpus mutation, execution {}:\n{}\n{}",
+            case.exec,
+            case.finding,
+            case.workload.to_text()
+        );
+    }
+}
+
+#[test]
 fn clean_prefix() {
     assert_clean(CrashMode::Prefix, Barrier::Stable, 3000);
 }

@@ -22,13 +22,45 @@ pub fn campaign(
     execs: u64,
     keep_going: bool,
 ) -> Summary {
+    campaign_with_seeds(bugs, barrier, mode, seed, execs, keep_going, false)
+}
+
+/// Every workload of `corpus/`, as seeds of a campaign with `config`.
+pub fn corpus_seeds(config: &FuzzConfig) -> Vec<harness::workload::Workload> {
+    harness::corpus::list(&corpus_dir())
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).unwrap();
+            let w = harness::workload::Workload::parse(&text).unwrap();
+            harness::mutate::as_seed(w, config)
+        })
+        .collect()
+}
+
+/// A campaign as above, seeded with `corpus/` (`--corpus`) if `seeded`.
+pub fn campaign_with_seeds(
+    bugs: BugSet,
+    barrier: Barrier,
+    mode: CrashMode,
+    seed: u64,
+    execs: u64,
+    keep_going: bool,
+    seeded: bool,
+) -> Summary {
+    let config = FuzzConfig {
+        bugs,
+        barrier,
+        mode,
+        max_ops: 24,
+    };
+    let seeds = if seeded {
+        corpus_seeds(&config)
+    } else {
+        Vec::new()
+    };
     let opts = FuzzOptions {
-        config: FuzzConfig {
-            bugs,
-            barrier,
-            mode,
-            max_ops: 24,
-        },
+        config,
         seed,
         execs: Some(execs),
         time: None,
@@ -39,6 +71,7 @@ pub fn campaign(
             seed,
             ..OracleOptions::default()
         },
+        seeds,
     };
     fuzz(&opts, &Counters::default(), &AtomicBool::new(false))
 }
