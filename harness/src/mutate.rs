@@ -42,7 +42,7 @@ pub fn input(seed: u64, index: u64, cfg: &FuzzConfig, seeds: &[Workload]) -> Wor
     if index < n {
         return seeds[index as usize].clone();
     }
-    if index % 2 == 0 {
+    if index.is_multiple_of(2) {
         return generate(seed, index, cfg);
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ index.wrapping_mul(0xd1b5_4a32_d192_ed03));
