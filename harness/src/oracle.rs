@@ -65,6 +65,7 @@ pub fn enum_options(workload: &Workload, oo: &OracleOptions) -> EnumOptions {
         start_mark: Some(START_MARK.to_string()),
         end_mark: None,
         limit: None,
+        distinct_images_only: false,
     }
 }
 
@@ -83,7 +84,19 @@ pub fn check_crash_states(
     };
     let enumerate = enum_options(workload, oo);
     let checker = |state: &CrashState, image: &Image| -> Result<(), Box<Finding>> {
-        check_state(workload, &model, &mount, state, image).map_err(Box::new)
+        // A panic of the filesystem while it recovers or reads the crash
+        // image breaks rule 1 ("no panic").
+        match crate::guard::catch(|| check_state(workload, &model, &mount, state, image)) {
+            Ok(r) => r.map_err(Box::new),
+            Err(p) => {
+                let mut f = Finding::new(
+                    Rule::Recovery,
+                    "the filesystem panicked while mounting (recovering) or reading the crash image",
+                );
+                f.panic = Some(crate::pipeline::panic_text(&p));
+                Err(Box::new(with_state(state, f)))
+            }
+        }
     };
     if let Some(id) = &oo.only_state {
         let id: replay::crash_states::StateId = id.parse()?;
@@ -108,6 +121,21 @@ pub fn check_crash_states(
     })
 }
 
+/// `f` located at crash state `state`.
+fn with_state(state: &CrashState, mut f: Finding) -> Finding {
+    f.state = Some(state.id.to_string());
+    f.position = Some(state.position);
+    f.persisted = state
+        .persisted
+        .iter()
+        .map(|w| match w.sectors {
+            Some(n) => format!("{}:{n}", w.id),
+            None => w.id.to_string(),
+        })
+        .collect();
+    f
+}
+
 /// Mounts one crash image and checks rules 1–5.
 // A finding ends the check of this state: the cold path, so its size in
 // the `Err` variant costs nothing worth boxing for.
@@ -120,24 +148,18 @@ fn check_state(
     image: &Image,
 ) -> Result<(), Finding> {
     let p = state.position;
-    let with_state = |mut f: Finding| {
-        f.state = Some(state.id.to_string());
-        f.position = Some(p);
-        f.persisted = state
-            .persisted
-            .iter()
-            .map(|w| match w.sectors {
-                Some(n) => format!("{}:{n}", w.id),
-                None => w.id.to_string(),
-            })
-            .collect();
-        f
-    };
+    let with_state = |f: Finding| with_state(state, f);
     let dev = ImageDevice::new(image.clone());
     let mut fs = Filesystem::mount(dev, mount.clone()).map_err(|e| {
         with_state(Finding::new(
             Rule::Recovery,
-            format!("mount (recovery) failed on the crash image: {e}"),
+            match e {
+                fs_under_test::FsError::StepBudget { .. } => format!(
+                    "recovery did not finish in {} steps on the crash image",
+                    mount.step_budget
+                ),
+                e => format!("mount (recovery) failed on the crash image: {e}"),
+            },
         ))
     })?;
     for file in 0..workload.header.files {

@@ -3,7 +3,8 @@
 //! [`check`] enumerates the states of a log (see [`crate::crash_states`]),
 //! drops the ones already checked (the key is the image content plus the
 //! number of marks before the position: the harness's obligations change at
-//! marks, so the same image in another mark interval is another check), and
+//! marks, so the same image in another mark interval is another check;
+//! [`EnumOptions::distinct_images_only`] drops the marks from the key), and
 //! calls the checker on the rest.
 //!
 //! With `jobs == 1` everything runs on the calling thread, without touching
@@ -67,6 +68,7 @@ const BATCH_PER_THREAD: usize = 16;
 /// returning how many states were enumerated in total through `enumerated`.
 pub struct DistinctStates<'a> {
     iter: StateIter<'a>,
+    images_only: bool,
     seen: HashSet<([u8; 32], usize)>,
     /// States enumerated so far, duplicates included.
     pub enumerated: u64,
@@ -77,6 +79,7 @@ impl<'a> DistinctStates<'a> {
     pub fn new(log: &'a Log, opts: &EnumOptions) -> Result<Self, ReplayError> {
         Ok(DistinctStates {
             iter: StateIter::new(log, opts)?,
+            images_only: opts.distinct_images_only,
             // Membership only: iteration order never leaks into results.
             seen: HashSet::new(),
             enumerated: 0,
@@ -89,7 +92,8 @@ impl Iterator for DistinctStates<'_> {
     fn next(&mut self) -> Option<EnumeratedState> {
         for s in self.iter.by_ref() {
             self.enumerated += 1;
-            if self.seen.insert((s.image.content_key(), s.state.marks)) {
+            let marks = if self.images_only { 0 } else { s.state.marks };
+            if self.seen.insert((s.image.content_key(), marks)) {
                 return Some(s);
             }
         }

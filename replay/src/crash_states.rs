@@ -94,6 +94,11 @@ pub struct EnumOptions {
     pub end_mark: Option<String>,
     /// Enumerate at most this many states.
     pub limit: Option<usize>,
+    /// Deduplicate by image content alone. By default the key is the image
+    /// plus the number of marks before the state, since the harness's
+    /// obligations change at marks; a checker that sees only the image (an
+    /// external fsck) needs each image once.
+    pub distinct_images_only: bool,
 }
 
 impl Default for EnumOptions {
@@ -106,6 +111,7 @@ impl Default for EnumOptions {
             start_mark: None,
             end_mark: None,
             limit: None,
+            distinct_images_only: false,
         }
     }
 }

@@ -322,3 +322,33 @@ fn persisted_preflush_write_implies_earlier_completions() {
         assert!(r.states_checked >= 2);
     }
 }
+
+#[test]
+fn distinct_images_only_ignores_marks() {
+    // The same image before and after a mark is two checks for the harness
+    // (its obligations change at marks) and one for an external fsck.
+    let log = small_log();
+    let count = |images_only: bool| {
+        let o = EnumOptions {
+            mode: Mode::Prefix,
+            distinct_images_only: images_only,
+            ..EnumOptions::default()
+        };
+        replay::DistinctStates::new(&log, &o).unwrap().count()
+    };
+    let with_marks = count(false);
+    let images_only = count(true);
+    assert!(images_only < with_marks, "{images_only} < {with_marks}");
+    let o = EnumOptions {
+        distinct_images_only: true,
+        ..EnumOptions::default()
+    };
+    let hashes: Vec<_> = replay::DistinctStates::new(&log, &o)
+        .unwrap()
+        .map(|s| *s.image.hash().as_bytes())
+        .collect();
+    let mut unique = hashes.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), hashes.len(), "each image listed once");
+}

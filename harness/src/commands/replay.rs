@@ -40,10 +40,10 @@ pub struct ReplayArgs {
     #[arg(long, default_value = "prefix")]
     pub mode: Mode,
     /// Largest set of pending writes whose subsets are all explored.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=16))]
     pub max_volatile: usize,
     /// Random subsets per position beyond --max-volatile.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=100_000))]
     pub samples: usize,
     /// Seed of the random subsets.
     #[arg(long, default_value_t = 0)]
@@ -62,11 +62,11 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub device_size: Option<u64>,
     /// Worker threads (0 = one per core).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1024))]
     pub jobs: usize,
     /// Print each distinct state (id, log position, blake3 of its image)
     /// without checking.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["state", "check_cmd", "keep_going"])]
     pub list: bool,
     /// Replay only this state (an id printed by --list or a report).
     #[arg(long)]
@@ -93,6 +93,8 @@ impl ReplayArgs {
             start_mark: self.start_mark.clone(),
             end_mark: self.end_mark.clone(),
             limit: self.limit,
+            // The check command sees only the image.
+            distinct_images_only: true,
         }
     }
 }
