@@ -29,6 +29,9 @@ pub struct Finding {
     pub expected: Option<String>,
     pub observed: Option<String>,
     pub message: String,
+    /// When the filesystem panicked: the panic message and its location.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub panic: Option<String>,
     /// The command that reproduces it (filled in when the workload has been
     /// written to a file).
     pub reproduce: Option<String>,
@@ -49,6 +52,7 @@ impl Finding {
             expected: None,
             observed: None,
             message: message.into(),
+            panic: None,
             reproduce: None,
         }
     }
@@ -93,6 +97,9 @@ impl fmt::Display for Finding {
         }
         if let Some(o) = &self.observed {
             writeln!(f, "  observed:   {o}")?;
+        }
+        if let Some(p) = &self.panic {
+            writeln!(f, "  panic:      {p}")?;
         }
         if let Some(cmd) = &self.reproduce {
             writeln!(f, "  reproduce:  {cmd}")?;

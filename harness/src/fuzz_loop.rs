@@ -6,16 +6,24 @@
 //! `(seed, i)`, whatever thread runs it; without `keep_going` the reported
 //! finding is the one of the lowest execution index (workers finish every
 //! index below the first finding before stopping).
+//!
+//! Nothing is lost: with an output directory ([`fuzz_with`]), a worker
+//! writes each finding's reproducer ([`crate::reproducer::save`]: atomic,
+//! content-named) before the finding is counted or reported, so a campaign
+//! that is interrupted or dies later keeps it. A panic while running a
+//! workload never kills a worker: it becomes a finding with the panic's
+//! message and location ([`crate::guard`]).
 
 use crate::executor::ExecOptions;
 use crate::finding::Finding;
 use crate::oracle::OracleOptions;
-use crate::pipeline::run_workload;
+use crate::pipeline::{run_workload, Outcome, RunError};
 use crate::workload::{FuzzConfig, Workload};
 use arbitrary::Unstructured;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -43,6 +51,8 @@ pub struct FoundCase {
     pub exec: u64,
     pub workload: Workload,
     pub finding: Finding,
+    /// Where its reproducer was written (with an output directory).
+    pub reproducer: Option<PathBuf>,
 }
 
 /// Counters shared by the workers (and read by the progress line).
@@ -51,6 +61,10 @@ pub struct Counters {
     pub execs: AtomicU64,
     pub crash_states: AtomicU64,
     pub findings: AtomicU64,
+    /// Largest recorded log of one execution, in bytes (native encoding).
+    pub max_log_bytes: AtomicU64,
+    /// Most log entries of one execution.
+    pub max_log_entries: AtomicU64,
 }
 
 /// The campaign's result.
@@ -61,6 +75,16 @@ pub struct Summary {
     pub elapsed_s: f64,
     pub execs_per_s: f64,
     pub crash_states_per_s: f64,
+    /// Memory of one execution: the largest recorded log (bytes, native
+    /// encoding) and entry count seen, and the simulated device's size,
+    /// which bounds every crash image (images are copy-on-write).
+    pub max_log_bytes: u64,
+    pub max_log_entries: u64,
+    pub image_bytes: u64,
+    /// The bound on one execution's log: at most `MAX_OPS` operations of at
+    /// most `MAX_IO` bytes each reach the log (plus the filesystem's own
+    /// metadata and journal writes, which the device size bounds).
+    pub max_ops: usize,
     #[serde(skip)]
     pub found: Vec<FoundCase>,
     /// Set when the campaign stopped on an error of the harness itself.
@@ -78,9 +102,26 @@ pub fn generate(seed: u64, index: u64, config: &FuzzConfig) -> Workload {
     Workload::from_unstructured(&mut Unstructured::new(&bytes), config).unwrap_or_default()
 }
 
+/// Runs one workload of a campaign: [`run_workload`] unless a test says
+/// otherwise.
+pub type Runner =
+    dyn Fn(&Workload, &ExecOptions, &OracleOptions) -> Result<Outcome, RunError> + Sync;
+
 /// Runs a campaign. `stop` ends it early (Ctrl-C); `counters` are updated
 /// as it goes, for a progress line.
 pub fn fuzz(opts: &FuzzOptions, counters: &Counters, stop: &AtomicBool) -> Summary {
+    fuzz_with(opts, counters, stop, None, &run_workload)
+}
+
+/// [`fuzz`], writing each finding's reproducer into `out` (when given) as
+/// soon as a worker finds it, and running workloads with `run`.
+pub fn fuzz_with(
+    opts: &FuzzOptions,
+    counters: &Counters,
+    stop: &AtomicBool,
+    out: Option<&Path>,
+    run: &Runner,
+) -> Summary {
     let start = Instant::now();
     let next = AtomicU64::new(0);
     // Lowest execution index with a finding (without keep_going, workers
@@ -102,28 +143,53 @@ pub fn fuzz(opts: &FuzzOptions, counters: &Counters, stop: &AtomicBool) -> Summa
             return;
         }
         let workload = crate::mutate::input(opts.seed, i, &opts.config, &opts.seeds);
-        match run_workload(&workload, &opts.exec, &opts.oracle) {
-            Ok(outcome) => {
-                counters.execs.fetch_add(1, Ordering::Relaxed);
+        // The pipeline catches the filesystem's panics itself; this catch
+        // keeps the worker alive whatever else panics.
+        let finding = match crate::guard::catch(|| run(&workload, &opts.exec, &opts.oracle)) {
+            Ok(Ok(outcome)) => {
                 counters
                     .crash_states
                     .fetch_add(outcome.states_checked, Ordering::Relaxed);
-                if let Some(finding) = outcome.finding {
-                    counters.findings.fetch_add(1, Ordering::Relaxed);
-                    first_found.fetch_min(i, Ordering::Relaxed);
-                    found.lock().expect("no panics while held").push(FoundCase {
-                        exec: i,
-                        workload,
-                        finding,
-                    });
-                }
+                counters
+                    .max_log_bytes
+                    .fetch_max(outcome.log_bytes, Ordering::Relaxed);
+                counters
+                    .max_log_entries
+                    .fetch_max(outcome.log_entries as u64, Ordering::Relaxed);
+                outcome.finding
             }
-            Err(e) => {
-                *error.lock().expect("no panics while held") = Some(format!("execution {i}: {e}"));
+            Ok(Err(e)) => {
+                set_error(&error, format!("execution {i}: {e}"));
                 stop.store(true, Ordering::Relaxed);
                 return;
             }
+            Err(report) => Some(crate::pipeline::panic_finding(&workload, &report)),
+        };
+        counters.execs.fetch_add(1, Ordering::Relaxed);
+        let Some(finding) = finding else {
+            continue;
+        };
+        let mut reproducer = None;
+        if let Some(dir) = out {
+            match crate::reproducer::save(dir, &workload, &finding) {
+                Ok(path) => reproducer = Some(path),
+                Err(e) => {
+                    set_error(
+                        &error,
+                        format!("cannot write a reproducer into {}: {e}", dir.display()),
+                    );
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
         }
+        counters.findings.fetch_add(1, Ordering::Relaxed);
+        first_found.fetch_min(i, Ordering::Relaxed);
+        lock(&found).push(FoundCase {
+            exec: i,
+            workload,
+            finding,
+            reproducer,
+        });
     };
 
     let jobs = opts.jobs.max(1);
@@ -134,12 +200,12 @@ pub fn fuzz(opts: &FuzzOptions, counters: &Counters, stop: &AtomicBool) -> Summa
             Ok(pool) => {
                 pool.broadcast(|_| worker());
             }
-            Err(e) => *error.lock().expect("no panics while held") = Some(e.to_string()),
+            Err(e) => set_error(&error, e.to_string()),
         }
     }
 
     let elapsed = start.elapsed().as_secs_f64();
-    let mut found = found.into_inner().expect("workers are done");
+    let mut found = found.into_inner().unwrap_or_else(|e| e.into_inner());
     found.sort_by_key(|c| c.exec);
     if !opts.keep_going {
         found.truncate(1);
@@ -159,7 +225,22 @@ pub fn fuzz(opts: &FuzzOptions, counters: &Counters, stop: &AtomicBool) -> Summa
         elapsed_s: elapsed,
         execs_per_s: rate(execs),
         crash_states_per_s: rate(crash_states),
+        max_log_bytes: counters.max_log_bytes.load(Ordering::Relaxed),
+        max_log_entries: counters.max_log_entries.load(Ordering::Relaxed),
+        image_bytes: opts.exec.device_bytes,
+        max_ops: opts.config.max_ops.clamp(1, crate::workload::MAX_OPS),
         found,
-        error: error.into_inner().expect("workers are done"),
+        error: error.into_inner().unwrap_or_else(|e| e.into_inner()),
     }
+}
+
+/// Locks `m`, whatever a panicking holder left behind (nothing panics
+/// while these locks are held, but a poisoned lock must not kill a worker).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Keeps the first error of the campaign.
+fn set_error(error: &Mutex<Option<String>>, message: String) {
+    lock(error).get_or_insert(message);
 }

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use fs_under_test::{Barrier, Bug};
 use harness::executor::ExecOptions;
 use harness::finding::Finding;
-use harness::fuzz_loop::{fuzz, Counters, FuzzOptions};
+use harness::fuzz_loop::{fuzz_with, Counters, FuzzOptions};
 use harness::oracle::OracleOptions;
 use harness::pipeline::run_workload;
 use harness::reproducer;
@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 mod commands {
+    pub mod bench;
     pub mod convert;
     pub mod replay;
 }
@@ -54,6 +55,9 @@ enum Command {
     Replay(commands::replay::ReplayArgs),
     /// Convert a log between the native and dm-log-writes formats.
     Convert(commands::convert::ConvertArgs),
+    /// Measure: time to the first finding of each bug variant, and clean
+    /// executions/s and crash states/s in each crash mode.
+    Bench(commands::bench::BenchArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -149,6 +153,11 @@ struct FuzzArgs {
     /// Where reproducers are written.
     #[arg(long, default_value = "brownout-out")]
     out: PathBuf,
+    /// Seed workloads: every `*.workload` file of DIR runs first (under this
+    /// campaign's switches, barrier and mode), then mutations of them
+    /// alternate with fresh workloads.
+    #[arg(long, value_name = "DIR")]
+    corpus: Option<PathBuf>,
     /// Keep fuzzing after a finding.
     #[arg(long)]
     keep_going: bool,
@@ -167,8 +176,8 @@ struct RunArgs {
     /// Check only this crash state (its id from a finding).
     #[arg(long)]
     state: Option<String>,
-    /// Worker threads for crash-state checking.
-    #[arg(long, default_value_t = 1)]
+    /// Worker threads for crash-state checking (0 = one per core).
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1024))]
     jobs: usize,
     /// Print one JSON object per file.
     #[arg(long)]
@@ -217,6 +226,11 @@ struct CorpusArgs {
     check: CheckArgs,
 }
 
+/// Set by Ctrl-C: the fuzz campaign stops.
+static STOP: AtomicBool = AtomicBool::new(false);
+/// Whether Ctrl-C was pressed.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -227,6 +241,7 @@ fn main() -> ExitCode {
         Command::Show(a) => cmd_show(a),
         Command::Minimize(a) => cmd_minimize(a),
         Command::Convert(a) => commands::convert::run(&a),
+        Command::Bench(a) => commands::bench::run(&a),
         Command::Bugs => {
             for bug in Bug::ALL {
                 println!("{:<30} {}", bug.name(), bug.description());
@@ -236,11 +251,20 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader went away (`brownout replay --list | head`): not an error.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("brownout: error: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Reads and parses a workload file; errors name the file and line.
@@ -279,13 +303,26 @@ fn cmd_fuzz(a: FuzzArgs) -> Result<ExitCode> {
     if jobs == 0 || jobs > 1024 {
         bail!("--jobs must be between 1 and 1024");
     }
+    let config = FuzzConfig {
+        bugs,
+        barrier: a.barrier.into(),
+        mode: a.mode.into(),
+        max_ops: a.max_ops as usize,
+    };
+    let mut seeds = Vec::new();
+    if let Some(dir) = &a.corpus {
+        let files = harness::corpus::list(dir)
+            .with_context(|| format!("cannot read corpus directory {}", dir.display()))?;
+        if files.is_empty() {
+            bail!("{}: no *.workload files", dir.display());
+        }
+        for path in &files {
+            seeds.push(harness::mutate::as_seed(load_workload(path)?, &config));
+        }
+    }
     let opts = FuzzOptions {
-        config: FuzzConfig {
-            bugs,
-            barrier: a.barrier.into(),
-            mode: a.mode.into(),
-            max_ops: a.max_ops as usize,
-        },
+        config,
+        seeds,
         seed: a.seed,
         execs: a.execs,
         time: a.time.map(Duration::from_secs),
@@ -294,11 +331,24 @@ fn cmd_fuzz(a: FuzzArgs) -> Result<ExitCode> {
         exec: a.check.exec(),
         oracle: a.check.oracle(1, a.seed),
     };
+    if a.out.exists() && !a.out.is_dir() {
+        bail!("--out {}: exists and is not a directory", a.out.display());
+    }
     let counters = Counters::default();
-    let stop = AtomicBool::new(false);
+    let stop = &STOP;
+    // Ctrl-C stops the workers after their current execution; the summary
+    // is printed and every reproducer already written stays. A second
+    // Ctrl-C exits at once.
+    ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        STOP.store(true, Ordering::SeqCst);
+    })
+    .context("cannot install the Ctrl-C handler")?;
     let show_progress = !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let summary = std::thread::scope(|s| {
-        let campaign = s.spawn(|| fuzz(&opts, &counters, &stop));
+        let campaign = s.spawn(|| fuzz_with(&opts, &counters, stop, Some(&a.out), &run_workload));
         if show_progress {
             let bar = indicatif::ProgressBar::new_spinner();
             let start = std::time::Instant::now();
@@ -317,35 +367,49 @@ fn cmd_fuzz(a: FuzzArgs) -> Result<ExitCode> {
             }
             bar.finish_and_clear();
         }
-        campaign.join().expect("the fuzz loop does not panic")
+        campaign.join()
     });
+    let summary = summary.map_err(|_| anyhow::anyhow!("internal error: the fuzz loop panicked"))?;
+    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+    // Reproducers were written by the workers, before the findings were
+    // counted: report them now.
     let mut reported: Vec<serde_json::Value> = Vec::new();
     for case in &summary.found {
-        let path = reproducer::save(&a.out, &case.workload, &case.finding)
-            .with_context(|| format!("cannot write reproducer into {}", a.out.display()))?;
         let mut finding = case.finding.clone();
-        finding.reproduce = Some(reproduce_command(&path, &finding));
+        if let Some(path) = &case.reproducer {
+            finding.reproduce = Some(reproduce_command(path, &finding));
+        }
         if !a.json {
             println!("{finding}");
         }
         let mut v = serde_json::to_value(&finding)?;
         v["exec"] = case.exec.into();
-        v["reproducer"] = path.display().to_string().into();
+        v["reproducer"] = case
+            .reproducer
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .into();
         reported.push(v);
     }
     if a.json {
         let mut v = serde_json::to_value(&summary)?;
         v["findings"] = reported.into();
+        v["interrupted"] = interrupted.into();
         println!("{v}");
     } else {
         println!(
-            "{} executions, {} crash states in {:.1} s ({:.0} execs/s, {:.0} states/s), {} finding(s)",
+            "{} executions, {} crash states in {:.1} s ({:.0} execs/s, {:.0} states/s), {} finding(s){}",
             summary.execs,
             summary.crash_states,
             summary.elapsed_s,
             summary.execs_per_s,
             summary.crash_states_per_s,
-            summary.found.len()
+            summary.found.len(),
+            if interrupted { " (interrupted)" } else { "" }
+        );
+        println!(
+            "memory per execution: log at most {} bytes ({} entries), device image {} bytes, at most {} operations",
+            summary.max_log_bytes, summary.max_log_entries, summary.image_bytes, summary.max_ops
         );
     }
     if let Some(e) = summary.error {
@@ -362,6 +426,12 @@ fn reproduce_command(path: &Path, finding: &Finding) -> String {
 }
 
 fn cmd_run(a: RunArgs) -> Result<ExitCode> {
+    if a.state.is_some() && a.files.len() != 1 {
+        bail!(
+            "--state names a crash state of one workload; give exactly one file (got {})",
+            a.files.len()
+        );
+    }
     let mut any = false;
     for path in &a.files {
         let w = load_workload(path)?;
@@ -399,7 +469,8 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
 }
 
 fn cmd_corpus(a: CorpusArgs) -> Result<ExitCode> {
-    let cases = harness::corpus::list(&a.dir)?;
+    let cases = harness::corpus::list(&a.dir)
+        .with_context(|| format!("cannot read corpus directory {}", a.dir.display()))?;
     if cases.is_empty() {
         bail!("{}: no *.workload files", a.dir.display());
     }

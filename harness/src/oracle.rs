@@ -86,8 +86,10 @@ pub fn check_crash_states(
     let checker = |state: &CrashState, image: &Image| -> Result<(), Box<Finding>> {
         // A panic of the filesystem while it recovers or reads the crash
         // image breaks rule 1 ("no panic").
-        match crate::guard::catch(|| check_state(workload, &model, &mount, state, image)) {
-            Ok(r) => r.map_err(Box::new),
+        match crate::guard::catch(|| {
+            check_state(workload, &model, &mount, state, image).map_err(Box::new)
+        }) {
+            Ok(r) => r,
             Err(p) => {
                 let mut f = Finding::new(
                     Rule::Recovery,

@@ -8,6 +8,7 @@ use crate::workload::Workload;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The text of a reproducer: the workload with `expect:` set to the
 /// finding's rule, and the finding as a comment.
@@ -37,10 +38,15 @@ pub fn write_atomically(dir: &Path, prefix: &str, text: &str) -> std::io::Result
     if path.exists() {
         return Ok(path);
     }
+    // Unique per process and per call: two workers (or two processes)
+    // saving the same reproducer at once each write their own temporary
+    // file, and the renames put identical content in place.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let tmp = dir.join(format!(
-        ".{prefix}-{}.{}.tmp",
+        ".{prefix}-{}.{}.{}.tmp",
         &hash[..12],
-        std::process::id()
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     {
         let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;

@@ -278,10 +278,12 @@ impl Op {
             if len == 0 || len > MAX_IO {
                 return Err(InvalidOp::BadLength { len });
             }
-            if offset + len > FILE_LIMIT {
+            // Checked: the numbers come straight from a text file.
+            let end = offset.saturating_add(len);
+            if end > FILE_LIMIT {
                 return Err(InvalidOp::PastFileLimit {
                     what: "end offset",
-                    value: offset + len,
+                    value: end,
                 });
             }
             Ok(())
@@ -696,7 +698,7 @@ pub struct FuzzConfig {
 /// Base weights of the operation kinds the generator draws, in the order
 /// of `from_unstructured`'s match: write, dio-write, read, fsync,
 /// fdatasync, truncate, dio-wait, writeback, syncfs, remount, complete.
-const BASE_WEIGHTS: [u32; 11] = [20, 22, 6, 8, 6, 8, 6, 6, 3, 2, 13];
+pub(crate) const BASE_WEIGHTS: [u32; 11] = [20, 22, 6, 8, 6, 8, 6, 6, 3, 2, 13];
 
 /// Swarm testing: each workload scales every operation kind's weight by 0,
 /// 1, 2 or 3, drawn from the input, so that some workloads leave out whole
@@ -715,7 +717,7 @@ fn swarm_weights(u: &mut Unstructured) -> arbitrary::Result<[u32; 11]> {
 }
 
 /// Offsets are drawn from a small window so that operations overlap.
-const WINDOW_BLOCKS: u64 = 8;
+pub(crate) const WINDOW_BLOCKS: u64 = 8;
 
 fn pick_file(u: &mut Unstructured, files: u32) -> arbitrary::Result<FileId> {
     // Bias towards the first two files: overlap matters more than breadth.

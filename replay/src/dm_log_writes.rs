@@ -106,8 +106,11 @@ pub(crate) fn parse(arena: Arena, device_bytes: Option<u64>) -> Result<Log, Repl
     if b.len() < ss {
         return Err(truncated(0, 0, ss as u64));
     }
-    // Each entry takes at least one sector of the file.
-    let cap = (b.len() / ss).min(usize::try_from(nr_entries).unwrap_or(usize::MAX));
+    // Each entry takes at least one sector of the file; a huge (sparse)
+    // file must not reserve an index for entries it may not hold.
+    let cap = (b.len() / ss)
+        .min(usize::try_from(nr_entries).unwrap_or(usize::MAX))
+        .min(crate::log::MAX_PREALLOCATED_ENTRIES);
     let mut entries = Vec::with_capacity(cap.saturating_mul(2));
     let mut next_id = 0u64;
     let mut max_end = 0u64;
@@ -128,6 +131,15 @@ pub(crate) fn parse(arena: Arena, device_bytes: Option<u64>) -> Result<Log, Repl
         let data_len = le64(b, off + 24);
         if flags & !KNOWN_FLAGS != 0 {
             return Err(bad(format!("unknown flags {flags:#x}")));
+        }
+        // The kernel never logs an empty non-flush write, so an all-zero
+        // header is where the log ends, not an entry: a header whose
+        // nr_entries lies over zeros (a sparse or zeroed log device) stops
+        // here instead of indexing every sector of the file.
+        if sector == 0 && nr == 0 && flags == 0 && data_len == 0 {
+            return Err(bad(format!(
+                "empty entry header: the log ends before the {nr_entries} entries its superblock declares"
+            )));
         }
         let to_512 = |v: u64| {
             v.checked_mul(ratio)

@@ -61,6 +61,12 @@ pub fn open_log(
     device_bytes: Option<u64>,
 ) -> Result<Log, ReplayError> {
     let mmap = map_file(path)?;
+    if mmap.is_empty() {
+        return Err(ReplayError::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "empty file, not a log"),
+        ));
+    }
     let format = match format {
         Some(f) => f,
         None => detect_format(&mmap[..mmap.len().min(8)])?,
@@ -83,6 +89,21 @@ pub fn open_log(
 /// so it is reported as a truncated log by the parsers instead.
 pub(crate) fn map_file(path: &std::path::Path) -> Result<memmap2::Mmap, ReplayError> {
     let file = std::fs::File::open(path).map_err(|e| ReplayError::io(path, e))?;
+    // Mapping a directory fails with a confusing "No such device".
+    let meta = file.metadata().map_err(|e| ReplayError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(ReplayError::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                if meta.is_dir() {
+                    "is a directory, not a log file"
+                } else {
+                    "is not a regular file"
+                },
+            ),
+        ));
+    }
     // SAFETY: the map is read-only; like every mmap-based reader we rely on
     // the file not being truncated while mapped (a log being replayed is not
     // being written). Parsers bounds-check every access against the length

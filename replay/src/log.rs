@@ -96,6 +96,11 @@ impl Kind {
     }
 }
 
+/// Most index entries a parser reserves up front: beyond this the index
+/// grows as entries are actually read, so a file that lies about its entry
+/// count (or a huge sparse one) costs no memory it does not hold.
+pub(crate) const MAX_PREALLOCATED_ENTRIES: usize = 1 << 16;
+
 /// Compact index record of one entry; the bytes live in the arena.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RawEntry {

@@ -124,8 +124,11 @@ pub(crate) fn parse(arena: Arena) -> Result<Log, ReplayError> {
         dm_sectorsize: le32(b, 32),
     };
     // Never trust nr_entries for an allocation: each entry takes at least
-    // ENTRY_HEADER_LEN bytes of the file.
-    let cap = (b.len() / ENTRY_HEADER_LEN).min(usize::try_from(nr_entries).unwrap_or(usize::MAX));
+    // ENTRY_HEADER_LEN bytes of the file, and a huge (sparse) file must not
+    // reserve an index for entries it may not hold: grow as entries parse.
+    let cap = (b.len() / ENTRY_HEADER_LEN)
+        .min(usize::try_from(nr_entries).unwrap_or(usize::MAX))
+        .min(crate::log::MAX_PREALLOCATED_ENTRIES);
     let mut entries = Vec::with_capacity(cap);
     let mut sums = blake3::Hasher::new();
     let mut off = HEADER_LEN;

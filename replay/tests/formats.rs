@@ -425,3 +425,401 @@ fn export_rejects_what_dm_cannot_express() {
         Err(ReplayError::Export { index: 0, .. })
     ));
 }
+
+// ---- robustness: every byte, every field, odd files (issue 6) ----
+
+/// Parses `bytes` both ways (catching nothing: a panic fails the test).
+fn parse_both(bytes: &[u8]) -> (Result<Log, ReplayError>, Result<Log, ReplayError>) {
+    (
+        Log::from_native_bytes(bytes.to_vec()),
+        Log::from_dm_log_writes_bytes(bytes.to_vec(), None),
+    )
+}
+
+/// Recomputes every entry checksum and the trailer of a native log, so that
+/// a lie in a field reaches the field's own check.
+fn reseal_native(b: &mut [u8]) {
+    fix_native_header(b);
+    let n = u64::from_le_bytes(b[24..32].try_into().unwrap());
+    let mut off = 64usize;
+    let mut sums = blake3::Hasher::new();
+    for _ in 0..n {
+        let label = u32::from_le_bytes(b[off + 4..off + 8].try_into().unwrap()) as usize;
+        let data = u64::from_le_bytes(b[off + 32..off + 40].try_into().unwrap()) as usize;
+        let body = off + 56;
+        let mut h = blake3::Hasher::new();
+        h.update(&b[off..off + 40]);
+        h.update(&b[body..body + label + data]);
+        let sum = h.finalize();
+        b[off + 40..off + 56].copy_from_slice(&sum.as_bytes()[..16]);
+        sums.update(&sum.as_bytes()[..16]);
+        off = body + label + data;
+    }
+    b[off + 16..off + 32].copy_from_slice(&sums.finalize().as_bytes()[..16]);
+}
+
+#[test]
+fn truncated_at_every_byte() {
+    let mut cases = 0;
+    for bytes in [
+        kernel_log(512),
+        kernel_log(4096),
+        sample_native().to_native_bytes(),
+    ] {
+        for cut in 0..bytes.len() {
+            let (native, dm) = parse_both(&bytes[..cut]);
+            assert!(native.is_err() && dm.is_err(), "cut at {cut} parsed");
+            cases += 1;
+        }
+    }
+    // The dm cut errors name the entry and where it starts.
+    let b = kernel_log(512);
+    for cut in 513..b.len() {
+        match Log::from_dm_log_writes_bytes(b[..cut].to_vec(), None) {
+            Err(ReplayError::Truncated { offset, .. })
+            | Err(ReplayError::DataPastEnd { offset, .. }) => {
+                assert!(
+                    offset as usize <= cut && offset % 512 == 0,
+                    "cut {cut}: offset {offset}"
+                )
+            }
+            other => panic!("cut {cut}: {other:?}"),
+        }
+    }
+    eprintln!("truncated logs: {cases} cases");
+}
+
+#[test]
+fn flipped_header_bytes() {
+    let mut cases = 0;
+    // dm-log-writes: every byte of the superblock's fields and of each
+    // entry header, every bit, and 0xff.
+    for ss in [512usize, 4096] {
+        let good = kernel_log(ss);
+        let mut headers = vec![0usize];
+        let mut off = ss;
+        while off < good.len() {
+            headers.push(off);
+            let nr = u64::from_le_bytes(good[off + 8..off + 16].try_into().unwrap()) as usize;
+            let flags = u64::from_le_bytes(good[off + 16..off + 24].try_into().unwrap());
+            off += ss
+                + if flags & 5 == 0 && flags & 8 == 0 {
+                    nr * ss
+                } else {
+                    0
+                };
+        }
+        assert_eq!(headers.len(), 7);
+        for &h in &headers {
+            for at in h..h + 32 {
+                for mask in [1u8, 2, 4, 8, 16, 32, 64, 128, 0xff] {
+                    let mut b = good.clone();
+                    b[at] ^= mask;
+                    // Ok (a different valid log) or a typed error.
+                    let _ = Log::from_dm_log_writes_bytes(b.clone(), None);
+                    let _ = Log::from_dm_log_writes_bytes(b, Some(4096));
+                    cases += 1;
+                }
+            }
+        }
+    }
+    // Native: the header, every entry header and the trailer are
+    // checksummed: any flip is an error.
+    let good = sample_native().to_native_bytes();
+    let trailer = good.len() - 32;
+    let mut offs: Vec<usize> = (0..64).collect();
+    let mut off = 64;
+    while off < trailer {
+        offs.extend(off..off + 56);
+        let label = u32::from_le_bytes(good[off + 4..off + 8].try_into().unwrap()) as usize;
+        let data = u64::from_le_bytes(good[off + 32..off + 40].try_into().unwrap()) as usize;
+        off += 56 + label + data;
+    }
+    offs.extend(trailer..good.len());
+    for at in offs {
+        for mask in [1u8, 0x80, 0xff] {
+            let mut b = good.clone();
+            b[at] ^= mask;
+            assert!(Log::from_native_bytes(b).is_err(), "flip at {at} parsed");
+            cases += 1;
+        }
+    }
+    eprintln!("flipped header bytes: {cases} cases");
+}
+
+#[test]
+fn lying_fields() {
+    let mut cases = 0;
+    let mut check = |r: Result<Log, ReplayError>, ok: &dyn Fn(&ReplayError) -> bool| {
+        match r {
+            Err(e) => assert!(ok(&e), "unexpected error {e:?}"),
+            Ok(_) => panic!("a lying log parsed"),
+        }
+        cases += 1;
+    };
+    // dm: sector numbers that overflow, or lie past the device.
+    for ss in [512usize, 4096] {
+        for sector in [u64::MAX, u64::MAX / 8 + 1, 1 << 60] {
+            let mut b = kernel_log(ss);
+            b[ss..ss + 8].copy_from_slice(&le(sector));
+            check(Log::from_dm_log_writes_bytes(b.clone(), None), &|e| {
+                matches!(
+                    e,
+                    ReplayError::BadEntry { index: 0, .. }
+                        | ReplayError::EntryPastDevice { .. }
+                        | ReplayError::BadDeviceSize(_)
+                )
+            });
+            check(Log::from_dm_log_writes_bytes(b, Some(1 << 20)), &|e| {
+                matches!(
+                    e,
+                    ReplayError::BadEntry { index: 0, .. }
+                        | ReplayError::EntryPastDevice { index: 0, .. }
+                )
+            });
+        }
+        // nr_sectors: more than the file holds, overflowing in 512-byte units.
+        for nr in [2u64, 1 << 20, u64::MAX / 2, u64::MAX] {
+            let mut b = kernel_log(ss);
+            b[ss + 8..ss + 16].copy_from_slice(&le(nr));
+            check(Log::from_dm_log_writes_bytes(b, None), &|e| {
+                matches!(
+                    e,
+                    ReplayError::DataPastEnd { index: 0, .. }
+                        | ReplayError::BadEntry { .. }
+                        | ReplayError::NrEntriesMismatch { .. }
+                        | ReplayError::Truncated { .. }
+                )
+            });
+        }
+        // A discard that claims u64::MAX sectors.
+        let mut b = kernel_log(ss);
+        let discard = ss * 8; // super, W+data, mark, flush, FUA W+2 data
+        assert_eq!(
+            u64::from_le_bytes(b[discard + 16..discard + 24].try_into().unwrap()),
+            4
+        );
+        b[discard + 8..discard + 16].copy_from_slice(&le(u64::MAX / (ss as u64 / 512)));
+        check(Log::from_dm_log_writes_bytes(b, None), &|e| {
+            matches!(
+                e,
+                ReplayError::BadEntry { .. }
+                    | ReplayError::BadDeviceSize(_)
+                    | ReplayError::EntryPastDevice { .. }
+            )
+        });
+        // data_len on a write; a mark longer than its sector.
+        for data_len in [1u64, ss as u64, u64::MAX] {
+            let mut b = kernel_log(ss);
+            b[ss + 24..ss + 32].copy_from_slice(&le(data_len));
+            check(Log::from_dm_log_writes_bytes(b, None), &|e| {
+                matches!(e, ReplayError::BadEntry { index: 0, .. })
+            });
+        }
+        // nr_entries: too many (the log ends), too few (entries follow),
+        // lying over zeros.
+        for n in [7u64, 1000, u64::MAX] {
+            let mut b = kernel_log(ss);
+            b[16..24].copy_from_slice(&le(n));
+            check(Log::from_dm_log_writes_bytes(b.clone(), None), &|e| {
+                matches!(e, ReplayError::Truncated { index: 6, .. })
+            });
+            b.extend(vec![0u8; 8 * ss]);
+            check(Log::from_dm_log_writes_bytes(b, None), &|e| {
+                matches!(e, ReplayError::BadEntry { index: 6, .. })
+            });
+        }
+        for n in [0u64, 1, 5] {
+            let mut b = kernel_log(ss);
+            b[16..24].copy_from_slice(&le(n));
+            check(Log::from_dm_log_writes_bytes(b, None), &|e| {
+                matches!(e, ReplayError::NrEntriesMismatch { .. })
+            });
+        }
+    }
+    // Native, resealed so that checksums hold and the field's own check
+    // must catch the lie. Entry 0 is the 1024-byte write at sector 4.
+    let good = sample_native().to_native_bytes();
+    let field = |at: usize, v: u64| {
+        let mut b = good.clone();
+        b[at..at + 8].copy_from_slice(&le(v));
+        b
+    };
+    for sector in [u64::MAX, u64::MAX - 1, 1 << 40, 127] {
+        let mut b = field(64 + 16, sector);
+        reseal_native(&mut b);
+        check(Log::from_native_bytes(b), &|e| {
+            matches!(
+                e,
+                ReplayError::EntryPastDevice {
+                    index: 0,
+                    offset: 64,
+                    ..
+                }
+            )
+        });
+    }
+    for nr in [0u64, 1, 3, u64::MAX] {
+        let mut b = field(64 + 24, nr);
+        reseal_native(&mut b);
+        check(Log::from_native_bytes(b), &|e| {
+            matches!(
+                e,
+                ReplayError::BadEntry {
+                    index: 0,
+                    offset: 64,
+                    ..
+                }
+            )
+        });
+    }
+    for data_len in [1 << 20, 1 << 40, u64::MAX] {
+        let b = field(64 + 32, data_len);
+        check(Log::from_native_bytes(b), &|e| {
+            matches!(
+                e,
+                ReplayError::DataPastEnd {
+                    index: 0,
+                    offset: 64,
+                    ..
+                }
+            )
+        });
+    }
+    assert_eq!(sample_native().len(), 5);
+    for n in [0u64, 1, 2, 4, 6, 1 << 40, u64::MAX] {
+        let mut b = field(24, n);
+        fix_native_header(&mut b);
+        check(Log::from_native_bytes(b), &|e| {
+            matches!(
+                e,
+                ReplayError::NrEntriesMismatch { .. }
+                    | ReplayError::Truncated { .. }
+                    | ReplayError::BadEntry { .. }
+                    | ReplayError::EntryChecksum { .. }
+                    | ReplayError::DataPastEnd { .. }
+            )
+        });
+    }
+    for dev in [0u64, 1, 511, 2048] {
+        let mut b = field(16, dev);
+        fix_native_header(&mut b);
+        check(Log::from_native_bytes(b), &|e| {
+            matches!(
+                e,
+                ReplayError::BadDeviceSize(_) | ReplayError::EntryPastDevice { .. }
+            )
+        });
+    }
+    eprintln!("lying fields: {cases} cases");
+}
+
+#[test]
+fn empty_files_and_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.log");
+    std::fs::write(&empty, b"").unwrap();
+    let mut cases = 0;
+    for path in [empty.as_path(), dir.path()] {
+        let what = if path.is_dir() { "directory" } else { "empty" };
+        for format in [
+            None,
+            Some(replay::Format::Native),
+            Some(replay::Format::DmLogWrites),
+        ] {
+            match replay::open_log(path, format, None) {
+                Err(ReplayError::Io { path: p, source }) => {
+                    assert_eq!(p, path);
+                    assert!(source.to_string().contains(what), "{source}");
+                }
+                other => panic!("{}: {other:?}", path.display()),
+            }
+            cases += 1;
+        }
+        assert!(Log::read_native(path).is_err());
+        assert!(Log::read_dm_log_writes(path, None).is_err());
+        cases += 2;
+    }
+    let (a, b) = parse_both(&[]);
+    assert!(matches!(a, Err(ReplayError::BadMagic { found: 0, .. })));
+    assert!(matches!(b, Err(ReplayError::BadMagic { found: 0, .. })));
+    assert!(replay::open_log(&dir.path().join("missing"), None, None).is_err());
+    cases += 3;
+    eprintln!("empty files, directories: {cases} cases");
+}
+
+/// Peak resident memory of this process (Linux), in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn huge_sparse_logs_stream() {
+    const HUGE: u64 = 64 << 30;
+    let dir = tempfile::tempdir().unwrap();
+    let before = peak_rss_kib();
+    let start = std::time::Instant::now();
+    let sparse = |name: &str, head: &[u8]| {
+        let p = dir.path().join(name);
+        let f = std::fs::File::create(&p).unwrap();
+        use std::io::Write;
+        (&f).write_all(head).unwrap();
+        f.set_len(HUGE).unwrap();
+        p
+    };
+    // A valid dm-log-writes log at the head of a 64 GiB log device: the
+    // zeros after it are not entries.
+    let p = sparse("dm-ok", &kernel_log(512));
+    let log = replay::open_log(&p, None, None).unwrap();
+    assert_eq!(log.len(), 11);
+    // nr_entries lies over 64 GiB of zeros.
+    let mut head = dm_super(512, u64::MAX);
+    head.extend(dm_entry(512, 2, 1, 0, b""));
+    head.extend(vec![0xaa; 512]);
+    let p = sparse("dm-lie", &head);
+    assert!(matches!(
+        replay::open_log(&p, None, None),
+        Err(ReplayError::BadEntry {
+            index: 1,
+            offset: 1536,
+            ..
+        })
+    ));
+    // One huge write entry declared: data stays in the map.
+    let mut head = dm_super(512, 1);
+    head.extend(dm_entry(512, 0, (HUGE - 1024) / 512, 0, b""));
+    let p = sparse("dm-big", &head);
+    let log = replay::open_log(&p, None, None).unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log.device_bytes(), HUGE);
+    // Native: a header that declares 2^40 entries over zeros; a valid log
+    // followed by zeros.
+    let mut head = sample_native().to_native_bytes()[..64].to_vec();
+    head[24..32].copy_from_slice(&le(1 << 40));
+    fix_native_header(&mut head);
+    let p = sparse("native-lie", &head);
+    assert!(matches!(
+        replay::open_log(&p, None, None),
+        Err(ReplayError::BadEntry {
+            index: 0,
+            offset: 64,
+            ..
+        })
+    ));
+    let p = sparse("native-tail", &sample_native().to_native_bytes());
+    assert!(matches!(
+        replay::open_log(&p, None, None),
+        Err(ReplayError::Trailer { .. })
+    ));
+    let elapsed = start.elapsed();
+    eprintln!("huge sparse logs: 5 cases in {elapsed:?}");
+    assert!(elapsed < std::time::Duration::from_secs(20), "{elapsed:?}");
+    if let (Some(a), Some(b)) = (before, peak_rss_kib()) {
+        assert!(
+            b.saturating_sub(a) < 256 * 1024,
+            "peak RSS grew {a} -> {b} KiB"
+        );
+    }
+}

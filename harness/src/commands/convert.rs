@@ -30,6 +30,15 @@ pub struct ConvertArgs {
 }
 
 pub fn run(args: &ConvertArgs) -> Result<ExitCode> {
+    // Writing over the input would truncate the log while it is mapped.
+    if let (Ok(a), Ok(b)) = (args.input.canonicalize(), args.output.canonicalize()) {
+        if a == b {
+            anyhow::bail!(
+                "{}: the output is the input file; write to another file",
+                args.output.display()
+            );
+        }
+    }
     let log = replay::open_log(&args.input, args.format.map(Format::from), args.device_size)
         .with_context(|| format!("reading log {}", args.input.display()))?;
     match args.to {
