@@ -20,6 +20,8 @@ use std::time::Duration;
 mod commands {
     pub mod bench;
     pub mod convert;
+    pub mod export_seeds;
+    pub mod import_crash;
     pub mod replay;
 }
 
@@ -58,6 +60,11 @@ enum Command {
     /// Measure: time to the first finding of each bug variant, and clean
     /// executions/s and crash states/s in each crash mode.
     Bench(commands::bench::BenchArgs),
+    /// Turn an input saved by `cargo fuzz` (workload target) into the
+    /// readable workload it ran (config from BROWNOUT_* or flags).
+    ImportCrash(commands::import_crash::ImportCrashArgs),
+    /// Write the readable corpus as libFuzzer seed inputs.
+    ExportSeeds(commands::export_seeds::ExportSeedsArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -242,6 +249,8 @@ fn main() -> ExitCode {
         Command::Minimize(a) => cmd_minimize(a),
         Command::Convert(a) => commands::convert::run(&a),
         Command::Bench(a) => commands::bench::run(&a),
+        Command::ImportCrash(a) => commands::import_crash::run(&a),
+        Command::ExportSeeds(a) => commands::export_seeds::run(&a),
         Command::Bugs => {
             for bug in Bug::ALL {
                 println!("{:<30} {}", bug.name(), bug.description());

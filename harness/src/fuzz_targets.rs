@@ -1,0 +1,424 @@
+//! The bodies of the cargo-fuzz targets in `fuzz/`, as plain library
+//! functions, so that `cargo test` on stable exercises them and the
+//! `fuzz/` crate is only a `fuzz_target!` shell.
+//!
+//! - [`workload`]: bytes -> workload (the structure-aware generator) ->
+//!   run and check every crash state; a finding panics with its report, so
+//!   libFuzzer saves the input. The bug switches, barrier contract, crash
+//!   mode and operation bound come from `BROWNOUT_BUGS`, `BROWNOUT_BARRIER`,
+//!   `BROWNOUT_MODE` and `BROWNOUT_MAX_OPS` (see [`config_from_env`]).
+//! - [`log_parse`]: the native and dm-log-writes parsers on arbitrary
+//!   bytes; never panics.
+//! - [`mount_image`]: the filesystem mounted on an arbitrary image of
+//!   bounded size, with a small step budget; never panics, never hangs.
+
+use crate::executor::ExecOptions;
+use crate::finding::Finding;
+use crate::oracle::OracleOptions;
+use crate::pipeline::{run_workload, RunError};
+use crate::workload::{CrashMode, FuzzConfig, Workload};
+use crate::workload_bytes::decode;
+use fs_under_test::{
+    mkfs, Barrier, Bug, BugSet, Filesystem, MemDevice, MkfsOptions, MountOptions, BLOCK_SIZE,
+};
+use replay::Log;
+use std::ffi::OsString;
+use std::sync::OnceLock;
+
+/// `BROWNOUT_MAX_OPS` when unset: the same bound as `brownout fuzz`.
+pub const DEFAULT_MAX_OPS: usize = 24;
+/// The environment variables the `workload` target reads.
+pub const ENV_BUGS: &str = "BROWNOUT_BUGS";
+pub const ENV_BARRIER: &str = "BROWNOUT_BARRIER";
+pub const ENV_MODE: &str = "BROWNOUT_MODE";
+pub const ENV_MAX_OPS: &str = "BROWNOUT_MAX_OPS";
+
+/// A bad value in the target's environment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}={value:?}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+/// The target configuration from a variable lookup (`std::env::var_os`
+/// for the real target; a map in tests). Unset or empty variables take
+/// their defaults: no bugs, barrier `stable`, mode `prefix`, 24 operations.
+///
+/// - `BROWNOUT_BUGS`: comma- (or space-) separated bug switch names (see
+///   `brownout bugs`), or `none`;
+/// - `BROWNOUT_BARRIER`: `complete` or `stable`;
+/// - `BROWNOUT_MODE`: `prefix`, `reorder` or `torn`;
+/// - `BROWNOUT_MAX_OPS`: 1..=512.
+pub fn config_from_lookup(
+    lookup: impl Fn(&str) -> Option<OsString>,
+) -> Result<FuzzConfig, ConfigError> {
+    let get = |var: &'static str| -> Result<Option<String>, ConfigError> {
+        match lookup(var) {
+            None => Ok(None),
+            Some(v) => match v.into_string() {
+                Ok(s) if s.trim().is_empty() => Ok(None),
+                Ok(s) => Ok(Some(s.trim().to_string())),
+                Err(v) => Err(ConfigError {
+                    var,
+                    value: v.to_string_lossy().into_owned(),
+                    reason: "not valid UTF-8".into(),
+                }),
+            },
+        }
+    };
+    let bad = |var, value: &str, reason: String| ConfigError {
+        var,
+        value: value.to_string(),
+        reason,
+    };
+    let mut cfg = FuzzConfig {
+        bugs: BugSet::NONE,
+        barrier: Barrier::Stable,
+        mode: CrashMode::Prefix,
+        max_ops: DEFAULT_MAX_OPS,
+    };
+    if let Some(v) = get(ENV_BUGS)? {
+        cfg.bugs = parse_bugs(&v).map_err(|reason| bad(ENV_BUGS, &v, reason))?;
+    }
+    if let Some(v) = get(ENV_BARRIER)? {
+        cfg.barrier = v.parse().map_err(|_| {
+            bad(
+                ENV_BARRIER,
+                &v,
+                "unknown barrier contract (expected complete or stable)".into(),
+            )
+        })?;
+    }
+    if let Some(v) = get(ENV_MODE)? {
+        cfg.mode = v.parse().map_err(|e: String| bad(ENV_MODE, &v, e))?;
+    }
+    if let Some(v) = get(ENV_MAX_OPS)? {
+        cfg.max_ops = v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=crate::workload::MAX_OPS).contains(n))
+            .ok_or_else(|| {
+                bad(
+                    ENV_MAX_OPS,
+                    &v,
+                    format!("expected a number in 1..={}", crate::workload::MAX_OPS),
+                )
+            })?;
+    }
+    Ok(cfg)
+}
+
+/// Parses a comma- or space-separated list of bug switch names (`none`
+/// stands for no switch).
+pub fn parse_bugs(list: &str) -> Result<BugSet, String> {
+    let mut set = BugSet::NONE;
+    for name in list
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        if name == "none" {
+            continue;
+        }
+        let bug = name.parse::<Bug>().map_err(|_| {
+            let known: Vec<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
+            format!("unknown bug `{name}` (known: {})", known.join(", "))
+        })?;
+        set.insert(bug);
+    }
+    Ok(set)
+}
+
+/// The target configuration from the process environment.
+pub fn config_from_env() -> Result<FuzzConfig, ConfigError> {
+    config_from_lookup(|var| std::env::var_os(var))
+}
+
+/// The environment's configuration, parsed once. A bad value panics with
+/// the reason: libFuzzer stops at once and prints it.
+fn env_config() -> &'static FuzzConfig {
+    static CONFIG: OnceLock<Result<FuzzConfig, ConfigError>> = OnceLock::new();
+    match CONFIG.get_or_init(config_from_env) {
+        Ok(cfg) => cfg,
+        Err(e) => panic!("brownout fuzz target: bad environment variable {e}"),
+    }
+}
+
+/// The execution options of the `workload` target: those of `brownout run`
+/// with its default flags, so a finding reproduces there.
+pub fn target_exec_options() -> ExecOptions {
+    ExecOptions::default()
+}
+
+/// The oracle options of the `workload` target (one thread, as libFuzzer
+/// expects; the defaults of `brownout run`).
+pub fn target_oracle_options() -> OracleOptions {
+    OracleOptions {
+        jobs: 1,
+        ..OracleOptions::default()
+    }
+}
+
+/// What the `workload` target found for `data` under `cfg`: the workload
+/// it ran and, if any, the finding. Never panics on the filesystem's
+/// behalf; an error is the harness's own.
+pub fn check_workload_input(
+    data: &[u8],
+    cfg: &FuzzConfig,
+) -> Result<(Workload, Option<Finding>), RunError> {
+    let w = decode(data, cfg);
+    let outcome = run_workload(&w, &target_exec_options(), &target_oracle_options())?;
+    Ok((w, outcome.finding))
+}
+
+/// The `workload` target under an explicit configuration: panics with the
+/// finding's report (and the workload) when there is one.
+pub fn workload_with(data: &[u8], cfg: &FuzzConfig) {
+    match check_workload_input(data, cfg) {
+        Ok((_, None)) => {}
+        Ok((w, Some(finding))) => panic!(
+            "brownout {finding}\nworkload (brownout import-crash ARTIFACT prints it; \
+             brownout minimize shrinks it):\n{}",
+            w.to_text()
+        ),
+        Err(e) => panic!(
+            "brownout harness error: {e}\nworkload:\n{}",
+            decode(data, cfg).to_text()
+        ),
+    }
+}
+
+/// The `workload` target: configuration from the `BROWNOUT_*` environment
+/// variables.
+pub fn workload(data: &[u8]) {
+    workload_with(data, env_config());
+}
+
+// ---------------------------------------------------------------------------
+// log_parse
+
+/// The `log_parse` target. The first byte chooses how the rest is read:
+/// bit 0 set recomputes the native format's checksums first (so the fuzzer
+/// gets past them to the semantic checks); bit 1 set gives the dm-log-writes
+/// parser a device size (bytes 1..9 of the rest as a little-endian u64,
+/// bounded). Both parsers see every input. A log that parses is walked,
+/// validated, and re-encoded in both formats; the native re-encoding must
+/// parse again to the same entries. Never panics.
+pub fn log_parse(data: &[u8]) {
+    parse_log_input(data);
+}
+
+/// The body of [`log_parse`]; says which parsers accepted the input
+/// (native, dm-log-writes), so tests can tell that inputs got deep.
+pub fn parse_log_input(data: &[u8]) -> (bool, bool) {
+    let Some((&sel, rest)) = data.split_first() else {
+        return (false, false);
+    };
+    let mut native = rest.to_vec();
+    if sel & 1 != 0 {
+        fix_native_checksums(&mut native);
+    }
+    let native_ok = match Log::from_native_bytes(native) {
+        Ok(log) => {
+            exercise_log(&log);
+            true
+        }
+        Err(_) => false,
+    };
+    let device_bytes = (sel & 2 != 0 && rest.len() >= 8).then(|| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&rest[..8]);
+        // At most 1 GiB: the device is only a bound here, never allocated.
+        u64::from_le_bytes(a) % (1 << 30)
+    });
+    let dm_ok = match Log::from_dm_log_writes_bytes(rest.to_vec(), device_bytes) {
+        Ok(log) => {
+            exercise_log(&log);
+            true
+        }
+        Err(_) => false,
+    };
+    (native_ok, dm_ok)
+}
+
+fn exercise_log(log: &Log) {
+    let n = log.entries().count();
+    assert_eq!(n, log.len());
+    let _ = log.marks().count();
+    let _ = log.validate();
+    let again = Log::from_native_bytes(log.to_native_bytes())
+        .unwrap_or_else(|e| panic!("a parsed log's native encoding does not parse: {e}"));
+    assert_eq!(again.len(), n, "native re-encoding changed the entry count");
+    assert_eq!(again.device_bytes(), log.device_bytes());
+    if let Ok(bytes) = log.to_dm_log_writes_bytes() {
+        let _ = Log::from_dm_log_writes_bytes(bytes, Some(log.device_bytes()));
+    }
+}
+
+fn sum16(parts: &[&[u8]]) -> [u8; 16] {
+    let mut h = blake3::Hasher::new();
+    for p in parts {
+        h.update(p);
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    out
+}
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+/// Rewrites the checksums of a native log (header, each entry, trailer) as
+/// far as its structure can be followed, so that mutated logs reach the
+/// parser's semantic checks. The layout is documented in `replay::native`.
+pub fn fix_native_checksums(b: &mut [u8]) {
+    const HEADER: usize = 64;
+    const ENTRY: usize = 56;
+    const TRAILER: usize = 32;
+    if b.len() < HEADER {
+        return;
+    }
+    let s = sum16(&[&b[..48]]);
+    b[48..64].copy_from_slice(&s);
+    let nr_entries = le_u64(b, 24);
+    let mut sums = blake3::Hasher::new();
+    let mut off = HEADER;
+    let mut done = 0u64;
+    while done < nr_entries && b.len() - off >= ENTRY {
+        let label = u64::from(u32::from_le_bytes([
+            b[off + 4],
+            b[off + 5],
+            b[off + 6],
+            b[off + 7],
+        ]));
+        let data = le_u64(b, off + 32);
+        let body = off + ENTRY;
+        let payload = label.saturating_add(data);
+        if payload > (b.len() - body) as u64 {
+            return;
+        }
+        let end = body + payload as usize;
+        let s = sum16(&[&b[off..off + 40], &b[body..end]]);
+        b[off + 40..off + 56].copy_from_slice(&s);
+        sums.update(&s);
+        off = end;
+        done += 1;
+    }
+    if done == nr_entries && b.len() - off >= TRAILER {
+        b[off + 16..off + 32].copy_from_slice(&sums.finalize().as_bytes()[..16]);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// mount_image
+
+/// Largest image `mount_image` mounts.
+pub const MAX_IMAGE_BYTES: usize = 2 << 20;
+/// The step budget of `mount_image`'s mount and operations: small, so no
+/// image makes an execution slow.
+pub const MOUNT_STEP_BUDGET: u64 = 1 << 15;
+/// Size of the base image of patch mode.
+const BASE_IMAGE_BYTES: usize = 512 << 10;
+
+/// A valid image whose journal still holds transactions (the filesystem
+/// crashed, not unmounted): the base that patch mode mutates.
+pub fn base_image() -> &'static [u8] {
+    static IMAGE: OnceLock<Vec<u8>> = OnceLock::new();
+    IMAGE.get_or_init(build_base_image)
+}
+
+fn build_base_image() -> Vec<u8> {
+    let mut dev = MemDevice::new(BASE_IMAGE_BYTES);
+    // A fixed, valid recipe on a fresh device: failures here are bugs of
+    // the filesystem, not of the input; the image is whatever was reached.
+    if mkfs(&mut dev, &MkfsOptions::default()).is_err() {
+        return dev.image().to_vec();
+    }
+    let Ok(mut fs) = Filesystem::mount(dev.clone(), MountOptions::default()) else {
+        return dev.image().to_vec();
+    };
+    for ino in 0..3u32 {
+        let _ = fs.create(ino);
+        let data: Vec<u8> = (0..6000u32).map(|i| (i % 251) as u8 + 1).collect();
+        let _ = fs.write(ino, 0, &data, false);
+        let _ = fs.fsync(ino);
+        let _ = fs.dio_write(ino, 8192, &[0x5a; 8192], true, false);
+    }
+    let _ = fs.truncate(1, 100);
+    let _ = fs.write(2, 20_000, &[7; 3000], true);
+    fs.crash().image().to_vec()
+}
+
+/// The `mount_image` target. The first byte chooses the image: bit 0
+/// clear, the rest of the input is the image (at most 2 MiB, cut to whole
+/// sectors); bit 0 set, the rest is a list of patches applied to a valid
+/// image with a busy journal ([`base_image`]): each is a little-endian
+/// 24-bit offset (modulo the image size), a length byte, and that many
+/// bytes. The image is mounted with a small step budget; if it mounts,
+/// every file is read, written (buffered and direct), truncated, synced,
+/// and the filesystem unmounted and mounted again. Errors are fine; a
+/// panic or a hang is a bug.
+pub fn mount_image(data: &[u8]) {
+    if let Some(image) = image_of_input(data) {
+        poke(image);
+    }
+}
+
+/// The image [`mount_image`] mounts for `data` (`None` for empty input).
+pub fn image_of_input(data: &[u8]) -> Option<Vec<u8>> {
+    let (&sel, rest) = data.split_first()?;
+    Some(if sel & 1 == 0 {
+        rest[..rest.len().min(MAX_IMAGE_BYTES)].to_vec()
+    } else {
+        patch(base_image(), rest)
+    })
+}
+
+fn patch(base: &[u8], mut patches: &[u8]) -> Vec<u8> {
+    let mut img = base.to_vec();
+    while patches.len() >= 4 {
+        let at = (usize::from(patches[0])
+            | usize::from(patches[1]) << 8
+            | usize::from(patches[2]) << 16)
+            % img.len();
+        let n = usize::from(patches[3]).min(patches.len() - 4);
+        let n = n.min(img.len() - at);
+        img[at..at + n].copy_from_slice(&patches[4..4 + n]);
+        patches = &patches[4 + n..];
+    }
+    img
+}
+
+/// Mounts `image`; if that works, runs a few operations over every file
+/// and remounts. Returns whether the first mount succeeded.
+pub fn poke(image: Vec<u8>) -> bool {
+    let opts = MountOptions {
+        step_budget: MOUNT_STEP_BUDGET,
+        ..MountOptions::default()
+    };
+    let Ok(mut fs) = Filesystem::mount(MemDevice::from_image(image), opts.clone()) else {
+        return false;
+    };
+    for ino in 0..fs.inode_count().min(16) {
+        if !fs.exists(ino) {
+            continue;
+        }
+        if let Ok(size) = fs.size(ino) {
+            let _ = fs.read(ino, 0, size.min(64 << 10));
+        }
+        let _ = fs.write(ino, 100, b"mount_image", true);
+        let _ = fs.dio_write(ino, BLOCK_SIZE as u64, &[1; BLOCK_SIZE], true, true);
+        let _ = fs.truncate(ino, 10);
+        let _ = fs.fdatasync(ino);
+    }
+    let _ = fs.syncfs();
+    if let Ok(dev) = fs.unmount() {
+        let _ = Filesystem::mount(dev, opts);
+    }
+    true
+}
