@@ -185,6 +185,18 @@ fn every_subcommand_with_bad_paths_numbers_and_options() {
                 vec!["fuzz", "--execs", "1", "--out", p(&out_file)],
                 vec![p(&out_file), "not a directory"],
             ),
+            (
+                vec![
+                    "fuzz",
+                    "--bug",
+                    "dsync-no-flush",
+                    "--execs",
+                    "50",
+                    "--out",
+                    u,
+                ],
+                vec![u, "cannot write a reproducer", "Not a directory"],
+            ),
             (vec!["fuzz", "--execs", "1", "--corpus", m], vec![m]),
             (
                 vec!["fuzz", "--execs", "1", "--corpus", e],
