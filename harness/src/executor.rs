@@ -134,7 +134,7 @@ pub fn execute(workload: &Workload, opts: &ExecOptions) -> Execution {
                 workload,
                 i,
                 match result {
-                    Err(e) => format!("unmount failed: {e}"),
+                    Err(e) => format!("clean unmount and mount failed: {e}"),
                     Ok(()) => "the filesystem could not be mounted after a clean unmount".into(),
                 },
             ));
@@ -281,7 +281,7 @@ fn run_op(
             return match fs.unmount() {
                 Ok(dev) => match Filesystem::mount(dev, mount_options(workload, opts)) {
                     Ok(new) => (Some(new), Ok(())),
-                    Err(_) => (None, Ok(())),
+                    Err(e) => (None, Err(e)),
                 },
                 // The device is gone with the failed unmount: report it.
                 Err(e) => (None, Err(e)),
