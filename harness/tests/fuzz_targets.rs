@@ -393,6 +393,80 @@ fn import_crash_reproduces_the_targets_finding() {
     }
 }
 
+/// Inputs `cargo +nightly fuzz run workload` found (BROWNOUT_BUGS set, the
+/// other variables at their defaults), byte for byte. They pin the decoding:
+/// if the generator changes on purpose, old artifacts decode differently;
+/// replace these with new ones.
+const SAVED_CRASHES: [(&str, &str); 2] = [
+    ("dsync-no-flush", "2446bdce4600"),
+    (
+        "truncate-no-dio-wait",
+        "ffdf6c6c6c6c6c6c6c6c000000000000ff2dbe3ea5408eb4a03d48db88866f806590ee308693e630c484\
+         f8293274f793c49a89a82209f9806f5afc6a4d8a04b229269557e78a0e6ad0c952fbf49cd11d91919191\
+         919191919191919191919191919191919cffffffff9c9c9c010c00003f9c449c9cffffffffffff",
+    ),
+];
+
+fn unhex(s: &str) -> Vec<u8> {
+    let s: String = s.split_whitespace().collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn import_crash_of_libfuzzer_artifacts_reproduces() {
+    let dir = tempfile::tempdir().unwrap();
+    for (bug, hex) in SAVED_CRASHES {
+        let bytes = unhex(hex);
+        let mut bugs = BugSet::NONE;
+        bugs.insert(bug.parse().unwrap());
+        let cfg = config(bugs, DEFAULT_MAX_OPS);
+        let (w, finding) = check_workload_input(&bytes, &cfg).unwrap();
+        let finding = finding.unwrap_or_else(|| panic!("{bug}: no finding"));
+        let crash = dir.path().join(format!("crash-{bug}"));
+        std::fs::write(&crash, &bytes).unwrap();
+        let out = dir.path().join(format!("{bug}.workload"));
+        let st = brownout()
+            .arg("import-crash")
+            .arg(&crash)
+            .arg("-o")
+            .arg(&out)
+            .env("BROWNOUT_BUGS", bug)
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        let imported = load(&out);
+        let mut plain = imported.clone();
+        plain.header.expect = None;
+        assert_eq!(plain, w, "{bug}");
+        let again = run_workload(&imported, &ExecOptions::default(), &target_oracle_options())
+            .unwrap()
+            .finding
+            .unwrap();
+        assert_eq!(again, finding, "{bug}");
+        // Without the bug switch the same bytes are clean.
+        let (_, clean) =
+            check_workload_input(&bytes, &config(BugSet::NONE, DEFAULT_MAX_OPS)).unwrap();
+        assert!(clean.is_none(), "{bug}: finding without the switch");
+        // Shrunk by `minimize`: shorter, same rule.
+        let m = minimize(
+            &imported,
+            &ExecOptions::default(),
+            &OracleOptions::default(),
+            MIN_BUDGET,
+        )
+        .unwrap();
+        assert_eq!(m.finding.rule, finding.rule, "{bug}");
+        assert!(m.workload.ops.len() <= imported.ops.len(), "{bug}");
+    }
+}
+
 #[test]
 fn import_crash_errors_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
