@@ -13,7 +13,12 @@ use fs_under_test::{Barrier, Bug};
 /// `checkpoint-no-flush`) lose whole metadata blocks at recovery: BUGS.md
 /// names rules 1 and 5, but a lost or zeroed inode block shows first as an
 /// acknowledged size or acknowledged data gone (rules 2 and 3), so those
-/// count too.
+/// count too. Likewise a variant that leaves O_DSYNC direct-write data or
+/// size volatile breaks the `stable` barrier as well as the acknowledgement:
+/// whichever the workload reaches first (a `dio-wait` before the reap, or
+/// the reap) names the rule, 2/3 or 4/6. `commit-no-preflush` drops the
+/// flush that made O_DSYNC data durable before the commit, so it shows
+/// either way.
 #[derive(Clone, Copy, Debug)]
 pub struct Hunt {
     pub bug: Bug,
@@ -31,10 +36,14 @@ pub const HUNTS: &[Hunt] = &[
     hunt(Bug::DioEndBeforeSync, Prefix, &[DioBarrier, RuntimeBarrier]),
     hunt(Bug::SyncDioCompleteUnderIlock, Prefix, &[Deadlock]),
     hunt(Bug::DsyncFsyncTakesIlock, Prefix, &[Deadlock]),
-    hunt(Bug::DsyncNoFlush, Prefix, &[AckedData, AckedSize]),
-    hunt(Bug::FuaOnUnwritten, Prefix, &[AckedData]),
-    hunt(Bug::FuaOnExtending, Prefix, &[AckedSize]),
-    hunt(Bug::SizeAfterSync, Prefix, &[AckedSize]),
+    hunt(
+        Bug::DsyncNoFlush,
+        Prefix,
+        &[AckedData, AckedSize, DioBarrier, RuntimeBarrier],
+    ),
+    hunt(Bug::FuaOnUnwritten, Prefix, &[AckedData, DioBarrier]),
+    hunt(Bug::FuaOnExtending, Prefix, &[AckedSize, DioBarrier]),
+    hunt(Bug::SizeAfterSync, Prefix, &[AckedSize, DioBarrier]),
     hunt(Bug::FsyncNoFlush, Reorder, &[AckedData, AckedSize]),
     hunt(Bug::FdatasyncSkipsSize, Prefix, &[AckedSize]),
     hunt(Bug::CommitBeforeData, Prefix, &[StaleData]),
@@ -47,7 +56,14 @@ pub const HUNTS: &[Hunt] = &[
     hunt(
         Bug::CommitNoPreflush,
         Reorder,
-        &[Recovery, StaleData, AckedData, AckedSize],
+        &[
+            Recovery,
+            StaleData,
+            AckedData,
+            AckedSize,
+            DioBarrier,
+            RuntimeBarrier,
+        ],
     ),
     hunt(
         Bug::CheckpointNoFlush,
