@@ -303,19 +303,8 @@ impl Shrinker<'_> {
 }
 
 fn renumber(op: &mut Op, map: impl Fn(u32) -> u32) {
-    match op {
-        Op::Create { file }
-        | Op::Write { file, .. }
-        | Op::DioWrite { file, .. }
-        | Op::Read { file, .. }
-        | Op::Fsync { file }
-        | Op::Fdatasync { file }
-        | Op::Truncate { file, .. }
-        | Op::DioWait { file } => *file = map(*file),
-        Op::Writeback {
-            file: Some(file), ..
-        } => *file = map(*file),
-        Op::Writeback { file: None, .. } | Op::Syncfs | Op::Remount | Op::Complete { .. } => {}
+    if let Some(file) = op.file_mut() {
+        *file = map(*file);
     }
 }
 

@@ -145,23 +145,10 @@ fn mutate_once(
     }
 }
 
-/// Points a file operation at `file`.
+/// Points a file operation at `to`.
 fn retarget(op: &mut Op, to: u32) {
-    match op {
-        Op::Create { file }
-        | Op::Write { file, .. }
-        | Op::DioWrite { file, .. }
-        | Op::Read { file, .. }
-        | Op::Fsync { file }
-        | Op::Fdatasync { file }
-        | Op::Truncate { file, .. }
-        | Op::DioWait { file } => *file = to,
-        Op::Writeback { file, .. } => {
-            if file.is_some() {
-                *file = Some(to);
-            }
-        }
-        Op::Syncfs | Op::Remount | Op::Complete { .. } => {}
+    if let Some(file) = op.file_mut() {
+        *file = to;
     }
 }
 

@@ -151,6 +151,22 @@ impl Op {
         }
     }
 
+    /// The file the operation is about, to change it (renumbering files).
+    pub fn file_mut(&mut self) -> Option<&mut FileId> {
+        match self {
+            Op::Create { file }
+            | Op::Write { file, .. }
+            | Op::DioWrite { file, .. }
+            | Op::Read { file, .. }
+            | Op::Fsync { file }
+            | Op::Fdatasync { file }
+            | Op::Truncate { file, .. }
+            | Op::DioWait { file } => Some(file),
+            Op::Writeback { file, .. } => file.as_mut(),
+            Op::Syncfs | Op::Remount | Op::Complete { .. } => None,
+        }
+    }
+
     /// The operation's keyword in the text format.
     pub fn keyword(&self) -> &'static str {
         match self {

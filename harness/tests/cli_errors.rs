@@ -4,11 +4,13 @@
 //! the file (and the line or byte offset where there is one), never a
 //! panic.
 
+mod common;
+
 mod bad_inputs;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn corpus(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -21,16 +23,10 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_brownout"));
-    for var in [
-        "BROWNOUT_BUGS",
-        "BROWNOUT_BARRIER",
-        "BROWNOUT_MODE",
-        "BROWNOUT_MAX_OPS",
-    ] {
-        c.env_remove(var);
-    }
-    c.args(args).output().expect("run brownout")
+    common::brownout_command()
+        .args(args)
+        .output()
+        .expect("run brownout")
 }
 
 /// Runs `args`; asserts exit status 2, a one-line-or-more error on stderr

@@ -2,21 +2,14 @@
 //! its summary and every reproducer kept; two campaigns sharing `--out`
 //! never overwrite each other's files.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn brownout() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_brownout"));
-    for var in [
-        "BROWNOUT_BUGS",
-        "BROWNOUT_BARRIER",
-        "BROWNOUT_MODE",
-        "BROWNOUT_MAX_OPS",
-    ] {
-        c.env_remove(var);
-    }
-    c
+    common::brownout_command()
 }
 
 /// The `*.workload` files of `dir`, and whether any temporary file was

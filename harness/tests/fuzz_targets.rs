@@ -7,6 +7,8 @@
 //! No test sets environment variables (they are process-global): the
 //! configuration is passed explicitly, and child processes get theirs.
 
+mod common;
+
 use fs_under_test::{Barrier, BugSet};
 use harness::executor::{execute, ExecOptions};
 use harness::fuzz_targets::{
@@ -55,16 +57,7 @@ fn config(bugs: BugSet, max_ops: usize) -> FuzzConfig {
 
 /// `brownout` with no `BROWNOUT_*` variable inherited.
 fn brownout() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_brownout"));
-    for var in [
-        "BROWNOUT_BUGS",
-        "BROWNOUT_BARRIER",
-        "BROWNOUT_MODE",
-        "BROWNOUT_MAX_OPS",
-    ] {
-        c.env_remove(var);
-    }
-    c
+    common::brownout_command()
 }
 
 fn random_input(rng: &mut ChaCha8Rng, max_len: usize) -> Vec<u8> {

@@ -75,3 +75,18 @@ pub fn campaign_with_seeds(
     };
     fuzz(&opts, &Counters::default(), &AtomicBool::new(false))
 }
+
+/// The `brownout` binary, with no `BROWNOUT_*` variable inherited (the
+/// cargo-fuzz target's configuration must not leak into CLI tests).
+pub fn brownout_command() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_brownout"));
+    for var in [
+        "BROWNOUT_BUGS",
+        "BROWNOUT_BARRIER",
+        "BROWNOUT_MODE",
+        "BROWNOUT_MAX_OPS",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
