@@ -7,12 +7,15 @@
 //! finding is the one of the lowest execution index (workers finish every
 //! index below the first finding before stopping).
 //!
-//! Nothing is lost: with an output directory ([`fuzz_with`]), a worker
-//! writes each finding's reproducer ([`crate::reproducer::save`]: atomic,
-//! content-named) before the finding is counted or reported, so a campaign
-//! that is interrupted or dies later keeps it. A panic while running a
-//! workload never kills a worker: it becomes a finding with the panic's
-//! message and location ([`crate::guard`]).
+//! Nothing is lost: with an output directory ([`fuzz_with`]) and
+//! `keep_going`, a worker writes each finding's reproducer
+//! ([`crate::reproducer::save`]: atomic, content-named) before the finding
+//! is counted or reported, so a campaign that is interrupted or dies later
+//! keeps it; without `keep_going`, only the one finding reported is written,
+//! when the workers stop, before it is reported. A panic of the filesystem
+//! under test never kills a worker: it becomes a finding with the panic's
+//! message and location ([`crate::guard`]); a panic in brownout's own code
+//! stops the campaign with an internal error.
 
 use crate::executor::ExecOptions;
 use crate::finding::Finding;
@@ -163,27 +166,28 @@ pub fn fuzz_with(
                 stop.store(true, Ordering::Relaxed);
                 return;
             }
+            Err(report) if report.in_harness() => {
+                set_error(&error, format!("execution {i}: internal error: {report}"));
+                stop.store(true, Ordering::Relaxed);
+                return;
+            }
             Err(report) => Some(crate::pipeline::panic_finding(&workload, &report)),
         };
         counters.execs.fetch_add(1, Ordering::Relaxed);
         let Some(finding) = finding else {
             continue;
         };
+        // Without keep_going only the lowest index is reported, and which
+        // higher ones a worker reaches first depends on thread timing: save
+        // only the candidates, and the one reported once the workers stop.
+        let candidate = i < first_found.fetch_min(i, Ordering::Relaxed);
         let mut reproducer = None;
-        if let Some(dir) = out {
-            match crate::reproducer::save(dir, &workload, &finding) {
-                Ok(path) => reproducer = Some(path),
-                Err(e) => {
-                    set_error(
-                        &error,
-                        format!("cannot write a reproducer into {}: {e}", dir.display()),
-                    );
-                    stop.store(true, Ordering::Relaxed);
-                }
-            }
+        if opts.keep_going {
+            reproducer = save_reproducer(out, &workload, &finding, &error, stop);
         }
-        counters.findings.fetch_add(1, Ordering::Relaxed);
-        first_found.fetch_min(i, Ordering::Relaxed);
+        if opts.keep_going || candidate {
+            counters.findings.fetch_add(1, Ordering::Relaxed);
+        }
         lock(&found).push(FoundCase {
             exec: i,
             workload,
@@ -209,6 +213,9 @@ pub fn fuzz_with(
     found.sort_by_key(|c| c.exec);
     if !opts.keep_going {
         found.truncate(1);
+        if let Some(case) = found.first_mut() {
+            case.reproducer = save_reproducer(out, &case.workload, &case.finding, &error, stop);
+        }
     }
     let execs = counters.execs.load(Ordering::Relaxed);
     let crash_states = counters.crash_states.load(Ordering::Relaxed);
@@ -231,6 +238,29 @@ pub fn fuzz_with(
         max_ops: opts.config.max_ops.clamp(1, crate::workload::MAX_OPS),
         found,
         error: error.into_inner().unwrap_or_else(|e| e.into_inner()),
+    }
+}
+
+/// Writes a finding's reproducer into `out`, if given; a failure to write
+/// it stops the campaign with an error.
+fn save_reproducer(
+    out: Option<&Path>,
+    workload: &Workload,
+    finding: &Finding,
+    error: &Mutex<Option<String>>,
+    stop: &AtomicBool,
+) -> Option<PathBuf> {
+    let dir = out?;
+    match crate::reproducer::save(dir, workload, finding) {
+        Ok(path) => Some(path),
+        Err(e) => {
+            set_error(
+                error,
+                format!("cannot write a reproducer into {}: {e}", dir.display()),
+            );
+            stop.store(true, Ordering::Relaxed);
+            None
+        }
     }
 }
 

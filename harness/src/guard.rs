@@ -23,6 +23,23 @@ pub struct PanicReport {
     pub op: Option<usize>,
 }
 
+impl PanicReport {
+    /// Whether the panic was raised in brownout's own code (the harness or
+    /// `replay`) rather than in the filesystem under test: a bug of the
+    /// tool, an error (exit 2), never a finding. Told by the location's
+    /// source path; a panic without a location, or raised in any other
+    /// crate (the filesystem, or the standard library on its behalf), is
+    /// the target's.
+    pub fn in_harness(&self) -> bool {
+        self.location.as_deref().is_some_and(|loc| {
+            let path = loc.replace('\\', "/");
+            ["harness/src/", "replay/src/"]
+                .iter()
+                .any(|dir| path.starts_with(dir) || path.contains(&format!("/{dir}")))
+        })
+    }
+}
+
 impl fmt::Display for PanicReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "panicked: {}", self.message)?;
@@ -109,9 +126,30 @@ mod tests {
         let r = catch(|| -> u32 { panic!("boom {}", 7) });
         let p = r.unwrap_err();
         assert_eq!(p.message, "boom 7");
-        let loc = p.location.unwrap();
+        let loc = p.location.clone().unwrap();
         assert!(loc.starts_with(&format!("{}:{line}:", file!())), "{loc}");
         assert_eq!(catch(|| 5).unwrap(), 5);
+        assert!(p.in_harness(), "this file is harness code");
+    }
+
+    #[test]
+    fn tells_harness_panics_from_the_targets() {
+        let at = |loc: &str| PanicReport {
+            message: String::new(),
+            location: Some(loc.to_string()),
+            op: None,
+        };
+        assert!(at("harness/src/oracle.rs:10:5").in_harness());
+        assert!(at("/src/brownout/replay/src/image.rs:1:1").in_harness());
+        assert!(!at("fs-under-test/src/dio.rs:10:5").in_harness());
+        assert!(!at("../fs-under-test/src/fs.rs:3:9").in_harness());
+        assert!(!at("/rustc/abc/library/core/src/slice/mod.rs:1:1").in_harness());
+        assert!(!at("harness/tests/robustness.rs:1:1").in_harness());
+        let none = PanicReport {
+            location: None,
+            ..at("")
+        };
+        assert!(!none.in_harness());
     }
 
     #[test]

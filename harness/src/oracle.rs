@@ -90,6 +90,11 @@ pub fn check_crash_states(
             check_state(workload, &model, &mount, state, image).map_err(Box::new)
         }) {
             Ok(r) => r,
+            // Brownout's own bug: let it unwind to the pipeline, which
+            // reports an internal error (exit 2), not a finding.
+            Err(p) if p.in_harness() => {
+                std::panic::resume_unwind(Box::new(crate::pipeline::panic_text(&p)))
+            }
             Err(p) => {
                 let mut f = Finding::new(
                     Rule::Recovery,

@@ -108,6 +108,7 @@ pub fn run_workload(
 ) -> Result<Outcome, RunError> {
     let execution = match guard::catch(|| execute(workload, eo)) {
         Ok(execution) => execution,
+        Err(report) if report.in_harness() => return Err(RunError::Panic(report)),
         Err(report) => {
             return Ok(Outcome {
                 finding: Some(panic_finding(workload, &report)),

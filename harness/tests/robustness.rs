@@ -234,3 +234,57 @@ fn bounds_exist() {
     assert_eq!(s.found.len(), 1);
     assert!(s.found[0].finding.panic.is_none());
 }
+
+/// Stands in for a bug in brownout itself: a panic raised in the harness's
+/// own source (a device of a size that is not whole sectors).
+fn harness_panics(_: &Workload, _: &ExecOptions, _: &OracleOptions) -> Result<Outcome, RunError> {
+    let _ = harness::device::RecordingDevice::new(513, Vec::new(), false);
+    unreachable!("the device asserts whole sectors")
+}
+
+#[test]
+fn a_panic_in_the_harness_is_an_error_not_a_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = fuzz_with(
+        &options(BugSet::NONE, 20, true),
+        &Counters::default(),
+        &AtomicBool::new(false),
+        Some(dir.path()),
+        &harness_panics,
+    );
+    assert!(
+        s.found.is_empty(),
+        "{:?}",
+        s.found.first().map(|c| &c.finding)
+    );
+    let e = s.error.expect("an internal error");
+    assert!(
+        e.contains("internal error") && e.contains("device.rs"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn without_keep_going_only_the_reported_reproducer_is_written() {
+    // Two workers race past the first finding; whatever they find above it
+    // must not land in --out (which ones would depend on thread timing).
+    for seed in 1..4 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = options(BugSet::NONE.with(Bug::DsyncNoFlush), 400, false);
+        opts.seed = seed;
+        let s = fuzz_with(
+            &opts,
+            &Counters::default(),
+            &AtomicBool::new(false),
+            Some(dir.path()),
+            &run_workload,
+        );
+        assert_eq!(s.found.len(), 1);
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files, vec![s.found[0].reproducer.clone().unwrap()]);
+    }
+}
