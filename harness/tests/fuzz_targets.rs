@@ -677,3 +677,31 @@ fn minimize_strips_noise_from_reproducers() {
     }
     eprintln!("minimize with noise: {:?}", start.elapsed());
 }
+
+#[test]
+fn import_crash_flags_override_a_bad_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input");
+    std::fs::write(&input, b"abcdefgh").unwrap();
+    let out = brownout()
+        .env("BROWNOUT_MAX_OPS", "0")
+        .arg("import-crash")
+        .arg(&input)
+        .args(["--max-ops", "5", "--no-run"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = brownout()
+        .env("BROWNOUT_MAX_OPS", "0")
+        .arg("import-crash")
+        .arg(&input)
+        .arg("--no-run")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BROWNOUT_MAX_OPS"));
+}

@@ -13,7 +13,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use harness::fuzz_targets::{check_workload_input, config_from_env, parse_bugs};
+use harness::fuzz_targets::{
+    check_workload_input, config_from_lookup, parse_bugs, ENV_BARRIER, ENV_BUGS, ENV_MAX_OPS,
+    ENV_MODE,
+};
 use harness::reproducer::reproducer_text;
 use harness::workload::FuzzConfig;
 use harness::workload_bytes::decode;
@@ -43,9 +46,24 @@ pub struct ImportCrashArgs {
     pub no_run: bool,
 }
 
-/// The configuration: environment first, flags over it.
+/// The configuration: environment first, flags over it. A variable that a
+/// flag overrides is not read at all, so a bad value there does not matter.
 fn config(a: &ImportCrashArgs) -> Result<FuzzConfig> {
-    let mut cfg = config_from_env().context("in the environment")?;
+    let overridden = |var: &str| match var {
+        ENV_BUGS => !a.bugs.is_empty(),
+        ENV_BARRIER => a.barrier.is_some(),
+        ENV_MODE => a.mode.is_some(),
+        ENV_MAX_OPS => a.max_ops.is_some(),
+        _ => false,
+    };
+    let mut cfg = config_from_lookup(|var| {
+        if overridden(var) {
+            None
+        } else {
+            std::env::var_os(var)
+        }
+    })
+    .context("in the environment")?;
     if !a.bugs.is_empty() {
         cfg.bugs = parse_bugs(&a.bugs.join(",")).map_err(|e| anyhow::anyhow!("--bug: {e}"))?;
     }
