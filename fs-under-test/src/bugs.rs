@@ -109,6 +109,19 @@ impl BugSet {
     }
 }
 
+/// A list of switch names, separated by commas or spaces; `none` (or
+/// nothing) is the empty set. The inverse of `Display`.
+impl FromStr for BugSet {
+    type Err = UnknownBug;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.split([',', ' '])
+            .map(str::trim)
+            .filter(|name| !name.is_empty() && *name != "none")
+            .map(str::parse::<Bug>)
+            .collect()
+    }
+}
+
 impl FromIterator<Bug> for BugSet {
     fn from_iter<I: IntoIterator<Item = Bug>>(iter: I) -> Self {
         iter.into_iter().fold(BugSet::NONE, BugSet::with)
@@ -143,5 +156,12 @@ mod tests {
         assert!(set.contains(Bug::FsyncNoFlush));
         assert!(!set.contains(Bug::DsyncNoFlush));
         assert_eq!(set.to_string(), "fsync-no-flush,commit-before-data");
+        assert_eq!(set.to_string().parse::<BugSet>(), Ok(set));
+        assert_eq!("none".parse::<BugSet>(), Ok(BugSet::NONE));
+        assert_eq!(
+            " fsync-no-flush  commit-before-data,".parse::<BugSet>(),
+            Ok(set)
+        );
+        assert!("fsync-no-flush,nope".parse::<BugSet>().is_err());
     }
 }

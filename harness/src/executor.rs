@@ -345,7 +345,6 @@ fn fill_dio_times(times: &mut [OpTimes], events: &[TimedEvent]) {
     }
 }
 
-/// Rule 8: a read returns what the model allows at this moment.
 /// A read of a file the workload never created must fail with "no such
 /// file" (the minimiser and `--corpus` mutations produce such workloads).
 fn check_read_absent(
@@ -373,6 +372,7 @@ fn check_read_absent(
     }
 }
 
+/// Rule 8: a read returns what the model allows at this moment.
 fn check_read(
     fs: &mut Fs,
     workload: &Workload,

@@ -19,7 +19,8 @@ use crate::pipeline::{run_workload, RunError};
 use crate::workload::{CrashMode, FuzzConfig, Workload};
 use crate::workload_bytes::decode;
 use fs_under_test::{
-    mkfs, Barrier, Bug, BugSet, Filesystem, MemDevice, MkfsOptions, MountOptions, BLOCK_SIZE,
+    mkfs, Barrier, Bug, BugSet, Filesystem, MemDevice, MkfsOptions, MountOptions, UnknownBug,
+    BLOCK_SIZE,
 };
 use replay::Log;
 use std::ffi::OsString;
@@ -113,22 +114,10 @@ pub fn config_from_lookup(
 /// Parses a comma- or space-separated list of bug switch names (`none`
 /// stands for no switch).
 pub fn parse_bugs(list: &str) -> Result<BugSet, String> {
-    let mut set = BugSet::NONE;
-    for name in list
-        .split([',', ' '])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        if name == "none" {
-            continue;
-        }
-        let bug = name.parse::<Bug>().map_err(|_| {
-            let known: Vec<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
-            format!("unknown bug `{name}` (known: {})", known.join(", "))
-        })?;
-        set.insert(bug);
-    }
-    Ok(set)
+    list.parse::<BugSet>().map_err(|UnknownBug(name)| {
+        let known: Vec<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
+        format!("unknown bug `{name}` (known: {})", known.join(", "))
+    })
 }
 
 /// The target configuration from the process environment.
@@ -257,62 +246,9 @@ fn exercise_log(log: &Log) {
     }
 }
 
-fn sum16(parts: &[&[u8]]) -> [u8; 16] {
-    let mut h = blake3::Hasher::new();
-    for p in parts {
-        h.update(p);
-    }
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
-    out
-}
-
-fn le_u64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
-}
-
-/// Rewrites the checksums of a native log (header, each entry, trailer) as
-/// far as its structure can be followed, so that mutated logs reach the
-/// parser's semantic checks. The layout is documented in `replay::native`.
-pub fn fix_native_checksums(b: &mut [u8]) {
-    const HEADER: usize = 64;
-    const ENTRY: usize = 56;
-    const TRAILER: usize = 32;
-    if b.len() < HEADER {
-        return;
-    }
-    let s = sum16(&[&b[..48]]);
-    b[48..64].copy_from_slice(&s);
-    let nr_entries = le_u64(b, 24);
-    let mut sums = blake3::Hasher::new();
-    let mut off = HEADER;
-    let mut done = 0u64;
-    while done < nr_entries && b.len() - off >= ENTRY {
-        let label = u64::from(u32::from_le_bytes([
-            b[off + 4],
-            b[off + 5],
-            b[off + 6],
-            b[off + 7],
-        ]));
-        let data = le_u64(b, off + 32);
-        let body = off + ENTRY;
-        let payload = label.saturating_add(data);
-        if payload > (b.len() - body) as u64 {
-            return;
-        }
-        let end = body + payload as usize;
-        let s = sum16(&[&b[off..off + 40], &b[body..end]]);
-        b[off + 40..off + 56].copy_from_slice(&s);
-        sums.update(&s);
-        off = end;
-        done += 1;
-    }
-    if done == nr_entries && b.len() - off >= TRAILER {
-        b[off + 16..off + 32].copy_from_slice(&sums.finalize().as_bytes()[..16]);
-    }
-}
+/// Rewrites the checksums of a native log (see
+/// [`replay::native::fix_checksums`]).
+pub use replay::native::fix_checksums as fix_native_checksums;
 
 // ---------------------------------------------------------------------------
 // mount_image

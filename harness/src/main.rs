@@ -290,6 +290,16 @@ fn load_workload(path: &Path) -> Result<Workload> {
     Ok(w)
 }
 
+/// The `*.workload` files of a corpus directory; none is an error.
+fn corpus_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let files = harness::corpus::list(dir)
+        .with_context(|| format!("cannot read corpus directory {}", dir.display()))?;
+    if files.is_empty() {
+        bail!("{}: no *.workload files", dir.display());
+    }
+    Ok(files)
+}
+
 fn finding_exit(any: bool) -> ExitCode {
     if any {
         ExitCode::from(1)
@@ -320,12 +330,7 @@ fn cmd_fuzz(a: FuzzArgs) -> Result<ExitCode> {
     };
     let mut seeds = Vec::new();
     if let Some(dir) = &a.corpus {
-        let files = harness::corpus::list(dir)
-            .with_context(|| format!("cannot read corpus directory {}", dir.display()))?;
-        if files.is_empty() {
-            bail!("{}: no *.workload files", dir.display());
-        }
-        for path in &files {
+        for path in &corpus_files(dir)? {
             seeds.push(harness::mutate::as_seed(load_workload(path)?, &config));
         }
     }
@@ -478,11 +483,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
 }
 
 fn cmd_corpus(a: CorpusArgs) -> Result<ExitCode> {
-    let cases = harness::corpus::list(&a.dir)
-        .with_context(|| format!("cannot read corpus directory {}", a.dir.display()))?;
-    if cases.is_empty() {
-        bail!("{}: no *.workload files", a.dir.display());
-    }
+    let cases = corpus_files(&a.dir)?;
     let mut failures = 0;
     for path in &cases {
         let w = load_workload(path)?;

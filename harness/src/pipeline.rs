@@ -14,11 +14,7 @@ use crate::guard::{self, PanicReport};
 use crate::oracle::{check_crash_states, OracleOptions};
 use crate::rule::Rule;
 use crate::workload::{Op, Workload};
-use replay::EntryRef;
 use std::collections::BTreeMap;
-
-/// Bytes of one log entry's header in the native encoding.
-const ENTRY_OVERHEAD: u64 = 56;
 
 /// What running one workload found.
 pub struct Outcome {
@@ -47,20 +43,6 @@ impl From<replay::ReplayError> for RunError {
     fn from(e: replay::ReplayError) -> Self {
         RunError::Replay(e)
     }
-}
-
-/// The bytes of `log` in the native encoding.
-pub fn log_bytes(log: &replay::Log) -> u64 {
-    log.entries()
-        .map(|e| {
-            ENTRY_OVERHEAD
-                + match e {
-                    EntryRef::Write { data, .. } => data.len() as u64,
-                    EntryRef::Mark { label, payload } => (label.len() + payload.len()) as u64,
-                    _ => 0,
-                }
-        })
-        .sum()
 }
 
 /// The finding for a panic of the filesystem while it ran `workload`.
@@ -127,7 +109,7 @@ pub fn run_workload(
         }
     };
     let log_entries = execution.log.len();
-    let log_bytes = log_bytes(&execution.log);
+    let log_bytes = execution.log.native_len();
     if execution.finding.is_some() {
         return Ok(Outcome {
             finding: execution.finding.clone(),

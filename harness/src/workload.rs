@@ -12,7 +12,7 @@
 
 use crate::rule::Rule;
 use arbitrary::Unstructured;
-use fs_under_test::{Barrier, Bug, BugSet, BLOCK_SIZE};
+use fs_under_test::{Barrier, BugSet, BLOCK_SIZE};
 use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
@@ -636,14 +636,9 @@ fn parse_header(line: usize, key: &str, value: &str, h: &mut Header) -> Result<(
             h.target = value.to_string();
         }
         "bugs" => {
-            let mut set = BugSet::NONE;
-            for name in value.split([',', ' ']).filter(|s| !s.is_empty()) {
-                if name == "none" {
-                    continue;
-                }
-                set.insert(name.parse::<Bug>().map_err(|e| err(line, e.to_string()))?);
-            }
-            h.bugs = set;
+            h.bugs = value
+                .parse::<BugSet>()
+                .map_err(|e| err(line, e.to_string()))?;
         }
         "barrier" => {
             h.barrier = value.parse::<Barrier>().map_err(|_| {

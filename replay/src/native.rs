@@ -305,6 +305,24 @@ impl Log {
         w.flush().map_err(ReplayError::Write)
     }
 
+    /// The length of the native encoding, without encoding it: what the
+    /// log costs in memory or on disk.
+    pub fn native_len(&self) -> u64 {
+        let entries: u64 = self
+            .entries
+            .iter()
+            .map(|e| {
+                let payload = match e.kind {
+                    Kind::Write => e.data_len,
+                    Kind::Mark => e.label_len + e.data_len,
+                    _ => 0,
+                };
+                (ENTRY_HEADER_LEN + payload) as u64
+            })
+            .sum();
+        (HEADER_LEN + TRAILER_LEN) as u64 + entries
+    }
+
     /// The native encoding of the log.
     pub fn to_native_bytes(&self) -> Vec<u8> {
         let mut v = Vec::new();
@@ -326,5 +344,39 @@ impl Log {
     /// alignment, device bounds).
     pub fn validate(&self) -> Result<(), ReplayError> {
         crate::model::Model::new(self).map(|_| ())
+    }
+}
+
+/// Rewrites the checksums of a native log in place (header, each entry,
+/// trailer) as far as its structure can be followed, leaving every other
+/// byte alone: a fuzzing aid, so that mutated logs get past the checksums
+/// to the parser's semantic checks.
+pub fn fix_checksums(b: &mut [u8]) {
+    if b.len() < HEADER_LEN {
+        return;
+    }
+    let s = sum16(&[&b[..48]]);
+    b[48..HEADER_LEN].copy_from_slice(&s);
+    let nr_entries = le64(b, 24);
+    let mut sums = blake3::Hasher::new();
+    let mut off = HEADER_LEN;
+    let mut done = 0u64;
+    while done < nr_entries && b.len() - off >= ENTRY_HEADER_LEN {
+        let label = u64::from(le32(b, off + 4));
+        let data = le64(b, off + 32);
+        let body = off + ENTRY_HEADER_LEN;
+        let payload = label.saturating_add(data);
+        if payload > (b.len() - body) as u64 {
+            return;
+        }
+        let end = body + payload as usize;
+        let s = sum16(&[&b[off..off + 40], &b[body..end]]);
+        b[off + 40..body].copy_from_slice(&s);
+        sums.update(&s);
+        off = end;
+        done += 1;
+    }
+    if done == nr_entries && b.len() - off >= TRAILER_LEN {
+        b[off + 16..off + 32].copy_from_slice(&sums.finalize().as_bytes()[..16]);
     }
 }

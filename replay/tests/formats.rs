@@ -318,6 +318,14 @@ fn fix_native_header(b: &mut [u8]) {
 }
 
 #[test]
+fn native_len_is_the_encodings_length() {
+    let log = sample_native();
+    assert_eq!(log.native_len(), log.to_native_bytes().len() as u64);
+    let empty = LogBuilder::new(4096).finish();
+    assert_eq!(empty.native_len(), empty.to_native_bytes().len() as u64);
+}
+
+#[test]
 fn native_bad_inputs() {
     let good = sample_native().to_native_bytes();
     assert!(Log::from_native_bytes(good.clone()).is_ok());
@@ -439,23 +447,7 @@ fn parse_both(bytes: &[u8]) -> (Result<Log, ReplayError>, Result<Log, ReplayErro
 /// Recomputes every entry checksum and the trailer of a native log, so that
 /// a lie in a field reaches the field's own check.
 fn reseal_native(b: &mut [u8]) {
-    fix_native_header(b);
-    let n = u64::from_le_bytes(b[24..32].try_into().unwrap());
-    let mut off = 64usize;
-    let mut sums = blake3::Hasher::new();
-    for _ in 0..n {
-        let label = u32::from_le_bytes(b[off + 4..off + 8].try_into().unwrap()) as usize;
-        let data = u64::from_le_bytes(b[off + 32..off + 40].try_into().unwrap()) as usize;
-        let body = off + 56;
-        let mut h = blake3::Hasher::new();
-        h.update(&b[off..off + 40]);
-        h.update(&b[body..body + label + data]);
-        let sum = h.finalize();
-        b[off + 40..off + 56].copy_from_slice(&sum.as_bytes()[..16]);
-        sums.update(&sum.as_bytes()[..16]);
-        off = body + label + data;
-    }
-    b[off + 16..off + 32].copy_from_slice(&sums.finalize().as_bytes()[..16]);
+    replay::native::fix_checksums(b);
 }
 
 #[test]

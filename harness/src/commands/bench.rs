@@ -62,7 +62,7 @@ struct HuntFigure {
 #[derive(Serialize)]
 struct CleanFigure {
     mode: CrashMode,
-    barrier: &'static str,
+    barrier: String,
     execs: u64,
     crash_states: u64,
     seconds: f64,
@@ -107,13 +107,6 @@ fn campaign(
         seeds: Vec::new(),
     };
     fuzz(&opts, &Counters::default(), &AtomicBool::new(false))
-}
-
-fn barrier_name(b: Barrier) -> &'static str {
-    match b {
-        Barrier::Complete => "complete",
-        Barrier::Stable => "stable",
-    }
 }
 
 pub fn run(a: &BenchArgs) -> Result<ExitCode> {
@@ -184,7 +177,7 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
             }
             let fig = CleanFigure {
                 mode,
-                barrier: barrier_name(barrier),
+                barrier: barrier.to_string(),
                 execs: s.execs,
                 crash_states: s.crash_states,
                 seconds: s.elapsed_s,

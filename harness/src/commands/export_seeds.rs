@@ -17,9 +17,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use harness::fuzz_targets::{base_image, config_from_env};
-use harness::workload::Workload;
 use harness::workload_bytes::encode_lossy;
 
 /// The fuzz target to write seeds for.
@@ -50,12 +49,6 @@ pub struct ExportSeedsArgs {
     pub exact: bool,
 }
 
-fn load(path: &Path) -> Result<Workload> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Workload::parse(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))
-}
-
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
     let path = dir.join(name);
     std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
@@ -77,14 +70,10 @@ pub fn run(a: &ExportSeedsArgs) -> Result<ExitCode> {
         eprintln!("2 seeds written to {}", a.dir.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let cases = harness::corpus::list(&a.corpus)
-        .with_context(|| format!("cannot read corpus directory {}", a.corpus.display()))?;
-    if cases.is_empty() {
-        bail!("{}: no *.workload files", a.corpus.display());
-    }
+    let cases = crate::corpus_files(&a.corpus)?;
     let (mut written, mut approx, mut skipped) = (0, 0, 0);
     for path in &cases {
-        let w = load(path)?;
+        let w = crate::load_workload(path)?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
