@@ -87,6 +87,15 @@ pub struct MountOptions {
     /// Bound on the work of mount (blocks read, inodes checked) and of each
     /// wait loop of an operation, so no image or schedule can loop forever.
     pub step_budget: u64,
+    /// Recovery writes the replayed transactions home and empties the
+    /// journal before mount returns (as jbd2 does), instead of leaving them
+    /// for the next checkpoint. Off by default: mount then writes nothing.
+    pub checkpoint_on_mount: bool,
+    /// A planted recovery bug for brownout's own tests, not a catalogue
+    /// variant: with `checkpoint_on_mount`, the journal is marked empty
+    /// without flushing the blocks it replayed home first, so a crash
+    /// during recovery loses them.
+    pub recovery_skips_flush: bool,
 }
 
 impl Default for MountOptions {
@@ -95,6 +104,8 @@ impl Default for MountOptions {
             barrier: Barrier::Stable,
             bugs: BugSet::NONE,
             step_budget: 1 << 20,
+            checkpoint_on_mount: false,
+            recovery_skips_flush: false,
         }
     }
 }
@@ -341,7 +352,7 @@ impl<D: BlockDevice> Filesystem<D> {
         validate(&geo, &bitmap, &inodes)?;
         tick(geo.data_blocks / 64 + 1)?;
 
-        Ok(Filesystem {
+        let mut fs = Filesystem {
             dev,
             geo,
             bitmap,
@@ -364,7 +375,12 @@ impl<D: BlockDevice> Filesystem<D> {
             locks: LockTracker::default(),
             steps: 0,
             opts,
-        })
+        };
+        if fs.opts.checkpoint_on_mount {
+            let flush = !fs.opts.recovery_skips_flush;
+            fs.checkpoint_with(flush)?;
+        }
+        Ok(fs)
     }
 
     /// Clean unmount: drains direct I/O, writes back the page cache,

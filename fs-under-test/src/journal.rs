@@ -197,6 +197,15 @@ impl<D: BlockDevice> Filesystem<D> {
     /// Writes committed metadata to its home locations, flushes, and only
     /// then advances the journal tail, freeing the journal space.
     pub(crate) fn checkpoint(&mut self) -> Result<(), FsError> {
+        // checkpoint-no-flush: the tail moves while the home copies may
+        // still sit in the volatile cache.
+        let flush = !self.bugs().contains(Bug::CheckpointNoFlush);
+        self.checkpoint_with(flush)
+    }
+
+    /// [`Self::checkpoint`], flushing the home copies before the tail moves
+    /// only when `flush`.
+    pub(crate) fn checkpoint_with(&mut self, flush: bool) -> Result<(), FsError> {
         if self.j_used == 0 {
             return Ok(());
         }
@@ -212,9 +221,7 @@ impl<D: BlockDevice> Filesystem<D> {
         self.wait_until("checkpoint writes", |fs| {
             ids.iter().all(|id| !fs.inflight.contains_key(id))
         })?;
-        // checkpoint-no-flush: the tail moves while the home copies may
-        // still sit in the volatile cache.
-        if !self.bugs().contains(Bug::CheckpointNoFlush) {
+        if flush {
             self.flush(BioOwner::Checkpoint)?;
         }
         let new_tail = (self.j_tail + self.j_used) % self.geo.journal_blocks;

@@ -33,10 +33,23 @@ impl PanicReport {
     pub fn in_harness(&self) -> bool {
         self.location.as_deref().is_some_and(|loc| {
             let path = loc.replace('\\', "/");
-            ["harness/src/", "replay/src/"]
+            let ours = ["harness/src/", "replay/src/"]
                 .iter()
-                .any(|dir| path.starts_with(dir) || path.contains(&format!("/{dir}")))
+                .any(|dir| path.starts_with(dir) || path.contains(&format!("/{dir}")));
+            // An adapter is the target's code, even when it ships with
+            // brownout.
+            ours && !path.contains("harness/src/targets/")
         })
+    }
+}
+
+impl PanicReport {
+    /// `message (at file:line:col)`.
+    pub fn text(&self) -> String {
+        match &self.location {
+            Some(loc) => format!("{} (at {loc})", self.message),
+            None => self.message.clone(),
+        }
     }
 }
 

@@ -4,11 +4,11 @@
 
 mod common;
 
-use fs_under_test::{Barrier, BugSet};
-use harness::workload::CrashMode;
+use brownout::workload::CrashMode;
+use brownout::workload::{Barrier, Bugs};
 
 fn assert_clean(mode: CrashMode, barrier: Barrier, execs: u64) {
-    let s = common::campaign(BugSet::NONE, barrier, mode, 0xC1EA, execs, true);
+    let s = common::campaign(Bugs::none(), barrier, mode, 0xC1EA, execs, true);
     assert_eq!(s.error, None);
     assert_eq!(s.execs, execs);
     if let Some(case) = s.found.first() {
@@ -27,7 +27,7 @@ fn clean_corpus_mutations() {
     // `--corpus`: the seeds, then mutations of them (spliced, reordered,
     // with operations on files not yet created), must stay clean too.
     let s = common::campaign_with_seeds(
-        BugSet::NONE,
+        Bugs::none(),
         Barrier::Stable,
         CrashMode::Reorder,
         0xC0E5,

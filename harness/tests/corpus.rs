@@ -3,10 +3,10 @@
 
 mod common;
 
-use harness::corpus::{check_case, list};
-use harness::executor::ExecOptions;
-use harness::oracle::OracleOptions;
-use harness::workload::Workload;
+use brownout::campaign::corpus::{check_case, list};
+use brownout::run::check::OracleOptions;
+use brownout::run::execute::ExecOptions;
+use brownout::workload::Workload;
 
 #[test]
 fn every_corpus_case_behaves_as_it_says() {
@@ -40,7 +40,7 @@ fn every_bug_variant_has_a_reproducer_in_the_corpus() {
     for &bug in fs_under_test::Bug::ALL {
         let found = list(&dir).unwrap().iter().any(|p| {
             let w = Workload::parse(&std::fs::read_to_string(p).unwrap()).unwrap();
-            w.header.expect.is_some() && w.header.bugs.contains(bug)
+            w.header.expect.is_some() && w.header.bugs.contains(bug.name())
         });
         if !found {
             missing.push(bug.name());

@@ -2,21 +2,23 @@
 
 mod common;
 
-use fs_under_test::{Barrier, BugSet};
-use harness::executor::{execute, ExecOptions};
-use harness::fuzz_loop::generate;
-use harness::workload::{CrashMode, FuzzConfig};
+use brownout::campaign::fuzz_loop::generate;
+use brownout::run::execute::ExecOptions;
+use brownout::run::pipeline::execute_workload;
+use brownout::workload::{Barrier, Bugs};
+use brownout::workload::{CrashMode, FuzzConfig};
 
 #[test]
 fn executions_are_byte_for_byte_identical() {
     let cfg = FuzzConfig {
+        target: brownout::workload::DEFAULT_TARGET.to_string(),
         max_ops: 40,
         ..FuzzConfig::default()
     };
     for i in 0..200 {
         let w = generate(7, i, &cfg);
-        let a = execute(&w, &ExecOptions::default());
-        let b = execute(&w, &ExecOptions::default());
+        let a = execute_workload(&w, &ExecOptions::default()).unwrap();
+        let b = execute_workload(&w, &ExecOptions::default()).unwrap();
         let (mut la, mut lb) = (Vec::new(), Vec::new());
         a.log.write_native(&mut la).unwrap();
         b.log.write_native(&mut lb).unwrap();
@@ -29,7 +31,7 @@ fn executions_are_byte_for_byte_identical() {
 fn campaigns_with_the_same_seed_find_the_same_thing() {
     let bug = fs_under_test::Bug::FdatasyncSkipsSize;
     let a = common::campaign(
-        BugSet::NONE.with(bug),
+        Bugs::one(bug.name()),
         Barrier::Stable,
         CrashMode::Prefix,
         3,
@@ -37,14 +39,14 @@ fn campaigns_with_the_same_seed_find_the_same_thing() {
         false,
     );
     let b = common::campaign(
-        BugSet::NONE.with(bug),
+        Bugs::one(bug.name()),
         Barrier::Stable,
         CrashMode::Prefix,
         3,
         5000,
         false,
     );
-    let key = |s: &harness::fuzz_loop::Summary| {
+    let key = |s: &brownout::campaign::fuzz_loop::Summary| {
         s.found
             .first()
             .map(|c| (c.exec, c.finding.clone(), c.workload.clone()))

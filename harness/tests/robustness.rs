@@ -4,15 +4,16 @@
 //! keeps the fuzz loop going; the per-execution bounds exist and are
 //! reported.
 
-use fs_under_test::{Barrier, Bug, BugSet};
-use harness::executor::ExecOptions;
-use harness::fuzz_loop::{fuzz_with, Counters, FuzzOptions};
-use harness::oracle::OracleOptions;
-use harness::pipeline::{run_workload, Outcome, RunError};
-use harness::rule::Rule;
-use harness::workload::{
+use brownout::campaign::fuzz_loop::{fuzz_with, Counters, FuzzOptions};
+use brownout::finding::Rule;
+use brownout::run::check::OracleOptions;
+use brownout::run::execute::ExecOptions;
+use brownout::run::pipeline::{run_workload, Outcome, RunError};
+use brownout::workload::{Barrier, Bugs};
+use brownout::workload::{
     CrashMode, FuzzConfig, ParseError, Workload, FILE_LIMIT, MAX_FILES, MAX_IO, MAX_OPS,
 };
+use fs_under_test::Bug;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
@@ -93,9 +94,10 @@ fn step_budget_is_a_finding_not_a_hang() {
     eprintln!("step budgets: {fresh} fresh-mount, {recovery} recovery findings, {clean} clean");
 }
 
-fn options(bugs: BugSet, execs: u64, keep_going: bool) -> FuzzOptions {
+fn options(bugs: Bugs, execs: u64, keep_going: bool) -> FuzzOptions {
     FuzzOptions {
         config: FuzzConfig {
+            target: brownout::workload::DEFAULT_TARGET.to_string(),
             bugs,
             barrier: Barrier::Stable,
             mode: CrashMode::Prefix,
@@ -131,7 +133,7 @@ fn sometimes_panics(
 #[test]
 fn a_panic_is_a_finding_and_the_workers_go_on() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = options(BugSet::NONE, 60, true);
+    let opts = options(Bugs::none(), 60, true);
     let counters = Counters::default();
     let s = fuzz_with(
         &opts,
@@ -163,7 +165,7 @@ fn a_panic_is_a_finding_and_the_workers_go_on() {
         Workload::parse(&text).unwrap();
     }
     // Without --keep-going: the first panic (lowest execution) stops it.
-    let opts = options(BugSet::NONE, 60, false);
+    let opts = options(Bugs::none(), 60, false);
     let s = fuzz_with(
         &opts,
         &Counters::default(),
@@ -177,7 +179,7 @@ fn a_panic_is_a_finding_and_the_workers_go_on() {
 
 #[test]
 fn no_panic_no_finding_and_memory_is_reported() {
-    let opts = options(BugSet::NONE, 40, true);
+    let opts = options(Bugs::none(), 40, true);
     let dir = tempfile::tempdir().unwrap();
     let s = fuzz_with(
         &opts,
@@ -210,12 +212,13 @@ fn bounds_exist() {
     // Generated workloads respect max_ops whatever the configuration.
     for max_ops in [1usize, 5, 24, MAX_OPS, usize::MAX] {
         let cfg = FuzzConfig {
-            bugs: BugSet::NONE,
+            target: brownout::workload::DEFAULT_TARGET.to_string(),
+            bugs: Bugs::none(),
             max_ops,
             ..FuzzConfig::default()
         };
         for i in 0..50 {
-            let w = harness::fuzz_loop::generate(3, i, &cfg);
+            let w = brownout::campaign::fuzz_loop::generate(3, i, &cfg);
             // The creates of the files come first, then at least one op.
             let files = w.header.files as usize;
             assert!(w.ops.len() <= max_ops.clamp(1, MAX_OPS).max(files + 1));
@@ -223,7 +226,7 @@ fn bounds_exist() {
         }
     }
     // A bug switch on still finds (the catch does not hide findings).
-    let opts = options(BugSet::from_iter([Bug::DsyncNoFlush]), 200, false);
+    let opts = options(Bugs::one(Bug::DsyncNoFlush.name()), 200, false);
     let s = fuzz_with(
         &opts,
         &Counters::default(),
@@ -238,7 +241,7 @@ fn bounds_exist() {
 /// Stands in for a bug in brownout itself: a panic raised in the harness's
 /// own source (a device of a size that is not whole sectors).
 fn harness_panics(_: &Workload, _: &ExecOptions, _: &OracleOptions) -> Result<Outcome, RunError> {
-    let _ = harness::device::RecordingDevice::new(513, Vec::new(), false);
+    let _ = brownout::device::disk::Disk::new(513, Vec::new(), false);
     unreachable!("the device asserts whole sectors")
 }
 
@@ -246,7 +249,7 @@ fn harness_panics(_: &Workload, _: &ExecOptions, _: &OracleOptions) -> Result<Ou
 fn a_panic_in_the_harness_is_an_error_not_a_finding() {
     let dir = tempfile::tempdir().unwrap();
     let s = fuzz_with(
-        &options(BugSet::NONE, 20, true),
+        &options(Bugs::none(), 20, true),
         &Counters::default(),
         &AtomicBool::new(false),
         Some(dir.path()),
@@ -271,7 +274,7 @@ fn without_keep_going_only_the_reported_reproducer_is_written() {
     // must not land in --out (which ones would depend on thread timing).
     for seed in 1..4 {
         let dir = tempfile::tempdir().unwrap();
-        let mut opts = options(BugSet::NONE.with(Bug::DsyncNoFlush), 400, false);
+        let mut opts = options(Bugs::one(Bug::DsyncNoFlush.name()), 400, false);
         opts.seed = seed;
         let s = fuzz_with(
             &opts,

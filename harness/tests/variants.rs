@@ -3,21 +3,14 @@
 
 mod common;
 
-use fs_under_test::BugSet;
-use harness::variants::HUNTS;
+use brownout::targets::embedded::variants::HUNTS;
+use brownout::workload::Bugs;
 
 #[test]
 fn every_variant_is_found() {
     let mut missed = Vec::new();
     for h in HUNTS {
-        let s = common::campaign(
-            BugSet::NONE.with(h.bug),
-            h.barrier,
-            h.mode,
-            1,
-            20_000,
-            false,
-        );
+        let s = common::campaign(Bugs::one(h.bug.name()), h.barrier, h.mode, 1, 20_000, false);
         assert_eq!(s.error, None);
         match s.found.first() {
             Some(case) if h.rules.contains(&case.finding.rule) => {}

@@ -75,10 +75,16 @@ pub struct DistinctStates<'a> {
 }
 
 impl<'a> DistinctStates<'a> {
-    /// Distinct states of `log` under `opts`.
+    /// Distinct states of `log` under `opts`, on a zeroed device.
     pub fn new(log: &'a Log, opts: &EnumOptions) -> Result<Self, ReplayError> {
+        Self::over(log, opts, Image::new(log.device_bytes()))
+    }
+
+    /// Distinct states of `log` under `opts` on a device that held `base`
+    /// before the log started (see [`StateIter::over`]).
+    pub fn over(log: &'a Log, opts: &EnumOptions, base: Image) -> Result<Self, ReplayError> {
         Ok(DistinctStates {
-            iter: StateIter::new(log, opts)?,
+            iter: StateIter::over(log, opts, base)?,
             images_only: opts.distinct_images_only,
             // Membership only: iteration order never leaks into results.
             seen: HashSet::new(),
@@ -120,7 +126,8 @@ fn pool(jobs: usize) -> Result<Arc<rayon::ThreadPool>, ReplayError> {
     Ok(p)
 }
 
-/// Checks every distinct crash state of `log` with `checker`.
+/// Checks every distinct crash state of `log` with `checker`, on a device
+/// that was all zeros before the log started.
 pub fn check<E: Send, F>(
     log: &Log,
     opts: &CheckOptions,
@@ -129,7 +136,23 @@ pub fn check<E: Send, F>(
 where
     F: Fn(&CrashState, &Image) -> Result<(), E> + Sync,
 {
-    let mut states = DistinctStates::new(log, &opts.enumerate)?;
+    check_over(log, Image::new(log.device_bytes()), opts, checker)
+}
+
+/// Checks every distinct crash state of `log` with `checker`, on a device
+/// that held `base` before the log started (see [`StateIter::over`]): a
+/// crash during recovery, where `log` holds recovery's writes and `base` is
+/// the crash image recovery started from.
+pub fn check_over<E: Send, F>(
+    log: &Log,
+    base: Image,
+    opts: &CheckOptions,
+    checker: F,
+) -> Result<CheckReport<E>, ReplayError>
+where
+    F: Fn(&CrashState, &Image) -> Result<(), E> + Sync,
+{
+    let mut states = DistinctStates::over(log, &opts.enumerate, base)?;
     let mut failures = Vec::new();
     let mut checked = 0u64;
     if opts.jobs == 1 {

@@ -18,7 +18,13 @@
 //!   random subsets (duplicates dropped).
 //! - `torn` (`t<t>.<k>.<j>`): the reorder states, and after each of them the
 //!   same subset plus one more pending write persisted only for a prefix of
-//!   its sectors; `j` numbers those (write, sector count) pairs.
+//!   its sectors, cut at multiples of [`EnumOptions::tear_sectors`]; `j`
+//!   numbers those (write, sector count) pairs, so the same id names another
+//!   state under another tear unit.
+//!
+//! Every mode starts from a base image: zeros ([`StateIter::new`]) or a
+//! given image ([`StateIter::over`]), which counts as durable and older
+//! than every write of the log.
 //!
 //! Positions are only those where something relevant changed (a data
 //! submission or completion, a flush raising the durable bound, a mark).
@@ -99,6 +105,12 @@ pub struct EnumOptions {
     /// obligations change at marks; a checker that sees only the image (an
     /// external fsck) needs each image once.
     pub distinct_images_only: bool,
+    /// Tear unit in 512-byte sectors: torn mode cuts a write only at
+    /// multiples of it. A device whose atomic write unit is larger than a
+    /// sector (8 = 4 KiB pages on most SSDs) never persists part of a unit,
+    /// so tears inside one are states no such device can produce. 0 is
+    /// taken as 1.
+    pub tear_sectors: u64,
 }
 
 impl Default for EnumOptions {
@@ -112,6 +124,7 @@ impl Default for EnumOptions {
             end_mark: None,
             limit: None,
             distinct_images_only: false,
+            tear_sectors: 1,
         }
     }
 }
@@ -403,24 +416,33 @@ impl Subsets {
     }
 }
 
-/// Sector counts at which a write of `n` sectors is torn: every count when
-/// the write is small, else the first sector, the 4 KiB boundaries (thinned
-/// to about 16) and all but the last sector.
-fn tear_points(n: u64) -> Vec<u64> {
-    if n < 2 {
+/// Sector counts at which a write of `n` sectors is torn, all multiples of
+/// the tear unit `unit` (in sectors, 0 taken as 1) strictly between 0 and
+/// `n`: every such count when there are at most 15, else the first unit,
+/// the 4 KiB boundaries rounded up to the unit (thinned to about 16) and
+/// the last unit boundary before the end. A write of at most one unit is
+/// never torn.
+fn tear_points(n: u64, unit: u64) -> Vec<u64> {
+    let unit = unit.max(1);
+    // The last cut that leaves something out.
+    let last = (n.saturating_sub(1) / unit) * unit;
+    if last == 0 {
         return Vec::new();
     }
-    if n <= 16 {
-        return (1..n).collect();
+    if last / unit <= 15 {
+        return (1..=last / unit).map(|i| i * unit).collect();
     }
-    let block = (CHUNK_SECTORS).max((n / 16).div_ceil(CHUNK_SECTORS) * CHUNK_SECTORS);
-    let mut v = vec![1];
+    let block = CHUNK_SECTORS.max((n / 16).div_ceil(CHUNK_SECTORS) * CHUNK_SECTORS);
+    let block = block.div_ceil(unit) * unit;
+    let mut v = vec![unit];
     let mut s = block;
-    while s < n - 1 {
-        v.push(s);
+    while s < last {
+        if s > unit {
+            v.push(s);
+        }
         s += block;
     }
-    v.push(n - 1);
+    v.push(last);
     v
 }
 
@@ -456,6 +478,20 @@ fn position_range(log: &Log, opts: &EnumOptions) -> Result<(usize, usize), Repla
         end = i + 1;
     }
     Ok((start, end))
+}
+
+/// Rejects a base image whose size is not the log's device size: writes
+/// past its end, or a tail the log knows nothing of, would make every state
+/// wrong without any error later.
+fn check_base(log: &Log, base: &Image) -> Result<(), ReplayError> {
+    if base.len() == log.device_bytes() {
+        Ok(())
+    } else {
+        Err(ReplayError::BaseImageSize {
+            base_bytes: base.len(),
+            device_bytes: log.device_bytes(),
+        })
+    }
 }
 
 /// Iterator over the crash states of a log, with their images, in
@@ -498,8 +534,21 @@ struct PosCtx {
 }
 
 impl<'a> StateIter<'a> {
-    /// Enumerates the crash states of `log`.
+    /// Enumerates the crash states of `log` on a device that was all zeros
+    /// before the log started.
     pub fn new(log: &'a Log, opts: &EnumOptions) -> Result<Self, ReplayError> {
+        Self::over(log, opts, Image::new(log.device_bytes()))
+    }
+
+    /// Enumerates the crash states of `log` on a device that held `base`
+    /// before the log started: every state's image is `base` with the
+    /// state's writes on top. This is how a crash *during recovery* is
+    /// explored: recovery's writes are logged on top of a crash image, and
+    /// its crash states only make sense over that image. `base` counts as
+    /// older than every write of the log, and as durable. It must be
+    /// exactly `log.device_bytes()` long.
+    pub fn over(log: &'a Log, opts: &EnumOptions, base: Image) -> Result<Self, ReplayError> {
+        check_base(log, &base)?;
         let model = Box::new(Model::new(log)?);
         let (start, end) = position_range(log, opts)?;
         let mut it = StateIter {
@@ -513,7 +562,7 @@ impl<'a> StateIter<'a> {
                 end,
                 started: false,
                 emitted: 0,
-                image: Image::new(log.device_bytes()),
+                image: base,
                 owner: BTreeMap::new(),
                 ctx: None,
                 queue: VecDeque::new(),
@@ -621,7 +670,7 @@ impl<'a> StateIter<'a> {
 
     /// Queues the states of the next subset of the current position.
     fn fill_from_ctx(&mut self) -> bool {
-        let mode = self.opts.mode;
+        let (mode, tear_sectors) = (self.opts.mode, self.opts.tear_sectors);
         let Some(ctx) = self.inner.ctx.as_mut() else {
             return false;
         };
@@ -630,7 +679,7 @@ impl<'a> StateIter<'a> {
             return false;
         };
         ctx.next_k += 1;
-        let states = states_for_subset(&self.model, mode, ctx, k, &bits);
+        let states = states_for_subset(&self.model, mode, tear_sectors, ctx, k, &bits);
         self.inner.queue.extend(states);
         true
     }
@@ -672,6 +721,7 @@ fn close_under_preflush(model: &Model<'_>, pending: &[usize], chosen: &mut [bool
 fn states_for_subset(
     model: &Model<'_>,
     mode: Mode,
+    tear_sectors: u64,
     ctx: &PosCtx,
     k: u64,
     bits: &Bits,
@@ -721,7 +771,7 @@ fn states_for_subset(
             let mut with_torn = chosen.clone();
             with_torn[i] = true;
             close_under_preflush(model, &ctx.pending, &mut with_torn);
-            for n in tear_points(model.reqs[r].nr_sectors) {
+            for n in tear_points(model.reqs[r].nr_sectors, tear_sectors) {
                 // The torn write keeps its place in application order; the
                 // numbering `j` counts every (write, tear point) pair so
                 // that ids stay stable.
@@ -926,7 +976,7 @@ pub fn find_state(log: &Log, opts: &EnumOptions, id: &StateId) -> Result<CrashSt
         subsets,
         next_k: 0,
     };
-    let states = states_for_subset(&model, opts.mode, &ctx, k, &bits);
+    let states = states_for_subset(&model, opts.mode, opts.tear_sectors, &ctx, k, &bits);
     let want = tear.map_or(0, |t| t.saturating_add(1));
     usize::try_from(want)
         .ok()
@@ -937,8 +987,18 @@ pub fn find_state(log: &Log, opts: &EnumOptions, id: &StateId) -> Result<CrashSt
 
 /// Builds the image of one state from scratch: every durable write and every
 /// persisted one, applied in completion order (in-flight ones last, by
-/// submission). Independent of the incremental path, which it cross-checks.
+/// submission), on a zeroed device. Independent of the incremental path,
+/// which it cross-checks. A torn write persists exactly the sectors the
+/// state records, so the tear unit needs no option here: [`find_state`]
+/// with the enumeration's options yields states with the right counts.
 pub fn image_of(log: &Log, state: &CrashState) -> Result<Image, ReplayError> {
+    image_of_over(log, Image::new(log.device_bytes()), state)
+}
+
+/// [`image_of`] on a device that held `base` before the log started: the
+/// image of a state enumerated by [`StateIter::over`] with the same base.
+pub fn image_of_over(log: &Log, base: Image, state: &CrashState) -> Result<Image, ReplayError> {
+    check_base(log, &base)?;
     let model = Model::new(log)?;
     let opts = EnumOptions {
         mode: match state.id {
@@ -984,7 +1044,7 @@ pub fn image_of(log: &Log, state: &CrashState) -> Result<Image, ReplayError> {
         }
     }
     list.sort_by_key(|&(k, r, _)| (k, r));
-    let mut image = Image::new(log.device_bytes());
+    let mut image = base;
     for (_, r, limit) in list {
         if model.reqs[r].kind == Kind::Flush {
             continue;
@@ -992,4 +1052,41 @@ pub fn image_of(log: &Log, state: &CrashState) -> Result<Image, ReplayError> {
         model.apply(&mut image, r, limit, None);
     }
     Ok(image)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tear_points;
+
+    #[test]
+    fn tears_fall_on_the_unit() {
+        assert_eq!(tear_points(16, 8), [8]);
+        assert_eq!(tear_points(16, 1), (1..16).collect::<Vec<_>>());
+        // 0 is a unit of one sector.
+        assert_eq!(tear_points(16, 0), tear_points(16, 1));
+        // A write of at most one unit is never torn.
+        assert!(tear_points(8, 8).is_empty());
+        assert!(tear_points(5, 8).is_empty());
+        assert!(tear_points(1, 1).is_empty());
+        // The last cut is the last unit boundary before the end.
+        assert_eq!(tear_points(17, 8), [8, 16]);
+        assert_eq!(tear_points(20, 8), [8, 16]);
+    }
+
+    #[test]
+    fn thinned_tears_stay_on_the_unit() {
+        for unit in [1, 2, 3, 8, 16] {
+            for n in [100, 1000, 4096, 10_000] {
+                let t = tear_points(n, unit);
+                assert!(t.len() <= 20, "unit {unit}, n {n}: {} points", t.len());
+                assert!(t.windows(2).all(|w| w[0] < w[1]), "unit {unit}, n {n}");
+                assert!(t.iter().all(|&s| s % unit == 0 && s > 0 && s < n));
+                assert_eq!(t.first(), Some(&unit));
+                assert_eq!(t.last(), Some(&((n - 1) / unit * unit)));
+            }
+        }
+        // Unit 1 keeps the historical points: first, 4 KiB boundaries, last.
+        let t = tear_points(64, 1);
+        assert_eq!(t, [1, 8, 16, 24, 32, 40, 48, 56, 63]);
+    }
 }

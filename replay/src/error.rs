@@ -111,6 +111,10 @@ pub enum ReplayError {
     /// The log cannot be expressed in dm-log-writes form.
     #[error("cannot export entry {index} to dm-log-writes: {reason}")]
     Export { index: u64, reason: String },
+    /// A base image for [`crate::StateIter::over`] (or its relatives) whose
+    /// size is not the log's device size.
+    #[error("base image is {base_bytes} bytes but the log's device is {device_bytes} bytes")]
+    BaseImageSize { base_bytes: u64, device_bytes: u64 },
     /// A value that does not parse as a mode.
     #[error("unknown mode {0:?} (expected prefix, reorder or torn)")]
     BadMode(String),

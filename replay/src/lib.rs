@@ -19,10 +19,10 @@ pub mod log;
 pub(crate) mod model;
 pub mod native;
 
-pub use check::{check, CheckOptions, CheckReport, DistinctStates, StateFailure};
+pub use check::{check, check_over, CheckOptions, CheckReport, DistinctStates, StateFailure};
 pub use crash_states::{
-    find_state, image_of, CrashState, EnumOptions, EnumeratedState, Mode, Persisted, StateId,
-    StateIter,
+    find_state, image_of, image_of_over, CrashState, EnumOptions, EnumeratedState, Mode, Persisted,
+    StateId, StateIter,
 };
 pub use error::ReplayError;
 pub use image::Image;

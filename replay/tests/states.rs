@@ -4,8 +4,8 @@
 mod common;
 
 use replay::{
-    check, find_state, image_of, CheckOptions, EnumOptions, LogBuilder, Mode, StateId, StateIter,
-    WriteFlags,
+    check, check_over, find_state, image_of, image_of_over, CheckOptions, DistinctStates,
+    EnumOptions, Image, LogBuilder, Mode, ReplayError, StateId, StateIter, WriteFlags,
 };
 
 fn sector(fill: u8, n: usize) -> Vec<u8> {
@@ -351,4 +351,183 @@ fn distinct_images_only_ignores_marks() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), hashes.len(), "each image listed once");
+}
+
+#[test]
+fn tear_unit_limits_torn_variants() {
+    // One 16-sector write, in flight at the end: torn after 8 sectors only
+    // with 4 KiB units, after each of 1..15 sectors with 512-byte ones.
+    let mut b = LogBuilder::new(64 * 1024);
+    b.submit_write(0, &sector(9, 16), WriteFlags::default());
+    let log = b.finish();
+    let tears = |tear_sectors: u64| {
+        let o = EnumOptions {
+            mode: Mode::Torn,
+            tear_sectors,
+            ..EnumOptions::default()
+        };
+        let states: Vec<_> = StateIter::new(&log, &o).unwrap().collect();
+        for s in &states {
+            assert_eq!(find_state(&log, &o, &s.state.id).unwrap(), s.state);
+            assert_eq!(image_of(&log, &s.state).unwrap(), s.image);
+        }
+        states
+            .iter()
+            .filter_map(|s| s.state.persisted.first()?.sectors)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(tears(8), [8]);
+    assert_eq!(tears(1), (1..16).collect::<Vec<_>>());
+    assert_eq!(tears(0), tears(1));
+    assert!(tears(16).is_empty());
+    // Ids count only the aligned tears: t1.0.1 exists with 512-byte units
+    // and not with 4 KiB ones.
+    let o = |tear_sectors| EnumOptions {
+        mode: Mode::Torn,
+        tear_sectors,
+        ..EnumOptions::default()
+    };
+    let id: StateId = "t1.0.1".parse().unwrap();
+    assert!(find_state(&log, &o(1), &id).is_ok());
+    assert!(find_state(&log, &o(8), &id).is_err());
+}
+
+/// A base image of `len` bytes filled with 0xee.
+fn filled_base(len: u64) -> Image {
+    let mut base = Image::new(len);
+    base.write(0, &vec![0xee; len as usize]);
+    base
+}
+
+#[test]
+fn states_over_a_base_keep_its_bytes_outside_the_writes() {
+    // Crash during recovery: recovery writes sector 2 over a crash image.
+    let mut b = LogBuilder::new(8 * 512);
+    let w = b.submit_write(2, &sector(5, 1), WriteFlags::default());
+    b.complete(w);
+    let log = b.finish();
+    let base = filled_base(log.device_bytes());
+    let expect = |with_write: bool| {
+        let mut v = vec![0xee; 8 * 512];
+        if with_write {
+            v[2 * 512..3 * 512].fill(5);
+        }
+        v
+    };
+    let o = EnumOptions::default();
+    let states: Vec<_> = StateIter::over(&log, &o, base.clone()).unwrap().collect();
+    let ids: Vec<_> = states.iter().map(|s| s.state.id.to_string()).collect();
+    assert_eq!(ids, ["p0", "p2"]);
+    assert_eq!(states[0].image.to_vec(), expect(false));
+    assert_eq!(states[1].image.to_vec(), expect(true));
+    for s in &states {
+        let again = image_of_over(&log, base.clone(), &s.state).unwrap();
+        assert_eq!(again, s.image, "{}", s.state.id);
+    }
+    // Reorder and torn build their durable base from it as well.
+    for mode in [Mode::Reorder, Mode::Torn] {
+        let o = EnumOptions {
+            mode,
+            ..EnumOptions::default()
+        };
+        for s in StateIter::over(&log, &o, base.clone()).unwrap() {
+            let img = s.image.to_vec();
+            assert!(
+                img[..2 * 512]
+                    .iter()
+                    .chain(&img[3 * 512..])
+                    .all(|&x| x == 0xee),
+                "{}",
+                s.state.id
+            );
+            let again = image_of_over(&log, base.clone(), &s.state).unwrap();
+            assert_eq!(again, s.image, "{}", s.state.id);
+        }
+    }
+    // `new` is `over` a zeroed device.
+    let zero: Vec<_> = StateIter::new(&log, &o).unwrap().map(|s| s.image).collect();
+    let over_zero: Vec<_> = StateIter::over(&log, &o, Image::new(log.device_bytes()))
+        .unwrap()
+        .map(|s| s.image)
+        .collect();
+    assert_eq!(zero, over_zero);
+}
+
+#[test]
+fn a_durable_base_is_older_than_every_write() {
+    // The base is overwritten by durable writes in reorder mode too, and a
+    // flushed write stays in every later state.
+    let mut b = LogBuilder::new(8 * 512);
+    let w = b.submit_write(1, &sector(3, 2), WriteFlags::default());
+    b.complete(w);
+    let f = b.submit_flush();
+    b.complete(f);
+    let log = b.finish();
+    let base = filled_base(log.device_bytes());
+    let o = EnumOptions {
+        mode: Mode::Reorder,
+        ..EnumOptions::default()
+    };
+    let last = StateIter::over(&log, &o, base.clone())
+        .unwrap()
+        .last()
+        .unwrap();
+    let img = last.image.to_vec();
+    assert!(img[512..3 * 512].iter().all(|&x| x == 3));
+    assert!(img[..512].iter().chain(&img[3 * 512..]).all(|&x| x == 0xee));
+    assert_eq!(image_of_over(&log, base, &last.state).unwrap(), last.image);
+}
+
+#[test]
+fn check_over_sees_the_base_and_rejects_a_wrong_size() {
+    let mut b = LogBuilder::new(8 * 512);
+    let w = b.submit_write(0, &sector(5, 1), WriteFlags::default());
+    b.complete(w);
+    let log = b.finish();
+    let r = check_over(
+        &log,
+        filled_base(log.device_bytes()),
+        &opts(Mode::Reorder),
+        |state, image| {
+            let mut last = [0u8; 1];
+            image.read(7 * 512, &mut last);
+            if last[0] == 0xee {
+                Ok(())
+            } else {
+                Err(state.id)
+            }
+        },
+    )
+    .unwrap();
+    assert!(r.is_clean(), "{:?}", r.failures);
+    assert_eq!(r.states_checked, 2);
+
+    let wrong = Image::new(log.device_bytes() + 512);
+    let is_size_error = |e: ReplayError| {
+        matches!(
+            e,
+            ReplayError::BaseImageSize {
+                base_bytes: 4608,
+                device_bytes: 4096
+            }
+        )
+    };
+    let o = EnumOptions::default();
+    assert!(is_size_error(
+        StateIter::over(&log, &o, wrong.clone()).err().unwrap()
+    ));
+    assert!(is_size_error(
+        DistinctStates::over(&log, &o, wrong.clone()).err().unwrap()
+    ));
+    assert!(is_size_error(
+        check_over(&log, wrong.clone(), &opts(Mode::Prefix), |_, _| {
+            Ok::<(), ()>(())
+        })
+        .err()
+        .unwrap()
+    ));
+    let p0 = find_state(&log, &o, &"p0".parse().unwrap()).unwrap();
+    assert!(is_size_error(
+        image_of_over(&log, wrong, &p0).err().unwrap()
+    ));
 }

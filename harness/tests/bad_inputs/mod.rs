@@ -1,7 +1,7 @@
 //! Bad workload texts shared by the library and CLI robustness tests.
 #![allow(dead_code)]
 
-use harness::workload::{FILE_LIMIT, MAX_FILES, MAX_IO, MAX_OPS, MAX_SCHEDULE};
+use brownout::workload::{FILE_LIMIT, MAX_FILES, MAX_IO, MAX_OPS, MAX_SCHEDULE};
 
 /// `(text, line of the error, words the message must contain)`.
 pub fn bad_workloads() -> Vec<(String, usize, &'static str)> {

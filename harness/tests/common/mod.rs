@@ -1,11 +1,11 @@
 //! Helpers shared by the harness's integration tests.
 #![allow(dead_code)]
 
-use fs_under_test::{Barrier, BugSet};
-use harness::executor::ExecOptions;
-use harness::fuzz_loop::{fuzz, Counters, FuzzOptions, Summary};
-use harness::oracle::OracleOptions;
-use harness::workload::{CrashMode, FuzzConfig};
+use brownout::campaign::fuzz_loop::{fuzz, Counters, FuzzOptions, Summary};
+use brownout::run::check::OracleOptions;
+use brownout::run::execute::ExecOptions;
+use brownout::workload::{Barrier, Bugs};
+use brownout::workload::{CrashMode, FuzzConfig};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
@@ -15,7 +15,7 @@ pub fn corpus_dir() -> PathBuf {
 
 /// A seeded, bounded fuzz campaign on one thread.
 pub fn campaign(
-    bugs: BugSet,
+    bugs: Bugs,
     barrier: Barrier,
     mode: CrashMode,
     seed: u64,
@@ -26,21 +26,21 @@ pub fn campaign(
 }
 
 /// Every workload of `corpus/`, as seeds of a campaign with `config`.
-pub fn corpus_seeds(config: &FuzzConfig) -> Vec<harness::workload::Workload> {
-    harness::corpus::list(&corpus_dir())
+pub fn corpus_seeds(config: &FuzzConfig) -> Vec<brownout::workload::Workload> {
+    brownout::campaign::corpus::list(&corpus_dir())
         .unwrap()
         .iter()
         .map(|p| {
             let text = std::fs::read_to_string(p).unwrap();
-            let w = harness::workload::Workload::parse(&text).unwrap();
-            harness::mutate::as_seed(w, config)
+            let w = brownout::workload::Workload::parse(&text).unwrap();
+            brownout::campaign::mutate::as_seed(w, config)
         })
         .collect()
 }
 
 /// A campaign as above, seeded with `corpus/` (`--corpus`) if `seeded`.
 pub fn campaign_with_seeds(
-    bugs: BugSet,
+    bugs: Bugs,
     barrier: Barrier,
     mode: CrashMode,
     seed: u64,
@@ -49,6 +49,7 @@ pub fn campaign_with_seeds(
     seeded: bool,
 ) -> Summary {
     let config = FuzzConfig {
+        target: brownout::workload::DEFAULT_TARGET.to_string(),
         bugs,
         barrier,
         mode,
@@ -74,19 +75,4 @@ pub fn campaign_with_seeds(
         seeds,
     };
     fuzz(&opts, &Counters::default(), &AtomicBool::new(false))
-}
-
-/// The `brownout` binary, with no `BROWNOUT_*` variable inherited (the
-/// cargo-fuzz target's configuration must not leak into CLI tests).
-pub fn brownout_command() -> std::process::Command {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_brownout"));
-    for var in [
-        "BROWNOUT_BUGS",
-        "BROWNOUT_BARRIER",
-        "BROWNOUT_MODE",
-        "BROWNOUT_MAX_OPS",
-    ] {
-        c.env_remove(var);
-    }
-    c
 }

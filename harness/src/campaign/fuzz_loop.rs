@@ -1,0 +1,264 @@
+//! The built-in fuzz loop (stable Rust, no coverage feedback): workloads
+//! generated from seeded random bytes through the same structure-aware
+//! generator cargo-fuzz uses, run on `rayon` workers.
+//!
+//! Deterministic: execution `i` runs the workload made from seed
+//! `(seed, i)`, whatever thread runs it; without `keep_going` the reported
+//! finding is the one of the lowest execution index (workers finish every
+//! index below the first finding before stopping).
+//!
+//! Nothing is lost: with an output directory ([`fuzz_with`]) and
+//! `keep_going`, a worker writes each finding's reproducer
+//! ([`crate::campaign::reproducer::save`]: atomic, content-named) before the finding
+//! is counted or reported, so a campaign that is interrupted or dies later
+//! keeps it; without `keep_going`, only the one finding reported is written,
+//! when the workers stop, before it is reported. A panic of the filesystem
+//! under test never kills a worker: it becomes a finding with the panic's
+//! message and location ([`crate::guard`]); a panic in brownout's own code
+//! stops the campaign with an internal error.
+
+use crate::finding::Finding;
+use crate::run::check::OracleOptions;
+use crate::run::execute::ExecOptions;
+use crate::run::pipeline::{run_workload, Outcome, RunError};
+use crate::workload::{FuzzConfig, Workload};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Options of a fuzz campaign.
+#[derive(Clone, Debug)]
+pub struct FuzzOptions {
+    pub config: FuzzConfig,
+    pub seed: u64,
+    pub execs: Option<u64>,
+    pub time: Option<Duration>,
+    pub jobs: usize,
+    pub keep_going: bool,
+    pub exec: ExecOptions,
+    pub oracle: OracleOptions,
+    /// Seed workloads (`--corpus`), already given the campaign's
+    /// configuration (see [`crate::campaign::mutate::as_seed`]): run first, then
+    /// mutated.
+    pub seeds: Vec<Workload>,
+}
+
+/// A finding and the workload that produced it.
+#[derive(Clone, Debug)]
+pub struct FoundCase {
+    pub exec: u64,
+    pub workload: Workload,
+    pub finding: Finding,
+    /// Where its reproducer was written (with an output directory).
+    pub reproducer: Option<PathBuf>,
+}
+
+/// Counters shared by the workers (and read by the progress line).
+#[derive(Default)]
+pub struct Counters {
+    pub execs: AtomicU64,
+    pub crash_states: AtomicU64,
+    pub findings: AtomicU64,
+    /// Largest recorded log of one execution, in bytes (native encoding).
+    pub max_log_bytes: AtomicU64,
+    /// Most log entries of one execution.
+    pub max_log_entries: AtomicU64,
+}
+
+/// The campaign's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub execs: u64,
+    pub crash_states: u64,
+    pub elapsed_s: f64,
+    pub execs_per_s: f64,
+    pub crash_states_per_s: f64,
+    /// Memory of one execution: the largest recorded log (bytes, native
+    /// encoding) and entry count seen, and the simulated device's size,
+    /// which bounds every crash image (images are copy-on-write).
+    pub max_log_bytes: u64,
+    pub max_log_entries: u64,
+    pub image_bytes: u64,
+    /// The bound on one execution's log: at most `MAX_OPS` operations of at
+    /// most `MAX_IO` bytes each reach the log (plus the filesystem's own
+    /// metadata and journal writes, which the device size bounds).
+    pub max_ops: usize,
+    #[serde(skip)]
+    pub found: Vec<FoundCase>,
+    /// Set when the campaign stopped on an error of the harness itself.
+    pub error: Option<String>,
+}
+
+pub use crate::workload::generate;
+
+/// Runs one workload of a campaign: [`run_workload`] unless a test says
+/// otherwise.
+pub type Runner =
+    dyn Fn(&Workload, &ExecOptions, &OracleOptions) -> Result<Outcome, RunError> + Sync;
+
+/// Runs a campaign. `stop` ends it early (Ctrl-C); `counters` are updated
+/// as it goes, for a progress line.
+pub fn fuzz(opts: &FuzzOptions, counters: &Counters, stop: &AtomicBool) -> Summary {
+    fuzz_with(opts, counters, stop, None, &run_workload)
+}
+
+/// [`fuzz`], writing each finding's reproducer into `out` (when given) as
+/// soon as a worker finds it, and running workloads with `run`.
+pub fn fuzz_with(
+    opts: &FuzzOptions,
+    counters: &Counters,
+    stop: &AtomicBool,
+    out: Option<&Path>,
+    run: &Runner,
+) -> Summary {
+    let start = Instant::now();
+    let next = AtomicU64::new(0);
+    // Lowest execution index with a finding (without keep_going, workers
+    // stop taking indices above it).
+    let first_found = AtomicU64::new(u64::MAX);
+    let found: Mutex<Vec<FoundCase>> = Mutex::new(Vec::new());
+    let error: Mutex<Option<String>> = Mutex::new(None);
+    let out_of_time = || opts.time.is_some_and(|t| start.elapsed() >= t);
+
+    let worker = || loop {
+        if stop.load(Ordering::Relaxed) || out_of_time() {
+            return;
+        }
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if opts.execs.is_some_and(|n| i >= n) {
+            return;
+        }
+        if !opts.keep_going && i > first_found.load(Ordering::Relaxed) {
+            return;
+        }
+        let workload = crate::campaign::mutate::input(opts.seed, i, &opts.config, &opts.seeds);
+        // The pipeline catches the filesystem's panics itself; this catch
+        // keeps the worker alive whatever else panics.
+        let finding = match crate::guard::catch(|| run(&workload, &opts.exec, &opts.oracle)) {
+            Ok(Ok(outcome)) => {
+                counters
+                    .crash_states
+                    .fetch_add(outcome.states_checked, Ordering::Relaxed);
+                counters
+                    .max_log_bytes
+                    .fetch_max(outcome.log_bytes, Ordering::Relaxed);
+                counters
+                    .max_log_entries
+                    .fetch_max(outcome.log_entries as u64, Ordering::Relaxed);
+                outcome.finding
+            }
+            Ok(Err(e)) => {
+                set_error(&error, format!("execution {i}: {e}"));
+                stop.store(true, Ordering::Relaxed);
+                return;
+            }
+            Err(report) if report.in_harness() => {
+                set_error(&error, format!("execution {i}: internal error: {report}"));
+                stop.store(true, Ordering::Relaxed);
+                return;
+            }
+            Err(report) => Some(crate::run::pipeline::panic_finding(&workload, &report)),
+        };
+        counters.execs.fetch_add(1, Ordering::Relaxed);
+        let Some(finding) = finding else {
+            continue;
+        };
+        // Without keep_going only the lowest index is reported, and which
+        // higher ones a worker reaches first depends on thread timing: save
+        // only the candidates, and the one reported once the workers stop.
+        let candidate = i < first_found.fetch_min(i, Ordering::Relaxed);
+        let mut reproducer = None;
+        if opts.keep_going {
+            reproducer = save_reproducer(out, &workload, &finding, &error, stop);
+        }
+        if opts.keep_going || candidate {
+            counters.findings.fetch_add(1, Ordering::Relaxed);
+        }
+        lock(&found).push(FoundCase {
+            exec: i,
+            workload,
+            finding,
+            reproducer,
+        });
+    };
+
+    let jobs = opts.jobs.max(1);
+    if jobs == 1 {
+        worker();
+    } else {
+        match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
+            Ok(pool) => {
+                pool.broadcast(|_| worker());
+            }
+            Err(e) => set_error(&error, e.to_string()),
+        }
+    }
+
+    let elapsed = start.elapsed().as_secs_f64();
+    let mut found = found.into_inner().unwrap_or_else(|e| e.into_inner());
+    found.sort_by_key(|c| c.exec);
+    if !opts.keep_going {
+        found.truncate(1);
+        if let Some(case) = found.first_mut() {
+            case.reproducer = save_reproducer(out, &case.workload, &case.finding, &error, stop);
+        }
+    }
+    let execs = counters.execs.load(Ordering::Relaxed);
+    let crash_states = counters.crash_states.load(Ordering::Relaxed);
+    let rate = |n: u64| {
+        if elapsed > 0.0 {
+            n as f64 / elapsed
+        } else {
+            0.0
+        }
+    };
+    Summary {
+        execs,
+        crash_states,
+        elapsed_s: elapsed,
+        execs_per_s: rate(execs),
+        crash_states_per_s: rate(crash_states),
+        max_log_bytes: counters.max_log_bytes.load(Ordering::Relaxed),
+        max_log_entries: counters.max_log_entries.load(Ordering::Relaxed),
+        image_bytes: opts.exec.device_bytes,
+        max_ops: opts.config.max_ops.clamp(1, crate::workload::MAX_OPS),
+        found,
+        error: error.into_inner().unwrap_or_else(|e| e.into_inner()),
+    }
+}
+
+/// Writes a finding's reproducer into `out`, if given; a failure to write
+/// it stops the campaign with an error.
+fn save_reproducer(
+    out: Option<&Path>,
+    workload: &Workload,
+    finding: &Finding,
+    error: &Mutex<Option<String>>,
+    stop: &AtomicBool,
+) -> Option<PathBuf> {
+    let dir = out?;
+    match crate::campaign::reproducer::save(dir, workload, finding) {
+        Ok(path) => Some(path),
+        Err(e) => {
+            set_error(
+                error,
+                format!("cannot write a reproducer into {}: {e}", dir.display()),
+            );
+            stop.store(true, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+/// Locks `m`, whatever a panicking holder left behind (nothing panics
+/// while these locks are held, but a poisoned lock must not kill a worker).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Keeps the first error of the campaign.
+fn set_error(error: &Mutex<Option<String>>, message: String) {
+    lock(error).get_or_insert(message);
+}

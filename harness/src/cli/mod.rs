@@ -1,0 +1,715 @@
+//! The `brownout` command line, for any list of targets: a user's own
+//! binary gets all of it from
+//!
+//! ```no_run
+//! # use brownout::target::Target;
+//! # fn my_targets() -> Vec<&'static dyn Target> { Vec::new() }
+//! fn main() -> std::process::ExitCode {
+//!     brownout::cli::main(&my_targets())
+//! }
+//! ```
+//!
+//! Exit status: 0 no finding, 1 finding(s), 2 error (bad input, I/O).
+
+use crate::campaign::fuzz_loop::{fuzz_with, Counters, FuzzOptions};
+use crate::campaign::reproducer;
+use crate::finding::Finding;
+use crate::run::check::OracleOptions;
+use crate::run::execute::ExecOptions;
+use crate::run::pipeline::run_workload;
+use crate::target::Target;
+use crate::workload::{Barrier, Bugs};
+use crate::workload::{CrashMode, FuzzConfig, Workload};
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+pub mod commands {
+    pub mod bench;
+    pub mod convert;
+    pub mod export_seeds;
+    pub mod import_crash;
+    pub mod replay;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "brownout",
+    version,
+    about = "Crash-consistency fuzzing for filesystem cores: acknowledged-stable data must survive every crash state"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Fuzz a target (default: the embedded filesystem core; stable Rust,
+    /// no setup).
+    Fuzz(FuzzArgs),
+    /// Run workload files and check every crash state.
+    Run(RunArgs),
+    /// Check a corpus: clean cases stay clean, reproducers still reproduce.
+    Corpus(CorpusArgs),
+    /// Shrink a failing workload to a small readable reproducer of the same
+    /// finding (same rule, same file).
+    Minimize(MinimizeArgs),
+    /// List the bug switches of a target (default: the embedded core).
+    Bugs(BugsArgs),
+    /// List the targets: name, version, device model, vocabulary, contract.
+    Targets(TargetsArgs),
+    /// Print the timeline of a workload's execution: operations, block
+    /// requests, completions and acknowledgement marks, by log position.
+    Show(ShowArgs),
+    /// Check every crash state of a recorded block log (native or Linux
+    /// dm-log-writes), optionally with an external check command.
+    Replay(commands::replay::ReplayArgs),
+    /// Convert a log between the native and dm-log-writes formats.
+    Convert(commands::convert::ConvertArgs),
+    /// Measure: time to the first finding of each bug variant, and clean
+    /// executions/s and crash states/s in each crash mode.
+    Bench(commands::bench::BenchArgs),
+    /// Turn an input saved by `cargo fuzz` (workload target) into the
+    /// readable workload it ran (config from BROWNOUT_* or flags).
+    ImportCrash(commands::import_crash::ImportCrashArgs),
+    /// Write the readable corpus as libFuzzer seed inputs.
+    ExportSeeds(commands::export_seeds::ExportSeedsArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ModeArg {
+    Prefix,
+    Reorder,
+    Torn,
+}
+
+impl From<ModeArg> for CrashMode {
+    fn from(m: ModeArg) -> CrashMode {
+        match m {
+            ModeArg::Prefix => CrashMode::Prefix,
+            ModeArg::Reorder => CrashMode::Reorder,
+            ModeArg::Torn => CrashMode::Torn,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BarrierArg {
+    Complete,
+    Stable,
+}
+
+impl From<BarrierArg> for Barrier {
+    fn from(b: BarrierArg) -> Barrier {
+        match b {
+            BarrierArg::Complete => Barrier::Complete,
+            BarrierArg::Stable => Barrier::Stable,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct BugsArgs {
+    /// The target whose switches to list.
+    #[arg(long, default_value = crate::workload::DEFAULT_TARGET)]
+    target: String,
+}
+
+#[derive(Args, Debug)]
+struct TargetsArgs {
+    /// Print a JSON array of objects.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options shared by every command that checks crash states.
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    /// Crash again inside recovery's own writes, to this depth (0: off).
+    #[arg(long, default_value_t = crate::run::check::RECOVERY_CRASHES_DEFAULT, value_parser = clap::value_parser!(u32).range(0..=4))]
+    recovery_crashes: u32,
+    /// Tear granularity of torn writes, in bytes (a multiple of 512).
+    #[arg(long, value_name = "BYTES", default_value_t = 512, value_parser = parse_tear)]
+    tear: u64,
+    /// Most volatile writes at one point before `reorder` samples subsets.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=16))]
+    max_volatile: u64,
+    /// Subsets sampled per point when there are more volatile writes.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    samples: u64,
+    /// Step budget of the filesystem's mount and wait loops.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    step_budget: u64,
+}
+
+/// `--tear`: a positive multiple of the 512-byte sector.
+fn parse_tear(s: &str) -> Result<u64, String> {
+    let n: u64 = s
+        .parse()
+        .map_err(|_| format!("expected a number of bytes, found `{s}`"))?;
+    if n == 0 || n % 512 != 0 || n > 1 << 20 {
+        return Err(format!(
+            "{n} is not a multiple of 512 between 512 and 1048576 (512: sectors, 4096: pages)"
+        ));
+    }
+    Ok(n)
+}
+
+impl CheckArgs {
+    fn exec(&self) -> ExecOptions {
+        ExecOptions {
+            step_budget: self.step_budget,
+            ..ExecOptions::default()
+        }
+    }
+    fn oracle(&self, jobs: usize, seed: u64) -> OracleOptions {
+        OracleOptions {
+            jobs,
+            max_volatile: self.max_volatile as usize,
+            samples: self.samples as usize,
+            seed,
+            only_state: None,
+            recovery_crashes: self.recovery_crashes,
+            tear_bytes: self.tear,
+        }
+    }
+}
+
+/// The target called `name`, or an error listing the known ones.
+fn target_named(name: &str) -> Result<&'static dyn Target> {
+    crate::target::lookup(name).with_context(|| {
+        format!(
+            "unknown target `{name}` (known: {}; see `brownout targets`)",
+            crate::target::names()
+        )
+    })
+}
+
+#[derive(Args, Debug)]
+struct FuzzArgs {
+    /// The target to fuzz (see `brownout targets`).
+    #[arg(long, default_value = crate::workload::DEFAULT_TARGET)]
+    target: String,
+    /// Turn a bug variant on (repeatable; see `brownout bugs`).
+    #[arg(long = "bug", value_name = "NAME")]
+    bugs: Vec<String>,
+    /// The barrier contract the filesystem declares.
+    #[arg(long, value_enum, default_value = "stable")]
+    barrier: BarrierArg,
+    /// How crash states are enumerated.
+    #[arg(long, value_enum, default_value = "prefix")]
+    mode: ModeArg,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    time: Option<u64>,
+    /// Stop after this many executions.
+    #[arg(long, value_name = "N")]
+    execs: Option<u64>,
+    /// Seed of the campaign (same seed, same workloads).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Largest number of operations per generated workload.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=512))]
+    max_ops: u64,
+    /// Where reproducers are written.
+    #[arg(long, default_value = "brownout-out")]
+    out: PathBuf,
+    /// Seed workloads: every `*.workload` file of DIR runs first (under this
+    /// campaign's switches, barrier and mode), then mutations of them
+    /// alternate with fresh workloads.
+    #[arg(long, value_name = "DIR")]
+    corpus: Option<PathBuf>,
+    /// Keep fuzzing after a finding.
+    #[arg(long)]
+    keep_going: bool,
+    /// Print one JSON summary object instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    check: CheckArgs,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Run on this target instead of the one the workload's `target:`
+    /// header names.
+    #[arg(long)]
+    target: Option<String>,
+    /// Workload files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Check only this crash state (its id from a finding).
+    #[arg(long)]
+    state: Option<String>,
+    /// Worker threads for crash-state checking (0 = one per core).
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1024))]
+    jobs: usize,
+    /// Print one JSON object per file.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    check: CheckArgs,
+}
+
+#[derive(Args, Debug)]
+struct MinimizeArgs {
+    /// Run on this target instead of the one the workload's `target:`
+    /// header names.
+    #[arg(long)]
+    target: Option<String>,
+    /// The failing workload file.
+    file: PathBuf,
+    /// Where to write the result (default: print it).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Most candidate workloads to run.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    budget: u64,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    check: CheckArgs,
+}
+
+#[derive(Args, Debug)]
+struct ShowArgs {
+    /// Run on this target instead of the one the workload's `target:`
+    /// header names.
+    #[arg(long)]
+    target: Option<String>,
+    /// A workload file.
+    file: PathBuf,
+    /// Include mkfs and the first mount.
+    #[arg(long)]
+    all: bool,
+    /// Also write the execution's block log (native format) here.
+    #[arg(long, value_name = "PATH")]
+    log_out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct CorpusArgs {
+    /// Run on this target instead of the one the workload's `target:`
+    /// header names.
+    #[arg(long)]
+    target: Option<String>,
+    /// The corpus directory (every `*.workload` file in it).
+    dir: PathBuf,
+    /// Print one JSON object per case.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    check: CheckArgs,
+}
+
+/// Set by Ctrl-C: the fuzz campaign stops.
+static STOP: AtomicBool = AtomicBool::new(false);
+/// Whether Ctrl-C was pressed.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// The `brownout` command line over the built-in targets and `targets`
+/// (registered first, so a workload file can name them).
+pub fn main(targets: &[&'static dyn Target]) -> ExitCode {
+    for &t in targets {
+        crate::target::register(t);
+    }
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Fuzz(a) => cmd_fuzz(a),
+        Command::Run(a) => cmd_run(a),
+        Command::Corpus(a) => cmd_corpus(a),
+        Command::Replay(a) => commands::replay::run(&a),
+        Command::Show(a) => cmd_show(a),
+        Command::Minimize(a) => cmd_minimize(a),
+        Command::Convert(a) => commands::convert::run(&a),
+        Command::Bench(a) => commands::bench::run(&a),
+        Command::ImportCrash(a) => commands::import_crash::run(&a),
+        Command::ExportSeeds(a) => commands::export_seeds::run(&a),
+        Command::Bugs(a) => cmd_bugs(&a),
+        Command::Targets(a) => cmd_targets(&a),
+    };
+    match result {
+        Ok(code) => code,
+        // The reader went away (`brownout replay --list | head`): not an error.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("brownout: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn cmd_bugs(a: &BugsArgs) -> Result<ExitCode> {
+    let t = target_named(&a.target)?;
+    if t.info().bugs.is_empty() {
+        println!("{} has no bug switches", a.target);
+    }
+    for bug in &t.info().bugs {
+        println!("{:<30} {}", bug.name, bug.summary);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_targets(a: &TargetsArgs) -> Result<ExitCode> {
+    let all = crate::target::all();
+    if a.json {
+        let infos: Vec<&crate::target::TargetInfo> = all.iter().map(|t| t.info()).collect();
+        println!("{}", serde_json::to_string(&infos)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for t in all {
+        let i = t.info();
+        println!(
+            "{:<18} {:<8} device {:<5} vocabulary {:<3} {} bug switch(es)",
+            i.name,
+            i.version,
+            i.device.name(),
+            i.vocabulary.name(),
+            i.bugs.len()
+        );
+        println!("    operations:  {}", i.ops.join(" "));
+        println!("    acknowledges: {}", i.contract.acknowledges);
+        println!("    atomic:       {}", i.contract.atomicity);
+        println!(
+            "    recovery:     {}",
+            if i.contract.recovery_must_succeed {
+                "must always succeed"
+            } else {
+                "may refuse a damaged image"
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a workload file and, with `target`, moves it onto that target
+/// (checking its operations against the target's vocabulary).
+fn load_workload_for(path: &Path, target: Option<&str>) -> Result<Workload> {
+    let mut w = load_workload(path)?;
+    if let Some(name) = target {
+        target_named(name)?;
+        w.header.target = name.to_string();
+        if let Err((op, e)) = w.validate() {
+            let at = op.map(|i| format!(" (operation #{i})")).unwrap_or_default();
+            bail!("{}{at}: {e}", path.display());
+        }
+    }
+    Ok(w)
+}
+
+/// Reads and parses a workload file; errors name the file and line.
+pub(crate) fn load_workload(path: &Path) -> Result<Workload> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not UTF-8 text (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    let w = Workload::parse(&text).map_err(|e| anyhow::anyhow!("{}:{}", path.display(), e))?;
+    Ok(w)
+}
+
+/// The `*.workload` files of a corpus directory; none is an error.
+pub(crate) fn corpus_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let files = crate::campaign::corpus::list(dir)
+        .with_context(|| format!("cannot read corpus directory {}", dir.display()))?;
+    if files.is_empty() {
+        bail!("{}: no *.workload files", dir.display());
+    }
+    Ok(files)
+}
+
+fn finding_exit(any: bool) -> ExitCode {
+    if any {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn cmd_fuzz(a: FuzzArgs) -> Result<ExitCode> {
+    let target = target_named(&a.target)?;
+    let bugs: Bugs = a.bugs.iter().map(String::as_str).collect();
+    bugs.validate(target.info()).map_err(anyhow::Error::msg)?;
+    if a.time == Some(0) || a.execs == Some(0) {
+        bail!("--time and --execs must be at least 1");
+    }
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if jobs == 0 || jobs > 1024 {
+        bail!("--jobs must be between 1 and 1024");
+    }
+    let config = FuzzConfig {
+        target: a.target.clone(),
+        bugs,
+        barrier: a.barrier.into(),
+        mode: a.mode.into(),
+        max_ops: a.max_ops as usize,
+    };
+    let mut seeds = Vec::new();
+    if let Some(dir) = &a.corpus {
+        for path in &corpus_files(dir)? {
+            seeds.push(crate::campaign::mutate::as_seed(
+                load_workload(path)?,
+                &config,
+            ));
+        }
+    }
+    let opts = FuzzOptions {
+        config,
+        seeds,
+        seed: a.seed,
+        execs: a.execs,
+        time: a.time.map(Duration::from_secs),
+        jobs,
+        keep_going: a.keep_going,
+        exec: a.check.exec(),
+        oracle: a.check.oracle(1, a.seed),
+    };
+    if a.out.exists() && !a.out.is_dir() {
+        bail!("--out {}: exists and is not a directory", a.out.display());
+    }
+    let counters = Counters::default();
+    let stop = &STOP;
+    // Ctrl-C stops the workers after their current execution; the summary
+    // is printed and every reproducer already written stays. A second
+    // Ctrl-C exits at once.
+    ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        STOP.store(true, Ordering::SeqCst);
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    let show_progress = !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let summary = std::thread::scope(|s| {
+        let campaign = s.spawn(|| fuzz_with(&opts, &counters, stop, Some(&a.out), &run_workload));
+        if show_progress {
+            let bar = indicatif::ProgressBar::new_spinner();
+            let start = std::time::Instant::now();
+            while !campaign.is_finished() {
+                let secs = start.elapsed().as_secs_f64().max(1e-3);
+                let execs = counters.execs.load(Ordering::Relaxed);
+                let states = counters.crash_states.load(Ordering::Relaxed);
+                bar.set_message(format!(
+                    "{execs} execs ({:.0}/s), {states} crash states ({:.0}/s), {} findings",
+                    execs as f64 / secs,
+                    states as f64 / secs,
+                    counters.findings.load(Ordering::Relaxed)
+                ));
+                bar.tick();
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            bar.finish_and_clear();
+        }
+        campaign.join()
+    });
+    let summary = summary.map_err(|_| anyhow::anyhow!("internal error: the fuzz loop panicked"))?;
+    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+    // Reproducers were written by the workers, before the findings were
+    // counted: report them now.
+    let mut reported: Vec<serde_json::Value> = Vec::new();
+    for case in &summary.found {
+        let mut finding = case.finding.clone();
+        if let Some(path) = &case.reproducer {
+            finding.reproduce = Some(reproduce_command(path, &finding));
+        }
+        if !a.json {
+            println!("{finding}");
+        }
+        let mut v = serde_json::to_value(&finding)?;
+        v["exec"] = case.exec.into();
+        v["reproducer"] = case
+            .reproducer
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .into();
+        reported.push(v);
+    }
+    if a.json {
+        let mut v = serde_json::to_value(&summary)?;
+        v["findings"] = reported.into();
+        v["interrupted"] = interrupted.into();
+        println!("{v}");
+    } else {
+        println!(
+            "{} executions, {} crash states in {:.1} s ({:.0} execs/s, {:.0} states/s), {} finding(s){}",
+            summary.execs,
+            summary.crash_states,
+            summary.elapsed_s,
+            summary.execs_per_s,
+            summary.crash_states_per_s,
+            summary.found.len(),
+            if interrupted { " (interrupted)" } else { "" }
+        );
+        println!(
+            "memory per execution: log at most {} bytes ({} entries), device image {} bytes, at most {} operations",
+            summary.max_log_bytes, summary.max_log_entries, summary.image_bytes, summary.max_ops
+        );
+    }
+    if let Some(e) = summary.error {
+        bail!("{e}");
+    }
+    Ok(finding_exit(!summary.found.is_empty()))
+}
+
+fn reproduce_command(path: &Path, finding: &Finding) -> String {
+    match &finding.state {
+        Some(state) => format!("brownout run {} --state {state}", path.display()),
+        None => format!("brownout run {}", path.display()),
+    }
+}
+
+fn cmd_run(a: RunArgs) -> Result<ExitCode> {
+    if a.state.is_some() && a.files.len() != 1 {
+        bail!(
+            "--state names a crash state of one workload; give exactly one file (got {})",
+            a.files.len()
+        );
+    }
+    let mut any = false;
+    for path in &a.files {
+        let w = load_workload_for(path, a.target.as_deref())?;
+        let mut oo = a.check.oracle(a.jobs, 0);
+        oo.only_state = a.state.clone();
+        let outcome = run_workload(&w, &a.check.exec(), &oo)
+            .with_context(|| format!("{}", path.display()))?;
+        if a.json {
+            let v = serde_json::json!({
+                "file": path.display().to_string(),
+                "finding": outcome.finding,
+                "log_entries": outcome.log_entries,
+                "states_enumerated": outcome.states_enumerated,
+                "states_checked": outcome.states_checked,
+            });
+            println!("{v}");
+        } else {
+            match &outcome.finding {
+                Some(f) => {
+                    let mut f = f.clone();
+                    f.reproduce = Some(reproduce_command(path, &f));
+                    println!("{}: {f}", path.display());
+                }
+                None => println!(
+                    "{}: clean ({} log entries, {} crash states checked)",
+                    path.display(),
+                    outcome.log_entries,
+                    outcome.states_checked
+                ),
+            }
+        }
+        any |= outcome.finding.is_some();
+    }
+    Ok(finding_exit(any))
+}
+
+fn cmd_corpus(a: CorpusArgs) -> Result<ExitCode> {
+    let cases = corpus_files(&a.dir)?;
+    let mut failures = 0;
+    for path in &cases {
+        let w = load_workload_for(path, a.target.as_deref())?;
+        let verdict =
+            crate::campaign::corpus::check_case(&w, &a.check.exec(), &a.check.oracle(1, 0))
+                .with_context(|| format!("{}", path.display()))?;
+        if a.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "file": path.display().to_string(),
+                    "expect": w.header.expect.map(|r| r.name()),
+                    "ok": verdict.ok,
+                    "detail": verdict.detail,
+                })
+            );
+        } else {
+            let mark = if verdict.ok { "ok  " } else { "FAIL" };
+            println!("{mark} {} — {}", path.display(), verdict.detail);
+        }
+        if !verdict.ok {
+            failures += 1;
+        }
+    }
+    if !a.json {
+        println!("{} passed, {} failed", cases.len() - failures, failures);
+    }
+    Ok(finding_exit(failures > 0))
+}
+
+fn cmd_show(a: ShowArgs) -> Result<ExitCode> {
+    let w = load_workload_for(&a.file, a.target.as_deref())?;
+    let exec = target_named(&w.header.target)?.execute(&w, &ExecOptions::default());
+    print!("{}", crate::run::show::timeline(&w, &exec, a.all));
+    if let Some(f) = &exec.finding {
+        println!("{f}");
+    }
+    if let Some(path) = &a.log_out {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        exec.log
+            .write_native(std::io::BufWriter::new(file))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(finding_exit(exec.finding.is_some()))
+}
+
+fn cmd_minimize(a: MinimizeArgs) -> Result<ExitCode> {
+    let w = load_workload_for(&a.file, a.target.as_deref())?;
+    let before_ops = w.ops.len();
+    let before_bytes = w.to_text().len();
+    // Sizes compare workload texts, without the finding's comment lines.
+    let m = crate::campaign::minimize::minimize(
+        &w,
+        &a.check.exec(),
+        &a.check.oracle(1, 0),
+        a.budget as usize,
+    )
+    .with_context(|| format!("{}", a.file.display()))?;
+    let text = reproducer::reproducer_text(&m.workload, &m.finding);
+    if let Some(out) = &a.output {
+        std::fs::write(out, &text).with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    let after_ops = m.workload.ops.len();
+    let after_bytes = m.workload.to_text().len();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "ops_before": before_ops,
+                "ops_after": after_ops,
+                "bytes_before": before_bytes,
+                "bytes_after": after_bytes,
+                "runs": m.runs,
+                "finding": m.finding,
+            })
+        );
+    } else {
+        if a.output.is_none() {
+            print!("{text}");
+        }
+        eprintln!(
+            "minimized {}: {before_ops} -> {after_ops} operations, {before_bytes} -> {after_bytes} bytes ({} runs); {}",
+            a.file.display(),
+            m.runs,
+            m.finding.rule
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,276 @@
+//! The `file` device model: one byte-addressable file with `write`,
+//! `set_len` and `sync_data` (redb's `StorageBackend`, a database over a
+//! file), recorded as a page cache over sectors.
+//!
+//! On the recording device the file's bytes live at the start, and its
+//! length in a one-sector record at the end. A write dirties whole pages:
+//! each page it touches is logged as one completed, cached (volatile)
+//! write of the page's new contents, so pages reach the disk independently
+//! (reorder) and tear at the tear granularity (sectors by default). A
+//! length change logs the length record (and, shrinking, the zeroes past
+//! the new end). `sync_data` is a flush: everything before it is durable.
+//! A crash therefore leaves any subset of the unsynced pages and length
+//! changes (reorder), in order (prefix), or torn.
+
+use super::Recorder;
+use replay::image::Image;
+use replay::log::{Log, LogBuilder, WriteFlags};
+
+/// Page size of the modelled page cache.
+pub const PAGE_SIZE: u64 = 4096;
+const SECTOR: u64 = 512;
+/// The length record: magic, then the length (little endian).
+const LEN_MAGIC: &[u8; 8] = b"brnfile1";
+
+/// A malformed file request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileError {
+    #[error("file range {offset}+{len} is past the device's capacity of {capacity} bytes")]
+    TooLarge {
+        offset: u64,
+        len: u64,
+        capacity: u64,
+    },
+    #[error("read at {offset}+{len} is past the end of the file ({file_len} bytes)")]
+    PastEnd {
+        offset: u64,
+        len: u64,
+        file_len: u64,
+    },
+}
+
+enum Store {
+    Flat(Vec<u8>),
+    Image(Image),
+}
+
+/// The recorded file a `file`-model engine runs on.
+pub struct File {
+    store: Store,
+    device_bytes: u64,
+    len: u64,
+    log: Option<LogBuilder>,
+    /// Scratch page for read-modify-write, kept to avoid an allocation per
+    /// page.
+    page: Vec<u8>,
+}
+
+impl File {
+    /// Bytes the file may grow to on this device.
+    pub fn capacity(&self) -> u64 {
+        self.device_bytes - SECTOR
+    }
+
+    /// The file's length.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Reads `buf.len()` bytes at `offset`; the range must lie in the file.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), FileError> {
+        let len = buf.len() as u64;
+        if offset.checked_add(len).is_none_or(|end| end > self.len) {
+            return Err(FileError::PastEnd {
+                offset,
+                len,
+                file_len: self.len,
+            });
+        }
+        self.read_raw(offset, buf);
+        Ok(())
+    }
+
+    fn read_raw(&self, offset: u64, buf: &mut [u8]) {
+        match &self.store {
+            Store::Flat(d) => buf.copy_from_slice(&d[offset as usize..offset as usize + buf.len()]),
+            Store::Image(i) => i.read(offset, buf),
+        }
+    }
+
+    fn write_raw(&mut self, offset: u64, data: &[u8]) {
+        match &mut self.store {
+            Store::Flat(d) => {
+                d[offset as usize..offset as usize + data.len()].copy_from_slice(data)
+            }
+            Store::Image(i) => i.write(offset, data),
+        }
+    }
+
+    fn check_capacity(&self, offset: u64, len: u64) -> Result<u64, FileError> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.capacity() => Ok(end),
+            _ => Err(FileError::TooLarge {
+                offset,
+                len,
+                capacity: self.capacity(),
+            }),
+        }
+    }
+
+    /// Writes `data` at `offset`, extending the file if it ends past it.
+    pub fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), FileError> {
+        let end = self.check_capacity(offset, data.len() as u64)?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.write_raw(offset, data);
+        if self.log.is_some() {
+            let first = offset / PAGE_SIZE;
+            let last = (end - 1) / PAGE_SIZE;
+            for page in first..=last {
+                self.log_page(page);
+            }
+        }
+        if end > self.len {
+            self.len = end;
+            self.log_len();
+        }
+        Ok(())
+    }
+
+    /// Sets the file's length; bytes past a shrink read as zero if the
+    /// file grows again.
+    pub fn set_len(&mut self, len: u64) -> Result<(), FileError> {
+        self.check_capacity(len, 0)?;
+        if len < self.len {
+            let old = self.len;
+            self.zero_raw(len, old - len);
+            if self.log.is_some() {
+                if len % PAGE_SIZE != 0 {
+                    self.log_page(len / PAGE_SIZE);
+                }
+                let from = len.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+                let to = old.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+                if to > from {
+                    let log = self.log.as_mut().expect("checked above");
+                    let id = log.submit_discard(from / SECTOR, (to - from) / SECTOR);
+                    log.complete(id);
+                }
+            }
+        }
+        if len != self.len {
+            self.len = len;
+            self.log_len();
+        }
+        Ok(())
+    }
+
+    /// Makes every earlier write and length change durable.
+    pub fn sync_data(&mut self) -> Result<(), FileError> {
+        if let Some(log) = &mut self.log {
+            let id = log.submit_flush();
+            log.complete(id);
+        }
+        Ok(())
+    }
+
+    fn zero_raw(&mut self, offset: u64, len: u64) {
+        match &mut self.store {
+            Store::Flat(d) => d[offset as usize..(offset + len) as usize].fill(0),
+            Store::Image(i) => i.zero(offset, len as usize),
+        }
+    }
+
+    /// Logs page `page` with its current contents (cached: volatile).
+    fn log_page(&mut self, page: u64) {
+        let mut buf = std::mem::take(&mut self.page);
+        buf.resize(PAGE_SIZE as usize, 0);
+        let start = page * PAGE_SIZE;
+        let n = PAGE_SIZE.min(self.capacity() - start) as usize;
+        self.read_raw(start, &mut buf[..n]);
+        if let Some(log) = &mut self.log {
+            let id = log.submit_write(start / SECTOR, &buf[..n], WriteFlags::default());
+            log.complete(id);
+        }
+        self.page = buf;
+    }
+
+    fn len_record(len: u64) -> [u8; SECTOR as usize] {
+        let mut rec = [0u8; SECTOR as usize];
+        rec[..8].copy_from_slice(LEN_MAGIC);
+        rec[8..16].copy_from_slice(&len.to_le_bytes());
+        rec
+    }
+
+    fn log_len(&mut self) {
+        let rec = Self::len_record(self.len);
+        let at = self.capacity();
+        if let Store::Image(i) = &mut self.store {
+            i.write(at, &rec);
+        } else if let Store::Flat(d) = &mut self.store {
+            d[at as usize..].copy_from_slice(&rec);
+        }
+        if let Some(log) = &mut self.log {
+            let id = log.submit_write(
+                at / SECTOR,
+                &rec,
+                WriteFlags {
+                    metadata: true,
+                    ..WriteFlags::default()
+                },
+            );
+            log.complete(id);
+        }
+    }
+}
+
+impl Recorder for File {
+    fn fresh(device_bytes: u64) -> Self {
+        assert!(
+            device_bytes > SECTOR && device_bytes.is_multiple_of(PAGE_SIZE),
+            "a file device is whole pages"
+        );
+        File {
+            store: Store::Flat(vec![0; device_bytes as usize]),
+            device_bytes,
+            len: 0,
+            log: Some(LogBuilder::new(device_bytes)),
+            page: Vec::new(),
+        }
+    }
+
+    fn over_image(image: Image, record: bool) -> Self {
+        let device_bytes = image.len();
+        let mut rec = [0u8; SECTOR as usize];
+        image.read(device_bytes - SECTOR, &mut rec);
+        let len = if &rec[..8] == LEN_MAGIC {
+            u64::from_le_bytes(rec[8..16].try_into().expect("8 bytes"))
+        } else {
+            0 // never persisted: the file was empty
+        };
+        let mut file = File {
+            store: Store::Image(image),
+            device_bytes,
+            len: len.min(device_bytes - SECTOR),
+            log: record.then(|| LogBuilder::new(device_bytes)),
+            page: Vec::new(),
+        };
+        // What lies past the end is not the file's: a crash may have kept
+        // pages whose length change it lost. They read as zero if the file
+        // grows again, as on a filesystem.
+        let (from, to) = (file.len, file.capacity());
+        file.zero_raw(from, to - from);
+        file
+    }
+
+    fn position(&self) -> usize {
+        self.log.as_ref().map_or(0, LogBuilder::len)
+    }
+
+    fn mark(&mut self, label: &str) {
+        if let Some(log) = &mut self.log {
+            log.mark(label, &[]);
+        }
+    }
+
+    fn finish(self) -> Log {
+        self.log
+            .unwrap_or_else(|| LogBuilder::new(self.device_bytes))
+            .finish()
+    }
+}

@@ -1,0 +1,42 @@
+//! Recording devices, one per device model: what a target's engine writes
+//! to, and what turns its writes into a `replay` log. A device is created
+//! fresh for an execution, or over a crash image for recovery (recording
+//! recovery's own writes only when nested crashes are asked for).
+
+pub mod disk;
+pub mod file;
+
+use replay::image::Image;
+use replay::log::Log;
+
+/// What the generic runner needs of every device model.
+pub trait Recorder: Sized {
+    /// A zeroed device of `device_bytes` bytes, recording.
+    fn fresh(device_bytes: u64) -> Self;
+    /// A device over a crash image; `record`: log what recovery writes.
+    fn over_image(image: Image, record: bool) -> Self;
+    /// The current log position (0 when not recording).
+    fn position(&self) -> usize;
+    /// Marks the log (acknowledgements, the start of the workload).
+    fn mark(&mut self, label: &str);
+    /// The recorded log; the device is spent.
+    fn finish(self) -> Log;
+}
+
+impl Recorder for disk::Disk {
+    fn fresh(device_bytes: u64) -> Self {
+        disk::Disk::new(device_bytes, Vec::new(), false)
+    }
+    fn over_image(image: Image, record: bool) -> Self {
+        disk::Disk::over_image(image, record)
+    }
+    fn position(&self) -> usize {
+        disk::Disk::position(self)
+    }
+    fn mark(&mut self, label: &str) {
+        disk::Disk::mark(self, label)
+    }
+    fn finish(self) -> Log {
+        disk::Disk::finish(self).log
+    }
+}

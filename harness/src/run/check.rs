@@ -1,0 +1,376 @@
+//! The crash-state oracle: rules 1–5 of DESIGN.md at every crash state the
+//! workload's mode enumerates, for any target. Each state's image is
+//! recovered (mounted or opened; recovery must succeed) and compared with
+//! what the target's reference model allows at that log position.
+//!
+//! **Crash during recovery.** Recovery writes too (journal replay,
+//! repair). With `recovery_crashes` = N > 0, the device under recovery
+//! records those writes; every crash state of that recovery log (same
+//! mode, on top of the crash image) is recovered again and held to the
+//! same contract, to depth N. A nested state's id reads `p15/p3`: state
+//! `p3` of the recovery of state `p15`.
+
+use crate::device::disk::Disk;
+use crate::finding::{Finding, Rule};
+use crate::model::fs::{Model, Source};
+use crate::run::execute::{ExecOptions, Execution, START_MARK};
+use crate::target::fs::{FsEngine, FsError};
+use crate::workload::{CrashMode, Workload};
+use replay::check::{CheckOptions, CheckReport, DistinctStates};
+use replay::crash_states::{CrashState, EnumOptions, Mode, StateId};
+use replay::image::Image;
+use replay::log::Log;
+
+/// Knobs of crash-state checking.
+#[derive(Clone, Debug)]
+pub struct OracleOptions {
+    pub jobs: usize,
+    pub max_volatile: usize,
+    pub samples: usize,
+    pub seed: u64,
+    /// Check only this state (`--state ID`; `A/B` for a nested state).
+    pub only_state: Option<String>,
+    /// Depth of crashes inside recovery (0: off).
+    pub recovery_crashes: u32,
+    /// Tear granularity in bytes (a multiple of 512).
+    pub tear_bytes: u64,
+}
+
+/// Default depth of crashes inside recovery (see README, "Crash during
+/// recovery", for the measurements behind it).
+pub const RECOVERY_CRASHES_DEFAULT: u32 = 0;
+
+impl Default for OracleOptions {
+    fn default() -> Self {
+        OracleOptions {
+            jobs: 1,
+            max_volatile: 8,
+            samples: 64,
+            seed: 0,
+            only_state: None,
+            recovery_crashes: RECOVERY_CRASHES_DEFAULT,
+            tear_bytes: 512,
+        }
+    }
+}
+
+pub fn replay_mode(mode: CrashMode) -> Mode {
+    match mode {
+        CrashMode::Prefix => Mode::Prefix,
+        CrashMode::Reorder => Mode::Reorder,
+        CrashMode::Torn => Mode::Torn,
+    }
+}
+
+/// The result of checking every crash state of one execution.
+pub struct CrashCheck {
+    pub states_enumerated: u64,
+    pub states_checked: u64,
+    /// The first failing state in enumeration order.
+    pub finding: Option<Finding>,
+}
+
+/// Enumeration options for a workload.
+pub fn enum_options(workload: &Workload, oo: &OracleOptions) -> EnumOptions {
+    EnumOptions {
+        mode: replay_mode(workload.header.mode),
+        max_volatile: oo.max_volatile,
+        samples: oo.samples,
+        seed: oo.seed,
+        start_mark: Some(START_MARK.to_string()),
+        end_mark: None,
+        limit: None,
+        distinct_images_only: false,
+        tear_sectors: (oo.tear_bytes / 512).max(1),
+    }
+}
+
+/// Recovers one crash image and checks the contract at `position`;
+/// with `record`, returns the log of recovery's own writes.
+pub trait StateCheck: Sync {
+    /// Recovers `image` (a crash at log position `position`) and checks it.
+    #[allow(clippy::result_large_err)]
+    fn check(&self, position: usize, image: &Image, record: bool) -> Result<Option<Log>, Finding>;
+}
+
+/// Checks every crash state of `log` with `checker`, nested crashes
+/// inside recovery included, catching panics of the target.
+pub fn check_states(
+    log: &Log,
+    workload: &Workload,
+    oo: &OracleOptions,
+    checker: &dyn StateCheck,
+) -> Result<CrashCheck, replay::ReplayError> {
+    let enumerate = enum_options(workload, oo);
+    let nested = EnumOptions {
+        start_mark: None,
+        ..enumerate.clone()
+    };
+    let one = |state: &CrashState, image: &Image| -> Result<(), Box<Finding>> {
+        let depth = oo.recovery_crashes;
+        check_guarded(
+            checker,
+            state.position,
+            image,
+            depth,
+            &nested,
+            &mut Vec::new(),
+        )
+        .map_err(|f| Box::new(with_state(state, *f)))
+    };
+    if let Some(id) = &oo.only_state {
+        let mut ids = id.split('/');
+        let outer: StateId = ids.next().unwrap_or_default().parse()?;
+        let state = replay::crash_states::find_state(log, &enumerate, &outer)?;
+        let image = replay::crash_states::image_of(log, &state)?;
+        let inner: Vec<StateId> = ids.map(str::parse).collect::<Result<_, _>>()?;
+        let finding = match inner.is_empty() {
+            true => one(&state, &image).err().map(|f| *f),
+            false => check_nested_path(checker, &state, &image, &nested, &inner)?,
+        };
+        return Ok(CrashCheck {
+            states_enumerated: 1,
+            states_checked: 1,
+            finding,
+        });
+    }
+    let opts = CheckOptions {
+        enumerate,
+        jobs: oo.jobs,
+        keep_going: false,
+    };
+    let report: CheckReport<Box<Finding>> = replay::check::check(log, &opts, one)?;
+    Ok(CrashCheck {
+        states_enumerated: report.states_enumerated,
+        states_checked: report.states_checked,
+        finding: report.failures.into_iter().next().map(|f| *f.error),
+    })
+}
+
+/// Checks one image, then (depth left) every crash state of its recovery.
+/// `path` collects the nested state ids of the current descent.
+fn check_guarded(
+    checker: &dyn StateCheck,
+    position: usize,
+    image: &Image,
+    depth: u32,
+    nested: &EnumOptions,
+    path: &mut Vec<String>,
+) -> Result<(), Box<Finding>> {
+    let recovery = guarded(|| checker.check(position, image, depth > 0)).map_err(|mut f| {
+        if !path.is_empty() {
+            f.message = format!("{} (crash during recovery)", f.message);
+        }
+        Box::new(f)
+    })?;
+    let Some(recovery) = recovery.filter(|_| depth > 0) else {
+        return Ok(());
+    };
+    // The recovery log's states, on top of this crash image.
+    let states = DistinctStates::over(&recovery, nested, image.clone())
+        .map_err(|e| Box::new(Finding::new(Rule::Recovery, format!("recovery log: {e}"))))?;
+    let outer_key = image.content_key();
+    for s in states {
+        if s.image.content_key() == outer_key {
+            continue; // recovery had written nothing yet: checked above
+        }
+        path.push(s.state.id.to_string());
+        let r = check_guarded(checker, position, &s.image, depth - 1, nested, path);
+        if let Err(mut f) = r {
+            if f.nested.is_none() {
+                f.nested = Some(path.join("/"));
+            }
+            return Err(f);
+        }
+        path.pop();
+    }
+    Ok(())
+}
+
+/// Checks the nested state that `inner` names (`--state A/B/C`).
+fn check_nested_path(
+    checker: &dyn StateCheck,
+    state: &CrashState,
+    image: &Image,
+    nested: &EnumOptions,
+    inner: &[StateId],
+) -> Result<Option<Finding>, replay::ReplayError> {
+    let mut image = image.clone();
+    for (k, id) in inner.iter().enumerate() {
+        let recovery = match guarded(|| checker.check(state.position, &image, true)) {
+            Ok(Some(log)) => log,
+            Ok(None) => return Ok(None),
+            Err(f) => return Ok(Some(with_state(state, f))),
+        };
+        let s = replay::crash_states::find_state(&recovery, nested, id)?;
+        image = replay::crash_states::image_of_over(&recovery, image.clone(), &s)?;
+        if k + 1 == inner.len() {
+            let r = guarded(|| checker.check(state.position, &image, false));
+            return Ok(r.err().map(|mut f| {
+                f.nested = Some(
+                    inner
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                );
+                with_state(state, f)
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// Runs `f`; a panic of the target is a rule-1 finding, a panic of
+/// brownout's own code unwinds to the pipeline (an internal error).
+#[allow(clippy::result_large_err)]
+fn guarded<T>(f: impl FnOnce() -> Result<T, Finding>) -> Result<T, Finding> {
+    match crate::guard::catch(f) {
+        Ok(r) => r,
+        Err(p) if p.in_harness() => std::panic::resume_unwind(Box::new(p.text())),
+        Err(p) => {
+            let mut f = Finding::new(
+                Rule::Recovery,
+                "the target panicked while recovering or reading the crash image",
+            );
+            f.panic = Some(p.text());
+            Err(f)
+        }
+    }
+}
+
+/// The `fs` vocabulary's check of one crash state: mount (recovery must
+/// succeed), then every file's size and bytes against the model.
+pub struct FsStateCheck<'a, E: FsEngine> {
+    pub engine: &'a E,
+    pub config: &'a E::Config,
+    pub workload: &'a Workload,
+    pub model: &'a Model,
+    pub step_budget: u64,
+}
+
+impl<E: FsEngine> StateCheck for FsStateCheck<'_, E> {
+    fn check(&self, position: usize, image: &Image, record: bool) -> Result<Option<Log>, Finding> {
+        let disk = Disk::over_image(image.clone(), record);
+        let mut fs = self.engine.mount(self.config, disk).map_err(|e| {
+            Finding::new(
+                Rule::Recovery,
+                match e {
+                    FsError::StepBudget { .. } => format!(
+                        "recovery did not finish in {} steps on the crash image",
+                        self.step_budget
+                    ),
+                    e => format!("mount (recovery) failed on the crash image: {e}"),
+                },
+            )
+        })?;
+        check_files(self.engine, &mut fs, self.workload, self.model, position)?;
+        Ok(record.then(|| self.engine.crash(fs).finish().log))
+    }
+}
+
+/// Checks every crash state of `exec` on an `fs` engine.
+pub fn check_crash_states<E: FsEngine>(
+    engine: &E,
+    workload: &Workload,
+    exec: &Execution,
+    eo: &ExecOptions,
+    oo: &OracleOptions,
+) -> Result<CrashCheck, replay::ReplayError> {
+    let model = exec.model(workload);
+    let config = engine.configure(&workload.header, eo.step_budget);
+    let checker = FsStateCheck {
+        engine,
+        config: &config,
+        workload,
+        model: &model,
+        step_budget: eo.step_budget,
+    };
+    check_states(&exec.log, workload, oo, &checker)
+}
+
+/// `f` located at crash state `state`.
+fn with_state(state: &CrashState, mut f: Finding) -> Finding {
+    f.state = Some(match f.nested.take() {
+        Some(nested) => format!("{}/{nested}", state.id),
+        None => state.id.to_string(),
+    });
+    f.position = Some(state.position);
+    f.persisted = state
+        .persisted
+        .iter()
+        .map(|w| match w.sectors {
+            Some(n) => format!("{}:{n}", w.id),
+            None => w.id.to_string(),
+        })
+        .collect();
+    f
+}
+
+/// Rules 2–5 on a recovered filesystem: every file's size and bytes.
+// A finding ends the check of this state: the cold path, so its size in
+// the `Err` variant costs nothing worth boxing for.
+#[allow(clippy::result_large_err)]
+fn check_files<E: FsEngine>(
+    engine: &E,
+    fs: &mut E::Mounted,
+    workload: &Workload,
+    model: &Model,
+    p: usize,
+) -> Result<(), Finding> {
+    for file in 0..workload.header.files {
+        let size = engine
+            .size(fs, file)
+            .map_err(|e| {
+                Finding::new(
+                    Rule::Recovery,
+                    format!("f{file}: size unreadable after recovery: {e}"),
+                )
+            })?
+            .unwrap_or(0);
+        let fm = &model.files[file as usize];
+        let (sizes, floor) = fm.allowed_sizes(p, true, None);
+        let floor_broken = floor.filter(|&(min, _)| size < min);
+        if !sizes.contains(&size) || floor_broken.is_some() {
+            let (rule, op, expected) = match floor_broken {
+                Some((min, source)) => (
+                    size_rule(source),
+                    Some(source.op()),
+                    format!("size >= {min} (acknowledged), and one of {sizes:?}"),
+                ),
+                None => (Rule::AckedSize, None, format!("one of {sizes:?}")),
+            };
+            let mut f = Finding::new(rule, format!("f{file} has size {size} after recovery"));
+            f.file = Some(format!("f{file}"));
+            f.expected = Some(expected);
+            f.observed = Some(size.to_string());
+            if let Some(op) = op {
+                f.op = Some(op);
+                f.op_text = Some(workload.ops[op].to_string());
+            }
+            return Err(f);
+        }
+        if size == 0 {
+            continue;
+        }
+        let data = engine.read(fs, file, 0, size).map_err(|e| {
+            Finding::new(
+                Rule::Recovery,
+                format!("f{file}: read after recovery failed: {e}"),
+            )
+        })?;
+        if let Some(m) = model.check_data(file, 0, &data, p, None) {
+            let mut f = Finding::new(Rule::StaleData, String::new());
+            crate::model::describe::describe_mismatch(&mut f, workload, model, file, 0, &data, &m);
+            return Err(f);
+        }
+    }
+    Ok(())
+}
+
+fn size_rule(source: Source) -> Rule {
+    match source {
+        Source::Ack(_) => Rule::AckedSize,
+        Source::Barrier(_) => Rule::DioBarrier,
+    }
+}

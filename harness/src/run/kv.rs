@@ -1,0 +1,289 @@
+//! Running a `kv` workload: the executor (open, the operations with a log
+//! mark at each return, rule 8 on every `get`) and the crash check (open
+//! on every crash image, scan, compare with the committed states the model
+//! allows).
+
+use crate::device::Recorder;
+use crate::finding::{op_finding, Finding, Rule};
+use crate::model::kv::{describe, observed_state, KvModel};
+use crate::run::check::{check_states, OracleOptions, StateCheck};
+use crate::run::execute::{ExecOptions, Execution, START_MARK};
+use crate::run::pipeline::{guarded_execution, Outcome, RunError};
+use crate::target::kv::KvEngine;
+use crate::target::TargetInfo;
+use crate::workload::kv::{key_bytes, value};
+use crate::workload::{write_id, Op, Workload};
+use replay::image::Image;
+use replay::log::Log;
+use std::collections::BTreeMap;
+
+/// Runs `workload` on `engine` and checks every crash state.
+pub fn run<E: KvEngine>(
+    engine: &E,
+    info: &TargetInfo,
+    workload: &Workload,
+    eo: &ExecOptions,
+    oo: &OracleOptions,
+) -> Result<Outcome, RunError> {
+    let device_bytes = info.limits.device_bytes;
+    let mut model = KvModel::new();
+    let execution = guarded_execution(workload, device_bytes, || {
+        let (execution, m) = execute(engine, info, workload, eo);
+        model = m;
+        execution
+    })?;
+    if execution.finding.is_some() {
+        return Ok(Outcome::of(execution, None));
+    }
+    let config = engine.configure(&workload.header);
+    let checker = KvStateCheck {
+        engine,
+        config: &config,
+        workload,
+        model: &model,
+        recovery_must_succeed: info.contract.recovery_must_succeed,
+    };
+    let check = crate::guard::catch(|| check_states(&execution.log, workload, oo, &checker))
+        .map_err(RunError::Panic)??;
+    Ok(Outcome::of(execution, Some(check)))
+}
+
+/// Runs `workload`: the execution and the model of its commits.
+pub fn execute<E: KvEngine>(
+    engine: &E,
+    info: &TargetInfo,
+    workload: &Workload,
+    _eo: &ExecOptions,
+) -> (Execution, KvModel) {
+    let mut model = KvModel::new();
+    let device_bytes = info.limits.device_bytes;
+    let config = engine.configure(&workload.header);
+    crate::guard::set_op(None);
+    let mut db = match engine.open(&config, E::Device::fresh(device_bytes)) {
+        Ok(db) => db,
+        Err(e) => {
+            let f = Finding::new(
+                Rule::Recovery,
+                format!("creating a database on an empty device failed: {e}"),
+            );
+            return (Execution::empty(device_bytes, Some(f)), model);
+        }
+    };
+    engine.device_mut(&mut db).mark(START_MARK);
+    let mut times = Vec::with_capacity(workload.ops.len());
+    let mut finding = None;
+    for (i, op) in workload.ops.iter().enumerate() {
+        crate::guard::set_op(Some(i));
+        let start = engine.device_mut(&mut db).position();
+        let result = match *op {
+            Op::Reopen => match engine.close(db) {
+                Ok(device) => engine.open(&config, device),
+                Err(e) => Err(e),
+            },
+            _ => run_op(engine, &mut db, i, op).map(|()| db),
+        };
+        db = match result {
+            Ok(db) => db,
+            Err(e) => {
+                let rule = if matches!(op, Op::Reopen) {
+                    Rule::Recovery
+                } else {
+                    Rule::ReadYourWrites
+                };
+                finding = Some(op_finding(
+                    rule,
+                    workload,
+                    i,
+                    format!("operation failed unexpectedly: {e}"),
+                ));
+                // A failed reopen leaves no device to crash.
+                let log = replay::log::LogBuilder::new(device_bytes).finish();
+                let exec = Execution {
+                    log,
+                    times,
+                    events: Vec::new(),
+                    owners: BTreeMap::new(),
+                    finding,
+                };
+                return (exec, model);
+            }
+        };
+        let device = engine.device_mut(&mut db);
+        device.mark(&format!("ret {}", op.keyword()));
+        let end = device.position();
+        times.push(crate::model::fs::OpTimes {
+            start,
+            end,
+            ok: true,
+            dio_end: crate::model::fs::NEVER,
+            dio_ack: crate::model::fs::NEVER,
+        });
+        if let Op::Get { key } = *op {
+            if let Some(f) = check_get(engine, &mut db, workload, &model, i, key) {
+                finding = Some(f);
+                break;
+            }
+        }
+        model.apply(i, op, start, end);
+    }
+    let log = engine.crash(db).finish();
+    let exec = Execution {
+        log,
+        times,
+        events: Vec::new(),
+        owners: BTreeMap::new(),
+        finding,
+    };
+    (exec, model)
+}
+
+fn run_op<E: KvEngine>(
+    engine: &E,
+    db: &mut E::Db,
+    i: usize,
+    op: &Op,
+) -> Result<(), crate::target::kv::KvError> {
+    match *op {
+        Op::Put { key, len } => engine.put(db, &key_bytes(key), &value(key, len, write_id(i))),
+        Op::Remove { key } => engine.remove(db, &key_bytes(key)),
+        Op::Commit { durable } => engine.commit(db, durable),
+        Op::Abort => engine.abort(db),
+        // Checked after the return mark, against the model.
+        Op::Get { .. } => Ok(()),
+        _ => unreachable!("not a kv operation: {op}"),
+    }
+}
+
+/// Rule 8: `get` returns the open transaction's write or the last
+/// committed value.
+fn check_get<E: KvEngine>(
+    engine: &E,
+    db: &mut E::Db,
+    workload: &Workload,
+    model: &KvModel,
+    i: usize,
+    key: u32,
+) -> Option<Finding> {
+    let got = match engine.get(db, &key_bytes(key)) {
+        Ok(v) => v,
+        Err(e) => {
+            return Some(op_finding(
+                Rule::ReadYourWrites,
+                workload,
+                i,
+                format!("get failed: {e}"),
+            ))
+        }
+    };
+    let want = model.expected_get(key);
+    if got.as_deref() == want.map(|(v, _)| v.as_slice()) {
+        return None;
+    }
+    let mut f = op_finding(
+        Rule::ReadYourWrites,
+        workload,
+        i,
+        format!("get k{key} returned the wrong value"),
+    );
+    f.expected = Some(match want {
+        Some((_, wid)) => format!(
+            "the value of op #{} `{}`",
+            wid - 1,
+            workload.ops[*wid as usize - 1]
+        ),
+        None => "no value".to_string(),
+    });
+    f.observed = Some(match got {
+        Some(v) => format!("{} bytes (first: {:02x?})", v.len(), &v[..v.len().min(8)]),
+        None => "no value".to_string(),
+    });
+    Some(f)
+}
+
+/// The `kv` check of one crash state: open (recovery), scan, compare.
+struct KvStateCheck<'a, E: KvEngine> {
+    engine: &'a E,
+    config: &'a E::Config,
+    workload: &'a Workload,
+    model: &'a KvModel,
+    recovery_must_succeed: bool,
+}
+
+impl<E: KvEngine> StateCheck for KvStateCheck<'_, E> {
+    fn check(&self, position: usize, image: &Image, record: bool) -> Result<Option<Log>, Finding> {
+        let device = E::Device::over_image(image.clone(), record);
+        let mut db = match self.engine.open(self.config, device) {
+            Ok(db) => db,
+            Err(e) if self.recovery_must_succeed => {
+                return Err(Finding::new(
+                    Rule::Recovery,
+                    format!("open (recovery) failed on the crash image: {e}"),
+                ))
+            }
+            Err(_) => return Ok(None),
+        };
+        let entries = self.engine.scan(&mut db).map_err(|e| {
+            Finding::new(Rule::Recovery, format!("scan after recovery failed: {e}"))
+        })?;
+        self.judge(position, &entries)?;
+        Ok(record.then(|| self.engine.crash(db).finish()))
+    }
+}
+
+impl<E: KvEngine> KvStateCheck<'_, E> {
+    /// The observed database must be one of the allowed committed states.
+    #[allow(clippy::result_large_err)]
+    fn judge(&self, p: usize, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(), Finding> {
+        let (w, m) = (self.workload, self.model);
+        let (lo, hi) = m.allowed(p);
+        let expected = format!(
+            "the state after one of commits {lo}..={hi} (commit 0: empty database): {}",
+            (lo..=hi)
+                .map(|j| describe(w, &m.states[j]))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        );
+        let observed = match observed_state(w, entries) {
+            Ok(state) => state,
+            Err(what) => {
+                let mut f = Finding::new(
+                    Rule::StaleData,
+                    format!("foreign data after a crash: {what}"),
+                );
+                f.expected = Some(expected);
+                f.observed = Some(what);
+                return Err(f);
+            }
+        };
+        let found = m.find(&observed);
+        if found.is_some_and(|j| (lo..=hi).contains(&j)) {
+            return Ok(());
+        }
+        let mut f = match found {
+            Some(j) if j < lo => {
+                let c = &m.commits[lo - 1];
+                let mut f = op_finding(
+                    Rule::AckedData,
+                    w,
+                    c.op,
+                    format!(
+                        "acknowledged durable commit {lo} lost: the database is back at commit {j}"
+                    ),
+                );
+                f.file = None;
+                f
+            }
+            Some(j) => Finding::new(
+                Rule::StaleData,
+                format!("the database shows commit {j}, which had not begun at the crash"),
+            ),
+            None => Finding::new(
+                Rule::StaleData,
+                "the database equals no committed state: a transaction is torn or mixed",
+            ),
+        };
+        f.expected = Some(expected);
+        f.observed = Some(describe(w, &observed));
+        Err(f)
+    }
+}

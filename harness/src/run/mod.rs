@@ -1,0 +1,8 @@
+//! Running one workload on one target: execute it (run-time rules 6–8),
+//! then check every crash state of its log (rules 1–5), per vocabulary.
+
+pub mod check;
+pub mod execute;
+pub mod kv;
+pub mod pipeline;
+pub mod show;

@@ -1,0 +1,147 @@
+//! One workload, end to end: execute it (rules 6–8 at run time), then check
+//! every crash state of its log (rules 1–5). This is what `brownout run`,
+//! the fuzz loop, the corpus check and the cargo-fuzz targets all call.
+//!
+//! A panic inside the filesystem under test is caught ([`crate::guard`])
+//! and becomes a finding that carries the panic's message and location:
+//! rule 1 when it happens while mounting (recovery on a crash state, or a
+//! remount), rule 8 when an operation panics (like any other unexpected
+//! failure of an operation).
+
+use crate::finding::{op_finding, Finding, Rule};
+use crate::guard::{self, PanicReport};
+use crate::run::check::{check_crash_states, CrashCheck, OracleOptions};
+use crate::run::execute::{execute, ExecOptions, Execution};
+use crate::target::fs::FsEngine;
+use crate::workload::{Op, Workload};
+
+/// What running one workload found.
+pub struct Outcome {
+    pub finding: Option<Finding>,
+    pub states_enumerated: u64,
+    pub states_checked: u64,
+    pub log_entries: usize,
+    /// Size of the recorded log in the native encoding (entry headers,
+    /// labels and write data): what one execution holds in memory besides
+    /// the target's own device.
+    pub log_bytes: u64,
+    pub execution: Execution,
+}
+
+impl Outcome {
+    /// The outcome of an execution whose crash states were checked (or
+    /// not: `check` is `None` after a run-time finding).
+    pub fn of(execution: Execution, check: Option<CrashCheck>) -> Self {
+        let (finding, states_enumerated, states_checked) = match check {
+            Some(c) => (c.finding, c.states_enumerated, c.states_checked),
+            None => (execution.finding.clone(), 0, 0),
+        };
+        Outcome {
+            finding,
+            states_enumerated,
+            states_checked,
+            log_entries: execution.log.len(),
+            log_bytes: execution.log.native_len(),
+            execution,
+        }
+    }
+}
+
+/// Errors that are the harness's, not the target's.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("crash-state enumeration failed: {0}")]
+    Replay(replay::ReplayError),
+    /// A panic outside the target (in the harness itself).
+    #[error("internal error: the harness {0}")]
+    Panic(PanicReport),
+    /// The workload names a target nobody registered.
+    #[error("unknown target `{name}` (known: {known})")]
+    UnknownTarget { name: String, known: String },
+}
+
+impl From<replay::ReplayError> for RunError {
+    fn from(e: replay::ReplayError) -> Self {
+        RunError::Replay(e)
+    }
+}
+
+/// The finding for a panic of the target while it ran `workload`: rule 1
+/// while formatting, mounting or reopening, rule 8 in any other operation.
+pub fn panic_finding(workload: &Workload, report: &PanicReport) -> Finding {
+    let op = report
+        .op
+        .and_then(|i| workload.ops.get(i).map(|op| (i, op)));
+    let mut f = match op {
+        Some((i, op)) => {
+            let rule = if matches!(op, Op::Remount | Op::Reopen) {
+                Rule::Recovery
+            } else {
+                Rule::ReadYourWrites
+            };
+            op_finding(
+                rule,
+                workload,
+                i,
+                format!("the target panicked in operation #{i} `{op}`"),
+            )
+        }
+        None => Finding::new(
+            Rule::Recovery,
+            "the target panicked while formatting or mounting",
+        ),
+    };
+    f.panic = Some(report.text());
+    f
+}
+
+/// Runs `workload` on the target it names and checks its crash states.
+pub fn run_workload(
+    workload: &Workload,
+    eo: &ExecOptions,
+    oo: &OracleOptions,
+) -> Result<Outcome, RunError> {
+    crate::target::of(workload)?.run(workload, eo, oo)
+}
+
+/// Runs an execution under the panic guard: a panic of the target is a
+/// finding, one of brownout's own an internal error.
+pub fn guarded_execution(
+    workload: &Workload,
+    device_bytes: u64,
+    run: impl FnOnce() -> Execution,
+) -> Result<Execution, RunError> {
+    match guard::catch(run) {
+        Ok(execution) => Ok(execution),
+        Err(report) if report.in_harness() => Err(RunError::Panic(report)),
+        Err(report) => Ok(Execution::empty(
+            device_bytes,
+            Some(panic_finding(workload, &report)),
+        )),
+    }
+}
+
+/// [`run_workload`] for an `fs` engine. A run-time finding stops the run;
+/// crash states are checked only when the run was clean.
+pub fn run_fs<E: FsEngine>(
+    engine: &E,
+    workload: &Workload,
+    eo: &ExecOptions,
+    oo: &OracleOptions,
+) -> Result<Outcome, RunError> {
+    let execution = guarded_execution(workload, eo.device_bytes, || execute(engine, workload, eo))?;
+    if execution.finding.is_some() {
+        return Ok(Outcome::of(execution, None));
+    }
+    // The oracle catches panics of the target per crash state; one that
+    // still gets here is the harness's own.
+    let check = guard::catch(|| check_crash_states(engine, workload, &execution, eo, oo))
+        .map_err(RunError::Panic)??;
+    Ok(Outcome::of(execution, Some(check)))
+}
+
+/// Runs `workload` on the target it names, without checking crash states
+/// (timelines, log export, tests of the executor).
+pub fn execute_workload(workload: &Workload, eo: &ExecOptions) -> Result<Execution, RunError> {
+    Ok(crate::target::of(workload)?.execute(workload, eo))
+}

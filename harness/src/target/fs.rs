@@ -1,0 +1,143 @@
+//! The `fs` vocabulary's adapter trait: a filesystem mounted on a
+//! [`Disk`].
+//!
+//! Required: [`FsEngine::info`], [`FsEngine::configure`],
+//! [`FsEngine::mkfs`], [`FsEngine::mount`], [`FsEngine::unmount`],
+//! [`FsEngine::crash`], [`FsEngine::disk_mut`], [`FsEngine::apply`],
+//! [`FsEngine::read`] and [`FsEngine::size`]. Each has one duty; the
+//! executor decides what to run and the oracle what it means.
+//!
+//! The engine reports acknowledgements through [`Disk::event`] at the
+//! exact moment they happen: `Returned` when a synchronous operation
+//! returns, the DIO milestones when direct I/O is submitted, ends
+//! (`inode_dio_end`) and is acknowledged, and `DioWaitReturned` when the
+//! barrier returns. An engine that reports nothing can still be tested:
+//! the executor marks every operation's return itself, so only AIO and the
+//! barrier go unchecked (never wrong, finds less).
+
+use super::{Target, TargetInfo};
+use crate::device::disk::Disk;
+use crate::run::check::OracleOptions;
+use crate::run::execute::{ExecOptions, Execution};
+use crate::run::pipeline::{Outcome, RunError};
+use crate::workload::{FileId, Header, Op};
+
+/// Why an operation failed, in terms the executor acts on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FsError {
+    /// EINVAL: a request the engine rightly refuses (misaligned direct
+    /// I/O). Expected where the workload says so.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// ENOENT: the file does not exist. Expected for a file the workload
+    /// never created.
+    #[error("no such file: {0}")]
+    NotFound(String),
+    /// The engine's lock tracker found a deadlock (rule 7).
+    #[error("deadlock: {0}")]
+    Deadlock(String),
+    /// A mount or wait loop ran past its step budget (no progress).
+    #[error("did not finish in {steps} steps")]
+    StepBudget {
+        /// The budget that ran out.
+        steps: u64,
+    },
+    /// Anything else: corruption, ENOSPC, a device error.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A filesystem under test, mounted on a recording [`Disk`].
+pub trait FsEngine: Send + Sync + 'static {
+    /// Settings derived once per workload from its header (bug switches,
+    /// barrier contract, file count, step budget).
+    type Config: Send + Sync;
+    /// A mounted filesystem; it owns its disk.
+    type Mounted;
+
+    /// Name, version, device model (`disk`), operations, contract.
+    fn info(&self) -> TargetInfo;
+
+    /// The per-workload settings. `step_budget` bounds mount and every
+    /// wait loop, so that no image or schedule loops forever.
+    fn configure(&self, header: &Header, step_budget: u64) -> Self::Config;
+
+    /// Formats a fresh disk.
+    fn mkfs(&self, config: &Self::Config, disk: &mut Disk) -> Result<(), FsError>;
+
+    /// Mounts `disk`, running recovery; on an image it must not panic.
+    fn mount(&self, config: &Self::Config, disk: Disk) -> Result<Self::Mounted, FsError>;
+
+    /// Clean unmount: everything durable, the disk handed back.
+    fn unmount(&self, fs: Self::Mounted) -> Result<Disk, FsError>;
+
+    /// Power loss: the disk as it is, nothing more written.
+    fn crash(&self, fs: Self::Mounted) -> Disk;
+
+    /// The disk under a mounted filesystem.
+    fn disk_mut<'a>(&self, fs: &'a mut Self::Mounted) -> &'a mut Disk;
+
+    /// Runs one operation of the vocabulary other than `read`, `remount`
+    /// and the namespace queries, which the executor handles. `data` holds
+    /// the bytes of a write (empty otherwise). `complete` means: let the
+    /// device complete one request (already picked) and run the completion
+    /// work it triggers.
+    fn apply(&self, fs: &mut Self::Mounted, op: &Op, data: &[u8]) -> Result<(), FsError>;
+
+    /// Reads `len` bytes at `offset` (fewer at end of file).
+    fn read(
+        &self,
+        fs: &mut Self::Mounted,
+        file: FileId,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, FsError>;
+
+    /// The size of `file`, `None` if it does not exist.
+    fn size(&self, fs: &mut Self::Mounted, file: FileId) -> Result<Option<u64>, FsError>;
+}
+
+/// An [`FsEngine`] as a [`Target`].
+pub struct FsTarget<E> {
+    engine: E,
+    info: TargetInfo,
+}
+
+impl<E: FsEngine> FsTarget<E> {
+    /// Wraps `engine`.
+    pub fn new(engine: E) -> Self {
+        let info = engine.info();
+        assert_eq!(
+            info.vocabulary,
+            super::Vocabulary::Fs,
+            "an FsEngine speaks the fs vocabulary"
+        );
+        FsTarget { engine, info }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &E {
+        &self.engine
+    }
+}
+
+impl<E: FsEngine> Target for FsTarget<E> {
+    fn info(&self) -> &TargetInfo {
+        &self.info
+    }
+
+    fn run(
+        &self,
+        workload: &Workload,
+        exec: &ExecOptions,
+        oracle: &OracleOptions,
+    ) -> Result<Outcome, RunError> {
+        crate::run::pipeline::run_fs(&self.engine, workload, exec, oracle)
+    }
+
+    fn execute(&self, workload: &Workload, exec: &ExecOptions) -> Execution {
+        crate::run::execute::execute(&self.engine, workload, exec)
+    }
+}
+
+use crate::workload::Workload;

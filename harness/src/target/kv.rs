@@ -1,0 +1,129 @@
+//! The `kv` vocabulary's adapter trait: a key-value engine over a
+//! recording device (today the [`File`](crate::device::file::File) model;
+//! the trait is generic over the device so a flash store fits the same
+//! way).
+//!
+//! Required: every method. Each has one duty; the executor runs the
+//! workload, the model says which database states a crash may leave
+//! (one committed state between the last acknowledged durable commit and
+//! the last commit issued), and the oracle compares the engine's
+//! [`KvEngine::scan`] after recovery with them.
+//!
+//! Keys and values are bytes. A transaction is implicit: puts and removes
+//! since the last commit or abort; `get` sees the open transaction's own
+//! writes (read your writes).
+
+use super::{Target, TargetInfo};
+use crate::device::Recorder;
+use crate::run::check::OracleOptions;
+use crate::run::execute::{ExecOptions, Execution};
+use crate::run::pipeline::{Outcome, RunError};
+use crate::workload::{Header, Workload};
+
+/// An engine's error, in its own words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct KvError(pub String);
+
+impl KvError {
+    /// An error with `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        KvError(message.into())
+    }
+}
+
+/// The committed contents of a database: key to value, in key order.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A key-value engine under test.
+pub trait KvEngine: Send + Sync + 'static {
+    /// The recording device it runs on.
+    type Device: Recorder;
+    /// Settings derived once per workload from its header (bug switches).
+    type Config: Send + Sync;
+    /// An open database; it owns its device.
+    type Db;
+
+    /// Name, version, device model, operations, contract.
+    fn info(&self) -> TargetInfo;
+
+    /// The per-workload settings.
+    fn configure(&self, header: &Header) -> Self::Config;
+
+    /// Opens the database on `device`, creating it when the device is
+    /// empty and running recovery otherwise. After a crash it may repair;
+    /// it must not panic.
+    fn open(&self, config: &Self::Config, device: Self::Device) -> Result<Self::Db, KvError>;
+
+    /// Clean close: the device handed back.
+    fn close(&self, db: Self::Db) -> Result<Self::Device, KvError>;
+
+    /// Power loss: the device as it is, nothing more written.
+    fn crash(&self, db: Self::Db) -> Self::Device;
+
+    /// The device under an open database (for log marks).
+    fn device_mut<'a>(&self, db: &'a mut Self::Db) -> &'a mut Self::Device;
+
+    /// Puts `key` = `value` in the open transaction.
+    fn put(&self, db: &mut Self::Db, key: &[u8], value: &[u8]) -> Result<(), KvError>;
+
+    /// Removes `key` in the open transaction (absent keys included).
+    fn remove(&self, db: &mut Self::Db, key: &[u8]) -> Result<(), KvError>;
+
+    /// Commits the open transaction; `durable`: persistent when this
+    /// returns (engines without non-durable commits treat every commit as
+    /// durable).
+    fn commit(&self, db: &mut Self::Db, durable: bool) -> Result<(), KvError>;
+
+    /// Drops the open transaction.
+    fn abort(&self, db: &mut Self::Db) -> Result<(), KvError>;
+
+    /// The value of `key`, the open transaction's writes included.
+    fn get(&self, db: &mut Self::Db, key: &[u8]) -> Result<Option<Vec<u8>>, KvError>;
+
+    /// Every committed entry, in key order (no transaction open).
+    fn scan(&self, db: &mut Self::Db) -> Result<Entries, KvError>;
+}
+
+/// A [`KvEngine`] as a [`Target`].
+pub struct KvTarget<E> {
+    engine: E,
+    info: TargetInfo,
+}
+
+impl<E: KvEngine> KvTarget<E> {
+    /// Wraps `engine`.
+    pub fn new(engine: E) -> Self {
+        let info = engine.info();
+        assert_eq!(
+            info.vocabulary,
+            super::Vocabulary::Kv,
+            "a KvEngine speaks the kv vocabulary"
+        );
+        KvTarget { engine, info }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &E {
+        &self.engine
+    }
+}
+
+impl<E: KvEngine> Target for KvTarget<E> {
+    fn info(&self) -> &TargetInfo {
+        &self.info
+    }
+
+    fn run(
+        &self,
+        workload: &Workload,
+        exec: &ExecOptions,
+        oracle: &OracleOptions,
+    ) -> Result<Outcome, RunError> {
+        crate::run::kv::run(&self.engine, &self.info, workload, exec, oracle)
+    }
+
+    fn execute(&self, workload: &Workload, exec: &ExecOptions) -> Execution {
+        crate::run::kv::execute(&self.engine, &self.info, workload, exec).0
+    }
+}

@@ -1,0 +1,152 @@
+//! The `kv` vocabulary: put, remove, commit (durable or not), abort,
+//! reopen and get over a few keys. Keys are named by index (`k3`) and
+//! stored as the bytes [`key_bytes`]; every value is derived from (key,
+//! write id) by [`value`], so a value read back names the put it came from.
+
+use super::{err, parse_num, FuzzConfig, Header, KeyId, Op, ParseError, Workload};
+use crate::target::TargetInfo;
+use arbitrary::Unstructured;
+
+/// Largest number of keys a workload may use.
+pub const MAX_KEYS: u32 = 64;
+
+/// The bytes of key `key`: short, ordered like the index.
+pub fn key_bytes(key: KeyId) -> Vec<u8> {
+    format!("k{key:04}").into_bytes()
+}
+
+/// The index of key bytes, if they are a workload's key.
+pub fn key_index(bytes: &[u8]) -> Option<KeyId> {
+    let s = std::str::from_utf8(bytes).ok()?;
+    let n = s.strip_prefix('k')?;
+    (n.len() == 4).then(|| n.parse().ok()).flatten()
+}
+
+/// The value put `wid` writes to `key`: `len` pattern bytes (a key is a
+/// "file" of the pattern space, offset 0), never zero.
+pub fn value(key: KeyId, len: u64, wid: u32) -> Vec<u8> {
+    super::pattern(key, 0, len, wid)
+}
+
+pub(super) fn parse_op<'a>(
+    line: usize,
+    kw: &str,
+    words: &mut impl Iterator<Item = &'a str>,
+) -> Result<Op, ParseError> {
+    let key = |w: Option<&str>| -> Result<KeyId, ParseError> {
+        let w = w.ok_or_else(|| err(line, "missing key argument (expected k0, k1, ...)"))?;
+        w.strip_prefix('k')
+            .and_then(|n| n.parse::<u32>().ok())
+            .ok_or_else(|| err(line, format!("expected a key like `k0`, found `{w}`")))
+    };
+    Ok(match kw {
+        "put" => {
+            let key = key(words.next())?;
+            let len = parse_num(line, "value length", words.next())?;
+            Op::Put { key, len }
+        }
+        "remove" => Op::Remove {
+            key: key(words.next())?,
+        },
+        "get" => Op::Get {
+            key: key(words.next())?,
+        },
+        "commit" => match words.next() {
+            Some("durable") => Op::Commit { durable: true },
+            Some("nondurable") => Op::Commit { durable: false },
+            Some(w) => {
+                return Err(err(
+                    line,
+                    format!("expected `durable` or `nondurable`, found `{w}`"),
+                ))
+            }
+            None => return Err(err(line, "missing `durable` or `nondurable`")),
+        },
+        "abort" => Op::Abort,
+        _ => Op::Reopen,
+    })
+}
+
+/// Base weights of put, remove, commit, abort, reopen, get.
+const BASE_WEIGHTS: [u32; 6] = [40, 10, 20, 3, 3, 8];
+const KINDS: [&str; 6] = ["put", "remove", "commit", "abort", "reopen", "get"];
+
+/// Builds a `kv` workload from fuzzer bytes: swarm-weighted operations
+/// over a few keys, transactions of one to several puts, value sizes from
+/// tiny to the target's limit (small ones favoured), and a final commit
+/// more often than not.
+pub(super) fn generate(
+    u: &mut Unstructured,
+    cfg: &FuzzConfig,
+    info: &TargetInfo,
+) -> arbitrary::Result<Workload> {
+    let keys_max = info.limits.keys_max.clamp(1, MAX_KEYS);
+    let keys: u32 = u.int_in_range(1..=keys_max.min(8))?;
+    let mut weights = BASE_WEIGHTS;
+    let bits: u16 = u.int_in_range(0..=(1 << 12) - 1)?;
+    for (k, w) in weights.iter_mut().enumerate() {
+        *w *= u32::from((bits >> (2 * k)) & 3);
+        if !info.supports(KINDS[k]) {
+            *w = 0;
+        }
+    }
+    if weights[0] == 0 {
+        weights[0] = BASE_WEIGHTS[0]; // nothing happens without puts
+    }
+    if info.supports("commit") && weights[2] == 0 {
+        weights[2] = BASE_WEIGHTS[2];
+    }
+    let total: u32 = weights.iter().sum();
+    let max_ops = cfg.max_ops.clamp(1, super::MAX_OPS);
+    let n: usize = u.int_in_range(1..=max_ops)?;
+    let mut ops = Vec::with_capacity(n);
+    for _ in 0..n {
+        if u.is_empty() {
+            break;
+        }
+        let key = u.int_in_range(0..=keys - 1)?;
+        let mut roll = u.int_in_range(0..=total - 1)?;
+        let kind = weights
+            .iter()
+            .position(|&w| {
+                let hit = roll < w;
+                roll = roll.saturating_sub(w);
+                hit
+            })
+            .unwrap_or(0);
+        ops.push(match kind {
+            0 => Op::Put {
+                key,
+                len: value_len(u, info.limits.value_len_max)?,
+            },
+            1 => Op::Remove { key },
+            2 => Op::Commit {
+                durable: u.ratio(2, 3)?,
+            },
+            3 => Op::Abort,
+            4 => Op::Reopen,
+            _ => Op::Get { key },
+        });
+    }
+    Ok(Workload {
+        header: Header {
+            target: cfg.target.clone(),
+            bugs: cfg.bugs.clone(),
+            mode: cfg.mode,
+            keys,
+            ..Header::default()
+        },
+        ops,
+    })
+}
+
+/// A value length: mostly small, sometimes up to the limit, with the
+/// limit itself over-weighted (records that fill a page or a slot).
+fn value_len(u: &mut Unstructured, max: u64) -> arbitrary::Result<u64> {
+    let max = max.max(1);
+    Ok(match u.int_in_range(0..=7u8)? {
+        0 => max,
+        1 | 2 => u.int_in_range(1..=max)?,
+        _ => u.int_in_range(1..=max.min(32))?,
+    })
+}

@@ -1,0 +1,1314 @@
+//! Workloads: what brownout runs against a filesystem.
+//!
+//! A workload is a header (target, bug switches, barrier contract, crash
+//! mode, file count, the completion schedule, an optional expected rule)
+//! and a list of operations over a few files. It comes from `arbitrary`
+//! bytes (structure-aware fuzzing) or from a readable text file (the corpus
+//! and the minimiser's output); both forms round-trip. The text format is
+//! documented in `corpus/README.md`.
+//!
+//! Every byte a workload writes is derived from (file, offset, write id) by
+//! [`pattern_byte`], so any byte read back names the write it came from.
+
+pub mod bytes;
+pub mod kv;
+
+use crate::finding::Rule;
+use crate::target::{TargetInfo, Vocabulary};
+use arbitrary::Unstructured;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::fmt::{self, Write as _};
+use std::str::FromStr;
+
+/// The direct-I/O alignment and the block of the generator's windows.
+pub const BLOCK_SIZE: usize = 4096;
+/// Largest number of files a workload may use (any target).
+pub const MAX_FILES: u32 = 8;
+/// Largest file offset or size a workload may name (any target; each
+/// target declares its own limit at or below it).
+pub const FILE_LIMIT: u64 = 128 << 10;
+/// Largest single read or write, in bytes.
+pub const MAX_IO: u64 = 16 * BLOCK_SIZE as u64;
+/// Largest number of operations a workload may hold.
+pub const MAX_OPS: usize = 512;
+/// Largest number of schedule picks.
+pub const MAX_SCHEDULE: usize = 512;
+
+const BLOCK: u64 = BLOCK_SIZE as u64;
+
+/// How crash states are enumerated for the oracle (see `replay`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrashMode {
+    /// Every prefix of the write log in completion order.
+    #[default]
+    Prefix,
+    /// Every subset of the volatile writes at each point.
+    Reorder,
+    /// Reorder, plus one write persisted for only part of its sectors.
+    Torn,
+}
+
+impl CrashMode {
+    pub const ALL: [CrashMode; 3] = [CrashMode::Prefix, CrashMode::Reorder, CrashMode::Torn];
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashMode::Prefix => "prefix",
+            CrashMode::Reorder => "reorder",
+            CrashMode::Torn => "torn",
+        }
+    }
+}
+
+impl fmt::Display for CrashMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for CrashMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        CrashMode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown crash mode `{s}` (expected prefix, reorder or torn)"))
+    }
+}
+
+/// A file of the workload, by index (`f0`, `f1`, …).
+pub type FileId = u32;
+
+/// A key of a `kv` workload, by index (`k0`, `k1`, …).
+pub type KeyId = u32;
+
+/// What `inode_dio_wait` promises (BUGS.md, "The barrier contract"): a
+/// contract an `fs` target with direct I/O declares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
+pub enum Barrier {
+    /// Earlier DIO has finished its I/O and metadata update.
+    Complete,
+    /// Additionally, earlier O_DSYNC DIO is durable.
+    #[default]
+    Stable,
+}
+
+impl fmt::Display for Barrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Barrier::Complete => "complete",
+            Barrier::Stable => "stable",
+        })
+    }
+}
+
+impl FromStr for Barrier {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "complete" => Ok(Barrier::Complete),
+            "stable" => Ok(Barrier::Stable),
+            _ => Err(format!(
+                "unknown barrier `{s}` (expected complete or stable)"
+            )),
+        }
+    }
+}
+
+/// The bug switches a workload turns on, by name: sorted, without
+/// duplicates. Which names exist is the target's to say.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Bugs(Vec<String>);
+
+impl Bugs {
+    /// No switch on.
+    pub const fn none() -> Self {
+        Bugs(Vec::new())
+    }
+
+    /// Just `name`.
+    pub fn one(name: &str) -> Self {
+        Bugs::none().with(name)
+    }
+
+    /// These switches and `name`.
+    pub fn with(mut self, name: &str) -> Self {
+        if let Err(at) = self.0.binary_search_by(|n| n.as_str().cmp(name)) {
+            self.0.insert(at, name.to_string());
+        }
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.iter().any(|n| n == name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+impl fmt::Display for Bugs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        f.write_str(&self.0.join(","))
+    }
+}
+
+impl FromStr for Bugs {
+    type Err = String;
+    /// A comma- or space-separated list of names; `none` or nothing for
+    /// no switch.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut bugs = Bugs::none();
+        for name in s.split([',', ' ']).map(str::trim).filter(|n| !n.is_empty()) {
+            if name == "none" {
+                continue;
+            }
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                return Err(format!("`{name}` is not a bug switch name (kebab-case)"));
+            }
+            bugs = bugs.with(name);
+        }
+        Ok(bugs)
+    }
+}
+
+impl<'a> FromIterator<&'a str> for Bugs {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(iter: I) -> Self {
+        iter.into_iter().fold(Bugs::none(), Bugs::with)
+    }
+}
+
+impl Bugs {
+    /// Checks every name against `target`'s switches.
+    pub fn validate(&self, target: &TargetInfo) -> Result<(), String> {
+        match self.iter().find(|n| !target.has_bug(n)) {
+            None => Ok(()),
+            Some(n) => Err(format!(
+                "unknown bug switch `{n}` for target {} (known: {})",
+                target.name,
+                if target.bugs.is_empty() {
+                    "none".to_string()
+                } else {
+                    target
+                        .bugs
+                        .iter()
+                        .map(|b| b.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            )),
+        }
+    }
+}
+
+/// One operation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// Create the file (a no-op if it exists).
+    Create {
+        file: FileId,
+    },
+    /// Buffered write through the page cache; O_DSYNC if `dsync`.
+    Write {
+        file: FileId,
+        offset: u64,
+        len: u64,
+        dsync: bool,
+    },
+    /// Direct write: synchronous unless `aio`; O_DSYNC if `dsync`.
+    /// `misaligned` says the workload expects the EINVAL of a misaligned
+    /// request; otherwise offset and length must be block-aligned.
+    DioWrite {
+        file: FileId,
+        offset: u64,
+        len: u64,
+        dsync: bool,
+        aio: bool,
+        misaligned: bool,
+    },
+    /// Read, checked against the model (rule 8).
+    Read {
+        file: FileId,
+        offset: u64,
+        len: u64,
+    },
+    Fsync {
+        file: FileId,
+    },
+    Fdatasync {
+        file: FileId,
+    },
+    Truncate {
+        file: FileId,
+        size: u64,
+    },
+    /// `inode_dio_wait` as an operation: the barrier.
+    DioWait {
+        file: FileId,
+    },
+    /// Start writeback of dirty pages (of one file or all), at most `pages`.
+    Writeback {
+        file: Option<FileId>,
+        pages: Option<u32>,
+    },
+    Syncfs,
+    /// Clean unmount and mount again.
+    Remount,
+    /// Complete the in-flight request number `pick` (modulo the number in
+    /// flight, oldest first) and run the completion work it triggers.
+    Complete {
+        pick: u32,
+    },
+    /// `kv`: put `key` = a value of `len` bytes (derived from key and
+    /// write id) in the open transaction.
+    Put {
+        key: KeyId,
+        len: u64,
+    },
+    /// `kv`: remove `key` in the open transaction.
+    Remove {
+        key: KeyId,
+    },
+    /// `kv`: commit the open transaction, durable or not.
+    Commit {
+        durable: bool,
+    },
+    /// `kv`: drop the open transaction.
+    Abort,
+    /// `kv`: clean close and open again.
+    Reopen,
+    /// `kv`: read `key`, checked against the model (rule 8).
+    Get {
+        key: KeyId,
+    },
+}
+
+impl Op {
+    /// The file the operation is about, if any.
+    pub fn file(&self) -> Option<FileId> {
+        match *self {
+            Op::Create { file }
+            | Op::Write { file, .. }
+            | Op::DioWrite { file, .. }
+            | Op::Read { file, .. }
+            | Op::Fsync { file }
+            | Op::Fdatasync { file }
+            | Op::Truncate { file, .. }
+            | Op::DioWait { file } => Some(file),
+            Op::Writeback { file, .. } => file,
+            _ => None,
+        }
+    }
+
+    /// The key the operation is about (`kv`), if any.
+    pub fn key(&self) -> Option<KeyId> {
+        match *self {
+            Op::Put { key, .. } | Op::Remove { key } | Op::Get { key } => Some(key),
+            _ => None,
+        }
+    }
+
+    /// The file the operation is about, to change it (renumbering files).
+    pub fn file_mut(&mut self) -> Option<&mut FileId> {
+        match self {
+            Op::Create { file }
+            | Op::Write { file, .. }
+            | Op::DioWrite { file, .. }
+            | Op::Read { file, .. }
+            | Op::Fsync { file }
+            | Op::Fdatasync { file }
+            | Op::Truncate { file, .. }
+            | Op::DioWait { file } => Some(file),
+            Op::Writeback { file, .. } => file.as_mut(),
+            _ => None,
+        }
+    }
+
+    /// The operation's keyword in the text format.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Op::Create { .. } => "create",
+            Op::Write { .. } => "write",
+            Op::DioWrite { .. } => "dio-write",
+            Op::Read { .. } => "read",
+            Op::Fsync { .. } => "fsync",
+            Op::Fdatasync { .. } => "fdatasync",
+            Op::Truncate { .. } => "truncate",
+            Op::DioWait { .. } => "dio-wait",
+            Op::Writeback { .. } => "writeback",
+            Op::Syncfs => "syncfs",
+            Op::Remount => "remount",
+            Op::Complete { .. } => "complete",
+            Op::Put { .. } => "put",
+            Op::Remove { .. } => "remove",
+            Op::Commit { .. } => "commit",
+            Op::Abort => "abort",
+            Op::Reopen => "reopen",
+            Op::Get { .. } => "get",
+        }
+    }
+}
+
+/// Every operation keyword of the `fs` vocabulary.
+pub const FS_OPS: &[&str] = &[
+    "create",
+    "write",
+    "dio-write",
+    "read",
+    "fsync",
+    "fdatasync",
+    "truncate",
+    "dio-wait",
+    "writeback",
+    "syncfs",
+    "remount",
+    "complete",
+];
+
+/// Every operation keyword of the `kv` vocabulary.
+pub const KV_OPS: &[&str] = &["put", "remove", "commit", "abort", "reopen", "get"];
+
+/// The workload's header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// The target, by registered name (`brownout targets`).
+    pub target: String,
+    pub bugs: Bugs,
+    /// The DIO barrier contract (`fs` targets with direct I/O).
+    pub barrier: Barrier,
+    pub mode: CrashMode,
+    /// Number of files, `f0` to `f{files-1}` (`fs`).
+    pub files: u32,
+    /// Number of keys, `k0` to `k{keys-1}` (`kv`).
+    pub keys: u32,
+    /// Completion schedule: each time the filesystem waits and the device
+    /// must complete a request, the next pick chooses which (modulo the
+    /// number in flight, oldest first); the picks repeat; with none, the oldest.
+    pub schedule: Vec<u32>,
+    /// The rule a reproducer must trigger; `None` for a clean case.
+    pub expect: Option<Rule>,
+}
+
+impl Default for Header {
+    fn default() -> Self {
+        Header {
+            target: DEFAULT_TARGET.to_string(),
+            bugs: Bugs::none(),
+            barrier: Barrier::Stable,
+            mode: CrashMode::Prefix,
+            files: 4,
+            keys: 8,
+            schedule: Vec::new(),
+            expect: None,
+        }
+    }
+}
+
+/// The embedded filesystem core: the target when none is named.
+pub const DEFAULT_TARGET: &str = "fs-under-test";
+
+/// A workload: header and operations.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Workload {
+    pub header: Header,
+    pub ops: Vec<Op>,
+}
+
+/// The write id of operation `index`: 0 stands for "zeroes", so ids start
+/// at 1.
+pub fn write_id(op_index: usize) -> u32 {
+    op_index as u32 + 1
+}
+
+/// The byte that write `wid` puts at `offset` of `file`: never zero, so a
+/// zero byte is always a hole, an unwritten extent or a truncated tail, and
+/// from a run of bytes one can tell which write (and which file) they came
+/// from.
+pub fn pattern_byte(file: FileId, offset: u64, wid: u32) -> u8 {
+    if wid == 0 {
+        return 0;
+    }
+    // A cheap mix (splitmix64 finaliser) of (file, wid, offset).
+    let mut x = (u64::from(file) << 56) ^ (u64::from(wid) << 32) ^ offset;
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    1 + (x % 255) as u8
+}
+
+/// The bytes write `wid` writes at `offset..offset+len` of `file`.
+pub fn pattern(file: FileId, offset: u64, len: u64, wid: u32) -> Vec<u8> {
+    (offset..offset + len)
+        .map(|o| pattern_byte(file, o, wid))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Validation
+
+/// What is wrong with an operation or a header value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidOp {
+    #[error("file f{file} is past the file count ({files} files: f0..f{last})", last = files.saturating_sub(1))]
+    FileOutOfRange { file: FileId, files: u32 },
+    #[error("{what} {value} is past the file limit of {FILE_LIMIT} bytes")]
+    PastFileLimit { what: &'static str, value: u64 },
+    #[error("length {len} is out of range (1..={MAX_IO})")]
+    BadLength { len: u64 },
+    #[error("direct I/O at offset {offset}, length {len} is not {BLOCK_SIZE}-byte aligned; add `misaligned` if the workload expects the EINVAL")]
+    MisalignedDio { offset: u64, len: u64 },
+    #[error("direct I/O marked `misaligned` is aligned (offset {offset}, length {len})")]
+    AlignedMarkedMisaligned { offset: u64, len: u64 },
+    #[error("file count {0} is out of range (1..={MAX_FILES})")]
+    BadFileCount(u32),
+    #[error("too many operations ({0}; at most {MAX_OPS})")]
+    TooManyOps(usize),
+    #[error("schedule too long ({0} picks; at most {MAX_SCHEDULE})")]
+    ScheduleTooLong(usize),
+    #[error("key k{key} is past the key count ({keys} keys: k0..k{last})", last = keys.saturating_sub(1))]
+    KeyOutOfRange { key: KeyId, keys: u32 },
+    #[error("value length {len} is out of range (1..={max})")]
+    BadValueLength { len: u64, max: u64 },
+    #[error("key count {0} is out of range (1..={max})", max = kv::MAX_KEYS)]
+    BadKeyCount(u32),
+    #[error("target {target} has no operation `{keyword}` (it supports: {supported})")]
+    Unsupported {
+        target: String,
+        keyword: &'static str,
+        supported: String,
+    },
+    #[error("{what} {value} is past target {target}'s limit of {limit}")]
+    PastTargetLimit {
+        target: String,
+        what: &'static str,
+        value: u64,
+        limit: u64,
+    },
+}
+
+impl Op {
+    /// Checks the operation against `target`'s vocabulary and limits and
+    /// the header's file and key counts.
+    pub fn validate_for(&self, target: &TargetInfo, header: &Header) -> Result<(), InvalidOp> {
+        if !target.supports(self.keyword()) {
+            return Err(InvalidOp::Unsupported {
+                target: target.name.to_string(),
+                keyword: self.keyword(),
+                supported: target.ops.join(", "),
+            });
+        }
+        self.validate(header.files)?;
+        if let Some(key) = self.key() {
+            if key >= header.keys {
+                return Err(InvalidOp::KeyOutOfRange {
+                    key,
+                    keys: header.keys,
+                });
+            }
+        }
+        let past = |what, value: u64, limit: u64| {
+            if value > limit {
+                return Err(InvalidOp::PastTargetLimit {
+                    target: target.name.to_string(),
+                    what,
+                    value,
+                    limit,
+                });
+            }
+            Ok(())
+        };
+        match *self {
+            Op::Put { len, .. } if len == 0 || len > target.limits.value_len_max => {
+                Err(InvalidOp::BadValueLength {
+                    len,
+                    max: target.limits.value_len_max,
+                })
+            }
+            Op::Write { offset, len, .. }
+            | Op::DioWrite { offset, len, .. }
+            | Op::Read { offset, len, .. } => past(
+                "end offset",
+                offset.saturating_add(len),
+                target.limits.file_size_max,
+            ),
+            Op::Truncate { size, .. } => past("size", size, target.limits.file_size_max),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks the operation against the limits of a workload of `files`
+    /// files (any target).
+    pub fn validate(&self, files: u32) -> Result<(), InvalidOp> {
+        if let Some(file) = self.file() {
+            if file >= files {
+                return Err(InvalidOp::FileOutOfRange { file, files });
+            }
+        }
+        let range = |offset: u64, len: u64| {
+            if len == 0 || len > MAX_IO {
+                return Err(InvalidOp::BadLength { len });
+            }
+            // Checked: the numbers come straight from a text file.
+            let end = offset.saturating_add(len);
+            if end > FILE_LIMIT {
+                return Err(InvalidOp::PastFileLimit {
+                    what: "end offset",
+                    value: end,
+                });
+            }
+            Ok(())
+        };
+        match *self {
+            Op::Write { offset, len, .. } | Op::Read { offset, len, .. } => range(offset, len),
+            Op::DioWrite {
+                offset,
+                len,
+                misaligned,
+                ..
+            } => {
+                range(offset, len)?;
+                let aligned = offset % BLOCK == 0 && len % BLOCK == 0;
+                match (aligned, misaligned) {
+                    (false, false) => Err(InvalidOp::MisalignedDio { offset, len }),
+                    (true, true) => Err(InvalidOp::AlignedMarkedMisaligned { offset, len }),
+                    _ => Ok(()),
+                }
+            }
+            Op::Truncate { size, .. } if size > FILE_LIMIT => Err(InvalidOp::PastFileLimit {
+                what: "size",
+                value: size,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Workload {
+    /// Checks every operation and the header's limits (against the target
+    /// the header names, when it is registered).
+    pub fn validate(&self) -> Result<(), (Option<usize>, InvalidOp)> {
+        let h = &self.header;
+        if h.files == 0 || h.files > MAX_FILES {
+            return Err((None, InvalidOp::BadFileCount(h.files)));
+        }
+        if h.keys == 0 || h.keys > kv::MAX_KEYS {
+            return Err((None, InvalidOp::BadKeyCount(h.keys)));
+        }
+        if let Some(t) = crate::target::lookup(&h.target) {
+            for (i, op) in self.ops.iter().enumerate() {
+                op.validate_for(t.info(), h).map_err(|e| (Some(i), e))?;
+            }
+        }
+        if self.ops.len() > MAX_OPS {
+            return Err((None, InvalidOp::TooManyOps(self.ops.len())));
+        }
+        if h.schedule.len() > MAX_SCHEDULE {
+            return Err((None, InvalidOp::ScheduleTooLong(h.schedule.len())));
+        }
+        for (i, op) in self.ops.iter().enumerate() {
+            op.validate(h.files).map_err(|e| (Some(i), e))?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Text format
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kw = self.keyword();
+        match *self {
+            Op::Create { file }
+            | Op::Fsync { file }
+            | Op::Fdatasync { file }
+            | Op::DioWait { file } => write!(f, "{kw} f{file}"),
+            Op::Write {
+                file,
+                offset,
+                len,
+                dsync,
+            } => {
+                write!(f, "{kw} f{file} {offset} {len}")?;
+                if dsync {
+                    f.write_str(" dsync")?;
+                }
+                Ok(())
+            }
+            Op::DioWrite {
+                file,
+                offset,
+                len,
+                dsync,
+                aio,
+                misaligned,
+            } => {
+                write!(f, "{kw} f{file} {offset} {len}")?;
+                for (on, word) in [(dsync, "dsync"), (aio, "aio"), (misaligned, "misaligned")] {
+                    if on {
+                        write!(f, " {word}")?;
+                    }
+                }
+                Ok(())
+            }
+            Op::Read { file, offset, len } => write!(f, "{kw} f{file} {offset} {len}"),
+            Op::Truncate { file, size } => write!(f, "{kw} f{file} {size}"),
+            Op::Writeback { file, pages } => {
+                match file {
+                    Some(file) => write!(f, "{kw} f{file}")?,
+                    None => write!(f, "{kw} all")?,
+                }
+                if let Some(p) = pages {
+                    write!(f, " pages {p}")?;
+                }
+                Ok(())
+            }
+            Op::Syncfs | Op::Remount | Op::Abort | Op::Reopen => f.write_str(kw),
+            Op::Complete { pick } => write!(f, "{kw} {pick}"),
+            Op::Put { key, len } => write!(f, "{kw} k{key} {len}"),
+            Op::Remove { key } | Op::Get { key } => write!(f, "{kw} k{key}"),
+            Op::Commit { durable } => {
+                write!(f, "{kw} {}", if durable { "durable" } else { "nondurable" })
+            }
+        }
+    }
+}
+
+impl Workload {
+    /// The readable text form (what `parse` reads back).
+    pub fn to_text(&self) -> String {
+        let h = &self.header;
+        let mut s = String::new();
+        let _ = writeln!(s, "# brownout workload");
+        let _ = writeln!(s, "target: {}", h.target);
+        if !h.bugs.is_empty() {
+            let _ = writeln!(s, "bugs: {}", h.bugs);
+        }
+        let vocabulary = crate::target::lookup(&h.target).map(|t| t.info().vocabulary);
+        if vocabulary != Some(Vocabulary::Kv) {
+            let _ = writeln!(s, "barrier: {}", h.barrier);
+        }
+        let _ = writeln!(s, "mode: {}", h.mode);
+        if vocabulary == Some(Vocabulary::Kv) {
+            let _ = writeln!(s, "keys: {}", h.keys);
+        } else {
+            let _ = writeln!(s, "files: {}", h.files);
+        }
+        if !h.schedule.is_empty() {
+            let picks: Vec<String> = h.schedule.iter().map(u32::to_string).collect();
+            let _ = writeln!(s, "schedule: {}", picks.join(" "));
+        }
+        if let Some(rule) = h.expect {
+            let _ = writeln!(s, "expect: {}", rule.name());
+        }
+        for op in &self.ops {
+            let _ = writeln!(s, "{op}");
+        }
+        s
+    }
+}
+
+/// A parse error in a workload text, with the line it is on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct ParseError {
+    /// 1-based line number (0: the text as a whole).
+    pub line: usize,
+    pub message: String,
+}
+
+fn err(line: usize, message: impl Into<String>) -> ParseError {
+    ParseError {
+        line,
+        message: message.into(),
+    }
+}
+
+fn parse_file(line: usize, word: Option<&str>) -> Result<FileId, ParseError> {
+    let w = word.ok_or_else(|| err(line, "missing file argument (expected f0, f1, ...)"))?;
+    w.strip_prefix('f')
+        .and_then(|n| n.parse::<u32>().ok())
+        .ok_or_else(|| err(line, format!("expected a file like `f0`, found `{w}`")))
+}
+
+fn parse_num(line: usize, what: &str, word: Option<&str>) -> Result<u64, ParseError> {
+    let w = word.ok_or_else(|| err(line, format!("missing {what} argument")))?;
+    w.parse::<u64>()
+        .map_err(|_| err(line, format!("expected {what} as a number, found `{w}`")))
+}
+
+fn parse_flags<'a>(
+    line: usize,
+    words: impl Iterator<Item = &'a str>,
+    allowed: &[&str],
+) -> Result<Vec<&'a str>, ParseError> {
+    let mut seen = Vec::new();
+    for w in words {
+        if !allowed.contains(&w) {
+            return Err(err(
+                line,
+                format!(
+                    "unexpected argument `{w}` (allowed here: {})",
+                    if allowed.is_empty() {
+                        "none".to_string()
+                    } else {
+                        allowed.join(", ")
+                    }
+                ),
+            ));
+        }
+        if seen.contains(&w) {
+            return Err(err(line, format!("`{w}` given twice")));
+        }
+        seen.push(w);
+    }
+    Ok(seen)
+}
+
+fn parse_op(line: usize, text: &str) -> Result<Op, ParseError> {
+    let mut words = text.split_whitespace();
+    let kw = words.next().unwrap_or_default();
+    let op = match kw {
+        "create" | "fsync" | "fdatasync" | "dio-wait" => {
+            let file = parse_file(line, words.next())?;
+            match kw {
+                "create" => Op::Create { file },
+                "fsync" => Op::Fsync { file },
+                "fdatasync" => Op::Fdatasync { file },
+                _ => Op::DioWait { file },
+            }
+        }
+        "write" | "dio-write" | "read" => {
+            let file = parse_file(line, words.next())?;
+            let offset = parse_num(line, "offset", words.next())?;
+            let len = parse_num(line, "length", words.next())?;
+            match kw {
+                "write" => {
+                    let flags = parse_flags(line, words.by_ref(), &["dsync"])?;
+                    Op::Write {
+                        file,
+                        offset,
+                        len,
+                        dsync: flags.contains(&"dsync"),
+                    }
+                }
+                "dio-write" => {
+                    let flags = parse_flags(line, words.by_ref(), &["dsync", "aio", "misaligned"])?;
+                    Op::DioWrite {
+                        file,
+                        offset,
+                        len,
+                        dsync: flags.contains(&"dsync"),
+                        aio: flags.contains(&"aio"),
+                        misaligned: flags.contains(&"misaligned"),
+                    }
+                }
+                _ => Op::Read { file, offset, len },
+            }
+        }
+        "truncate" => {
+            let file = parse_file(line, words.next())?;
+            let size = parse_num(line, "size", words.next())?;
+            Op::Truncate { file, size }
+        }
+        "writeback" => {
+            let target = words
+                .next()
+                .ok_or_else(|| err(line, "missing argument: `all` or a file like `f0`"))?;
+            let file = if target == "all" {
+                None
+            } else {
+                Some(parse_file(line, Some(target))?)
+            };
+            let pages = match words.next() {
+                None => None,
+                Some("pages") => {
+                    let n = parse_num(line, "page count", words.next())?;
+                    Some(u32::try_from(n).map_err(|_| err(line, "page count too large"))?)
+                }
+                Some(w) => return Err(err(line, format!("expected `pages N`, found `{w}`"))),
+            };
+            Op::Writeback { file, pages }
+        }
+        "syncfs" => Op::Syncfs,
+        "remount" => Op::Remount,
+        "put" | "remove" | "commit" | "abort" | "reopen" | "get" => {
+            kv::parse_op(line, kw, &mut words)?
+        }
+        "complete" => {
+            let pick = parse_num(line, "request pick", words.next())?;
+            Op::Complete {
+                pick: u32::try_from(pick).map_err(|_| err(line, "request pick too large"))?,
+            }
+        }
+        other => {
+            return Err(err(
+                line,
+                format!(
+                    "unknown operation `{other}` (expected one of: {}, {})",
+                    FS_OPS.join(", "),
+                    KV_OPS.join(", ")
+                ),
+            ))
+        }
+    };
+    parse_flags(line, words, &[])?;
+    Ok(op)
+}
+
+impl Workload {
+    /// Parses the text form. Errors name the line and what was expected.
+    pub fn parse(text: &str) -> Result<Workload, ParseError> {
+        let mut w = Workload::default();
+        let mut seen_keys: Vec<String> = Vec::new();
+        let mut any_line = false;
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            let content = raw.split('#').next().unwrap_or_default().trim();
+            if content.is_empty() {
+                continue;
+            }
+            any_line = true;
+            let first = content.split_whitespace().next().unwrap_or_default();
+            if let Some(key) = first.strip_suffix(':') {
+                if !w.ops.is_empty() {
+                    return Err(err(
+                        line,
+                        format!("header `{key}:` after the first operation; headers come first"),
+                    ));
+                }
+                if seen_keys.iter().any(|k| k == key) {
+                    return Err(err(line, format!("header `{key}:` given twice")));
+                }
+                let value = content[first.len()..].trim();
+                parse_header(line, key, value, &mut w.header)?;
+                seen_keys.push(key.to_string());
+                continue;
+            }
+            if w.ops.len() == MAX_OPS {
+                return Err(err(
+                    line,
+                    format!("too many operations (at most {MAX_OPS})"),
+                ));
+            }
+            let op = parse_op(line, content)?;
+            let target = crate::target::lookup(&w.header.target).ok_or_else(|| {
+                err(
+                    line,
+                    format!(
+                        "unknown target `{}` (known: {})",
+                        w.header.target,
+                        crate::target::names()
+                    ),
+                )
+            })?;
+            op.validate_for(target.info(), &w.header)
+                .map_err(|e| err(line, e.to_string()))?;
+            w.ops.push(op);
+        }
+        if !any_line {
+            return Err(err(0, "empty workload: expected a header and operations"));
+        }
+        Ok(w)
+    }
+}
+
+fn parse_header(line: usize, key: &str, value: &str, h: &mut Header) -> Result<(), ParseError> {
+    match key {
+        "target" => {
+            if crate::target::lookup(value).is_none() {
+                return Err(err(
+                    line,
+                    format!(
+                        "unknown target `{value}` (known: {})",
+                        crate::target::names()
+                    ),
+                ));
+            }
+            h.target = value.to_string();
+        }
+        "bugs" => {
+            let bugs = value.parse::<Bugs>().map_err(|e| err(line, e))?;
+            if let Some(t) = crate::target::lookup(&h.target) {
+                bugs.validate(t.info()).map_err(|e| err(line, e))?;
+            }
+            h.bugs = bugs;
+        }
+        "barrier" => h.barrier = value.parse::<Barrier>().map_err(|e| err(line, e))?,
+        "keys" => {
+            let n = parse_num(line, "key count", Some(value))?;
+            if n == 0 || n > u64::from(kv::MAX_KEYS) {
+                return Err(err(
+                    line,
+                    format!("key count {n} out of range (1..={})", kv::MAX_KEYS),
+                ));
+            }
+            h.keys = n as u32;
+        }
+        "mode" => h.mode = value.parse().map_err(|e: String| err(line, e))?,
+        "files" => {
+            let n = parse_num(line, "file count", Some(value))?;
+            if n == 0 || n > u64::from(MAX_FILES) {
+                return Err(err(
+                    line,
+                    format!("file count {n} out of range (1..={MAX_FILES})"),
+                ));
+            }
+            h.files = n as u32;
+        }
+        "schedule" => {
+            let mut picks = Vec::new();
+            for wd in value.split_whitespace() {
+                if picks.len() == MAX_SCHEDULE {
+                    return Err(err(
+                        line,
+                        format!("schedule too long (at most {MAX_SCHEDULE} picks)"),
+                    ));
+                }
+                let n = parse_num(line, "schedule pick", Some(wd))?;
+                picks.push(u32::try_from(n).map_err(|_| err(line, "schedule pick too large"))?);
+            }
+            h.schedule = picks;
+        }
+        "expect" => {
+            h.expect = if value == "clean" {
+                None
+            } else {
+                Some(value.parse::<Rule>().map_err(|e| err(line, e.to_string()))?)
+            };
+        }
+        other => {
+            return Err(err(
+                line,
+                format!(
+                    "unknown header `{other}:` (expected target, bugs, barrier, mode, files, keys, schedule or expect)"
+                ),
+            ))
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Generation from arbitrary bytes
+
+/// What the fuzzer does not take from the input bytes: the target's
+/// configuration, chosen on the command line.
+#[derive(Clone, Debug)]
+pub struct FuzzConfig {
+    /// The target, by registered name.
+    pub target: String,
+    pub bugs: Bugs,
+    pub barrier: Barrier,
+    pub mode: CrashMode,
+    /// Upper bound on generated operations.
+    pub max_ops: usize,
+}
+
+impl Default for FuzzConfig {
+    fn default() -> Self {
+        FuzzConfig {
+            target: DEFAULT_TARGET.to_string(),
+            bugs: Bugs::none(),
+            barrier: Barrier::default(),
+            mode: CrashMode::default(),
+            max_ops: 0,
+        }
+    }
+}
+
+/// Base weights of the operation kinds the generator draws, in the order
+/// of `from_unstructured`'s match: write, dio-write, read, fsync,
+/// fdatasync, truncate, dio-wait, writeback, syncfs, remount, complete.
+pub(crate) const BASE_WEIGHTS: [u32; 11] = [20, 22, 6, 8, 6, 8, 6, 6, 3, 2, 13];
+/// The keywords of those kinds, in the same order.
+const GENERATED_OPS: [&str; 11] = [
+    "write",
+    "dio-write",
+    "read",
+    "fsync",
+    "fdatasync",
+    "truncate",
+    "dio-wait",
+    "writeback",
+    "syncfs",
+    "remount",
+    "complete",
+];
+
+/// Swarm testing: each workload scales every operation kind's weight by 0,
+/// 1, 2 or 3, drawn from the input, so that some workloads leave out whole
+/// kinds and dwell on others (deep sequences of a few kinds find more bugs
+/// than one fixed mix). All zero falls back to the base weights.
+fn swarm_weights(u: &mut Unstructured) -> arbitrary::Result<[u32; 11]> {
+    let bits: u32 = u.int_in_range(0..=(1 << 22) - 1)?;
+    let mut w = BASE_WEIGHTS;
+    for (k, weight) in w.iter_mut().enumerate() {
+        *weight *= (bits >> (2 * k)) & 3;
+    }
+    if w.iter().all(|&x| x == 0) {
+        w = BASE_WEIGHTS;
+    }
+    Ok(w)
+}
+
+/// Offsets are drawn from a small window so that operations overlap.
+pub(crate) const WINDOW_BLOCKS: u64 = 8;
+
+fn pick_file(u: &mut Unstructured, files: u32) -> arbitrary::Result<FileId> {
+    // Bias towards the first two files: overlap matters more than breadth.
+    Ok(if u.ratio(3, 4)? {
+        u.int_in_range(0..=files.min(2) - 1)?
+    } else {
+        u.int_in_range(0..=files - 1)?
+    })
+}
+
+fn pick_range(u: &mut Unstructured, aligned: bool) -> arbitrary::Result<(u64, u64)> {
+    if aligned || u.ratio(1, 2)? {
+        let start = u.int_in_range(0..=WINDOW_BLOCKS - 1)?;
+        let blocks = u.int_in_range(1..=3u64)?;
+        Ok((start * BLOCK, blocks * BLOCK))
+    } else {
+        let offset = u.int_in_range(0..=WINDOW_BLOCKS * BLOCK - 1)?;
+        let len = u.int_in_range(1..=2 * BLOCK)?;
+        Ok((offset, len))
+    }
+}
+
+impl Workload {
+    /// Builds a workload for `cfg`'s target from fuzzer bytes, in its
+    /// vocabulary: only the operations it declares.
+    pub fn from_unstructured(u: &mut Unstructured, cfg: &FuzzConfig) -> arbitrary::Result<Self> {
+        let info = crate::target::lookup(&cfg.target).map(|t| t.info().clone());
+        match &info {
+            Some(info) if info.vocabulary == Vocabulary::Kv => kv::generate(u, cfg, info),
+            _ => Self::fs_from_unstructured(u, cfg, info.as_ref()),
+        }
+    }
+
+    /// The `fs` generator: a few creates, then operations biased towards
+    /// overlapping ranges, block-aligned direct I/O and small files, and a
+    /// completion schedule.
+    fn fs_from_unstructured(
+        u: &mut Unstructured,
+        cfg: &FuzzConfig,
+        info: Option<&TargetInfo>,
+    ) -> arbitrary::Result<Self> {
+        let files: u32 = u.int_in_range(1..=3)?;
+        let mut ops = Vec::new();
+        for file in 0..files {
+            ops.push(Op::Create { file });
+        }
+        let max_ops = cfg.max_ops.clamp(1, MAX_OPS);
+        let mut weights = swarm_weights(u)?;
+        // Only what the target declares (same bytes consumed either way).
+        for (w, kw) in weights.iter_mut().zip(GENERATED_OPS) {
+            if info.is_some_and(|t| !t.supports(kw)) {
+                *w = 0;
+            }
+        }
+        if weights.iter().all(|&w| w == 0) {
+            weights[0] = 1;
+        }
+        let total: u32 = weights.iter().sum();
+        let n: usize = u.int_in_range(1..=max_ops.saturating_sub(ops.len()).max(1))?;
+        for _ in 0..n {
+            if u.is_empty() {
+                break;
+            }
+            let file = pick_file(u, files)?;
+            let mut roll = u.int_in_range(0..=total - 1)?;
+            let kind = weights
+                .iter()
+                .position(|&w| {
+                    let hit = roll < w;
+                    roll = roll.saturating_sub(w);
+                    hit
+                })
+                .unwrap_or(0);
+            let op = match kind {
+                0 => {
+                    let (offset, len) = pick_range(u, false)?;
+                    Op::Write {
+                        file,
+                        offset,
+                        len,
+                        dsync: u.ratio(1, 3)?,
+                    }
+                }
+                1 => {
+                    let misaligned = u.ratio(1, 64)?;
+                    let (mut offset, len) = pick_range(u, true)?;
+                    if misaligned {
+                        offset += u.int_in_range(1..=BLOCK - 1)?;
+                    }
+                    Op::DioWrite {
+                        file,
+                        offset,
+                        len,
+                        dsync: u.ratio(2, 3)?,
+                        aio: u.ratio(1, 2)?,
+                        misaligned,
+                    }
+                }
+                2 => {
+                    let (offset, len) = pick_range(u, false)?;
+                    Op::Read { file, offset, len }
+                }
+                3 => Op::Fsync { file },
+                4 => Op::Fdatasync { file },
+                5 => {
+                    let size = if u.ratio(1, 2)? {
+                        u.int_in_range(0..=WINDOW_BLOCKS)? * BLOCK
+                    } else {
+                        u.int_in_range(0..=WINDOW_BLOCKS * BLOCK)?
+                    };
+                    Op::Truncate { file, size }
+                }
+                6 => Op::DioWait { file },
+                7 => Op::Writeback {
+                    file: if u.ratio(1, 2)? { Some(file) } else { None },
+                    pages: if u.ratio(1, 2)? {
+                        Some(u.int_in_range(1..=4)?)
+                    } else {
+                        None
+                    },
+                },
+                8 => Op::Syncfs,
+                9 => Op::Remount,
+                _ => Op::Complete {
+                    pick: u.int_in_range(0..=7)?,
+                },
+            };
+            ops.push(op);
+        }
+        let picks: usize = u.int_in_range(0..=16)?;
+        let mut schedule = Vec::with_capacity(picks);
+        for _ in 0..picks {
+            schedule.push(u.int_in_range(0..=7)?);
+        }
+        Ok(Workload {
+            header: Header {
+                target: cfg.target.clone(),
+                bugs: cfg.bugs.clone(),
+                barrier: cfg.barrier,
+                mode: cfg.mode,
+                files,
+                schedule,
+                ..Header::default()
+            },
+            ops,
+        })
+    }
+}
+
+/// The workload of execution `index` of a campaign seeded with `seed`.
+pub fn generate(seed: u64, index: u64, config: &FuzzConfig) -> Workload {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let len = rng.gen_range(64..1024);
+    let mut bytes = vec![0u8; len];
+    rng.fill(&mut bytes[..]);
+    // `from_unstructured` only fails on exhausted input, which it handles by
+    // stopping early; an empty workload is still valid.
+    Workload::from_unstructured(&mut Unstructured::new(&bytes), config).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Workload {
+        Workload::parse(
+            "# a comment\n\
+             target: fs-under-test\n\
+             bugs: dsync-no-flush\n\
+             barrier: complete\n\
+             mode: reorder\n\
+             files: 2\n\
+             schedule: 1 0 3\n\
+             expect: acked-data\n\
+             create f0\n\
+             write f0 100 5000 dsync   # trailing comment\n\
+             dio-write f1 4096 8192 dsync aio\n\
+             dio-write f1 10 4096 misaligned\n\
+             read f0 0 10\n\
+             fsync f0\nfdatasync f1\ntruncate f0 77\ndio-wait f1\n\
+             writeback all pages 2\nwriteback f1\nsyncfs\nremount\ncomplete 3\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn text_round_trips() {
+        let w = sample();
+        assert_eq!(w.ops.len(), 14);
+        assert_eq!(w.header.expect, Some(Rule::AckedData));
+        assert_eq!(Workload::parse(&w.to_text()).unwrap(), w);
+    }
+
+    #[test]
+    fn generated_workloads_round_trip_and_validate() {
+        let cfg = FuzzConfig {
+            max_ops: 40,
+            ..FuzzConfig::default()
+        };
+        let mut bytes = vec![0u8; 4096];
+        for seed in 0..500u64 {
+            let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            for b in bytes.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            }
+            let w = Workload::from_unstructured(&mut Unstructured::new(&bytes), &cfg).unwrap();
+            w.validate().unwrap();
+            assert_eq!(Workload::parse(&w.to_text()).unwrap(), w);
+        }
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = Workload::parse("files: 2\ncreate f0\nfrobnicate f0\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("unknown operation"), "{e}");
+        let e = Workload::parse("files: 2\nwrite f5 0 10\n").unwrap_err();
+        assert!(e.message.contains("past the file count"), "{e}");
+        let e = Workload::parse("dio-write f0 1 4096\n").unwrap_err();
+        assert!(e.message.contains("aligned"), "{e}");
+        let e = Workload::parse("bugs: no-such-bug\n").unwrap_err();
+        assert!(e.message.contains("unknown bug"), "{e}");
+        let e = Workload::parse("expect: rule-9\n").unwrap_err();
+        assert!(e.message.contains("unknown oracle rule"), "{e}");
+        let e = Workload::parse("write f0 0\n").unwrap_err();
+        assert!(e.message.contains("missing length"), "{e}");
+        let e = Workload::parse("fsync f0 extra\n").unwrap_err();
+        assert!(e.message.contains("unexpected argument"), "{e}");
+        let e = Workload::parse(&format!("truncate f0 {}\n", FILE_LIMIT + 1)).unwrap_err();
+        assert!(e.message.contains("file limit"), "{e}");
+        assert_eq!(Workload::parse("  # only a comment\n").unwrap_err().line, 0);
+    }
+
+    #[test]
+    fn pattern_bytes_are_nonzero_and_name_their_write() {
+        let a = pattern(0, 0, 4096, 7);
+        assert!(a.iter().all(|&b| b != 0));
+        assert_ne!(a, pattern(0, 0, 4096, 8));
+        assert_ne!(a, pattern(1, 0, 4096, 7));
+    }
+}
