@@ -151,7 +151,7 @@ fn parse_tear(s: &str) -> Result<u64, String> {
     let n: u64 = s
         .parse()
         .map_err(|_| format!("expected a number of bytes, found `{s}`"))?;
-    if n == 0 || n % 512 != 0 || n > 1 << 20 {
+    if n == 0 || !n.is_multiple_of(512) || n > 1 << 20 {
         return Err(format!(
             "{n} is not a multiple of 512 between 512 and 1048576 (512: sectors, 4096: pages)"
         ));

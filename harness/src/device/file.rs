@@ -141,7 +141,7 @@ impl File {
             let old = self.len;
             self.zero_raw(len, old - len);
             if self.log.is_some() {
-                if len % PAGE_SIZE != 0 {
+                if !len.is_multiple_of(PAGE_SIZE) {
                     self.log_page(len / PAGE_SIZE);
                 }
                 let from = len.div_ceil(PAGE_SIZE) * PAGE_SIZE;
@@ -252,9 +252,24 @@ impl Recorder for File {
         };
         // What lies past the end is not the file's: a crash may have kept
         // pages whose length change it lost. They read as zero if the file
-        // grows again, as on a filesystem.
+        // grows again, as on a filesystem. Recorded (and made durable) first
+        // when recovery is recorded, so that a crash inside recovery starts
+        // from the same view.
         let (from, to) = (file.len, file.capacity());
         file.zero_raw(from, to - from);
+        if file.log.is_some() && from < to {
+            if !from.is_multiple_of(PAGE_SIZE) {
+                file.log_page(from / PAGE_SIZE);
+            }
+            let first = from.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+            let log = file.log.as_mut().expect("checked above");
+            if first < to {
+                let id = log.submit_discard(first / SECTOR, (to - first) / SECTOR);
+                log.complete(id);
+            }
+            let id = log.submit_flush();
+            log.complete(id);
+        }
         file
     }
 

@@ -10,6 +10,10 @@
 //! same contract, to depth N. A nested state's id reads `p15/p3`: state
 //! `p3` of the recovery of state `p15`.
 
+// A finding ends the check of a state: the cold path, so its size in an
+// `Err` costs nothing worth boxing for.
+#![allow(clippy::result_large_err)]
+
 use crate::device::disk::Disk;
 use crate::finding::{Finding, Rule};
 use crate::model::fs::{Model, Source};

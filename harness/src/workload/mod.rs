@@ -171,16 +171,9 @@ impl FromStr for Bugs {
     fn from_str(s: &str) -> Result<Self, String> {
         let mut bugs = Bugs::none();
         for name in s.split([',', ' ']).map(str::trim).filter(|n| !n.is_empty()) {
-            if name == "none" {
-                continue;
+            if name != "none" {
+                bugs = bugs.with(name);
             }
-            if !name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            {
-                return Err(format!("`{name}` is not a bug switch name (kebab-case)"));
-            }
-            bugs = bugs.with(name);
         }
         Ok(bugs)
     }
@@ -876,6 +869,8 @@ impl Workload {
         let mut w = Workload::default();
         let mut seen_keys: Vec<String> = Vec::new();
         let mut any_line = false;
+        let mut bugs_line = 0;
+        let mut headers_checked = false;
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
             let content = raw.split('#').next().unwrap_or_default().trim();
@@ -896,6 +891,9 @@ impl Workload {
                 }
                 let value = content[first.len()..].trim();
                 parse_header(line, key, value, &mut w.header)?;
+                if key == "bugs" {
+                    bugs_line = line;
+                }
                 seen_keys.push(key.to_string());
                 continue;
             }
@@ -904,6 +902,10 @@ impl Workload {
                     line,
                     format!("too many operations (at most {MAX_OPS})"),
                 ));
+            }
+            if !headers_checked {
+                check_bugs(&w.header, bugs_line)?;
+                headers_checked = true;
             }
             let op = parse_op(line, content)?;
             let target = crate::target::lookup(&w.header.target).ok_or_else(|| {
@@ -923,7 +925,18 @@ impl Workload {
         if !any_line {
             return Err(err(0, "empty workload: expected a header and operations"));
         }
+        if !headers_checked {
+            check_bugs(&w.header, bugs_line)?;
+        }
         Ok(w)
+    }
+}
+
+/// The `bugs:` header (on `line`) names switches of the `target:`.
+fn check_bugs(h: &Header, line: usize) -> Result<(), ParseError> {
+    match crate::target::lookup(&h.target) {
+        Some(t) => h.bugs.validate(t.info()).map_err(|e| err(line, e)),
+        None => Ok(()),
     }
 }
 
@@ -941,13 +954,8 @@ fn parse_header(line: usize, key: &str, value: &str, h: &mut Header) -> Result<(
             }
             h.target = value.to_string();
         }
-        "bugs" => {
-            let bugs = value.parse::<Bugs>().map_err(|e| err(line, e))?;
-            if let Some(t) = crate::target::lookup(&h.target) {
-                bugs.validate(t.info()).map_err(|e| err(line, e))?;
-            }
-            h.bugs = bugs;
-        }
+        // Checked against the target once every header is read.
+        "bugs" => h.bugs = value.parse::<Bugs>().map_err(|e| err(line, e))?,
         "barrier" => h.barrier = value.parse::<Barrier>().map_err(|e| err(line, e))?,
         "keys" => {
             let n = parse_num(line, "key count", Some(value))?;

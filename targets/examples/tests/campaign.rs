@@ -127,5 +127,5 @@ fn wal_is_clean_with_crashes_during_recovery() {
         recovery_crashes: 1,
         ..OracleOptions::default()
     };
-    assert_clean(&campaign("example-wal", CrashMode::Torn, 5, 100, oracle));
+    assert_clean(&campaign("example-wal", CrashMode::Torn, 5, 300, oracle));
 }

@@ -12,9 +12,12 @@ use fs_under_test as fut;
 
 /// The embedded filesystem core. `checkpoint_on_mount` and
 /// `recovery_skips_flush` select its recovery behaviour (see
-/// `fut::MountOptions`); the registered target keeps both off.
-#[derive(Clone, Copy, Debug, Default)]
+/// `fut::MountOptions`); the registered target keeps both off. Tests that
+/// register a variant give it another `name`.
+#[derive(Clone, Copy, Debug)]
 pub struct FsUnderTest {
+    /// The target's name ([`NAME`] for the built-in one).
+    pub name: &'static str,
     /// Recovery writes the journal home before mount returns.
     pub checkpoint_on_mount: bool,
     /// The planted recovery bug of brownout's own tests.
@@ -23,6 +26,16 @@ pub struct FsUnderTest {
 
 /// The target's name.
 pub const NAME: &str = "fs-under-test";
+
+impl Default for FsUnderTest {
+    fn default() -> Self {
+        FsUnderTest {
+            name: NAME,
+            checkpoint_on_mount: false,
+            recovery_skips_flush: false,
+        }
+    }
+}
 
 /// Size of the device the embedded core is formatted on.
 pub const DEVICE_BYTES: u64 = 2 << 20;
@@ -169,7 +182,7 @@ impl FsEngine for FsUnderTest {
     type Mounted = fut::Filesystem<Device>;
 
     fn info(&self) -> TargetInfo {
-        Self::target_info(NAME)
+        Self::target_info(self.name)
     }
 
     fn configure(&self, header: &Header, step_budget: u64) -> Config {
