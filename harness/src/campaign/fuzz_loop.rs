@@ -45,6 +45,29 @@ pub struct FuzzOptions {
     pub seeds: Vec<Workload>,
 }
 
+impl FuzzOptions {
+    /// A campaign on `target` (a registered name) with the defaults of
+    /// `brownout fuzz`: no bug switch, prefix crash states, 24 operations
+    /// per workload, one job, seed 0; stop it with `execs` or `time`.
+    pub fn new(target: &str) -> Self {
+        FuzzOptions {
+            config: FuzzConfig {
+                target: target.to_string(),
+                max_ops: 24,
+                ..FuzzConfig::default()
+            },
+            seed: 0,
+            execs: None,
+            time: None,
+            jobs: 1,
+            keep_going: false,
+            exec: ExecOptions::default(),
+            oracle: OracleOptions::default(),
+            seeds: Vec::new(),
+        }
+    }
+}
+
 /// A finding and the workload that produced it.
 #[derive(Clone, Debug)]
 pub struct FoundCase {
@@ -222,7 +245,8 @@ pub fn fuzz_with(
         crash_states_per_s: rate(crash_states),
         max_log_bytes: counters.max_log_bytes.load(Ordering::Relaxed),
         max_log_entries: counters.max_log_entries.load(Ordering::Relaxed),
-        image_bytes: opts.exec.device_bytes,
+        image_bytes: crate::target::lookup(&opts.config.target)
+            .map_or(opts.exec.device_bytes, |t| t.info().limits.device_bytes),
         max_ops: opts.config.max_ops.clamp(1, crate::workload::MAX_OPS),
         found,
         error: error.into_inner().unwrap_or_else(|e| e.into_inner()),

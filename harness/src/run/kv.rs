@@ -279,10 +279,18 @@ impl<E: KvEngine> KvStateCheck<'_, E> {
                 Rule::StaleData,
                 format!("the database shows commit {j}, which had not begun at the crash"),
             ),
-            None => Finding::new(
-                Rule::StaleData,
-                "the database equals no committed state: a transaction is torn or mixed",
-            ),
+            None => {
+                let mut f = Finding::new(
+                    Rule::StaleData,
+                    "the database equals no committed state: a transaction is torn or mixed",
+                );
+                // The commit in progress at the crash, when there is one.
+                if let Some(c) = hi.checked_sub(1).map(|c| &m.commits[c]) {
+                    f.op = Some(c.op);
+                    f.op_text = Some(w.ops[c.op].to_string());
+                }
+                f
+            }
         };
         f.expected = Some(expected);
         f.observed = Some(describe(w, &observed));

@@ -34,3 +34,9 @@ pub fn targets() -> Vec<&'static dyn Target> {
         Box::leak(Box::new(KvTarget::new(wal::Wal))),
     ]
 }
+
+/// The README's code blocks, compiled and run as doctests (so the
+/// "Testing your own storage code" snippets cannot rot).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
