@@ -14,10 +14,10 @@ use brownout::campaign::fuzz_targets::{
     target_oracle_options, workload_with, DEFAULT_MAX_OPS,
 };
 use brownout::campaign::minimize::minimize;
+use brownout::campaign::registry::execute_workload;
+use brownout::campaign::registry::run_workload;
 use brownout::run::check::OracleOptions;
 use brownout::run::execute::ExecOptions;
-use brownout::run::pipeline::execute_workload;
-use brownout::run::pipeline::run_workload;
 use brownout::targets::embedded::fuzz::{base_image, image_of_input, mount_image, poke};
 use brownout::workload::bytes::{decode, encode, encode_lossy, project};
 use brownout::workload::{Barrier, Bugs};
@@ -526,7 +526,7 @@ fn export_seeds_round_trip() {
             mode: w.header.mode,
             max_ops: DEFAULT_MAX_OPS,
         };
-        let back = decode(&bytes, &cfg);
+        let back = decode(&bytes, &cfg, None);
         let p = project(&w, DEFAULT_MAX_OPS);
         assert_eq!(back, p.workload, "{}", path.display());
         assert_eq!(encode_lossy(&back, DEFAULT_MAX_OPS).0, bytes);

@@ -58,20 +58,38 @@ fn workload_files_are_checked_against_their_target_vocabulary() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     for (body, needles) in [
-        ("files: 1\ncreate f0\nput k0 4\n", vec![":line 3:", "has no operation `put`"]),
+        (
+            "files: 1\ncreate f0\nput k0 4\n",
+            vec![":line 3:", "has no operation `put`"],
+        ),
         (
             "target: example-wal\nkeys: 2\nput k0 4\nwrite f0 0 10\n",
             vec![":line 4:", "has no operation `write`", "put, remove"],
         ),
-        ("target: example-wal\nkeys: 2\nput k2 4\n", vec![":line 3:", "k2 is past the key count"]),
-        ("target: example-wal\nput k0 401\n", vec![":line 2:", "value length 401"]),
-        ("target: example-wal\nkeys: 0\n", vec![":line 2:", "key count 0"]),
-        ("target: nope\n", vec![":line 1:", "unknown target `nope`", "example-wal"]),
+        (
+            "target: example-wal\nkeys: 2\nput k2 4\n",
+            vec![":line 3:", "k2 is past the key count"],
+        ),
+        (
+            "target: example-wal\nput k0 401\n",
+            vec![":line 2:", "value length 401"],
+        ),
+        (
+            "target: example-wal\nkeys: 0\n",
+            vec![":line 2:", "key count 0"],
+        ),
+        (
+            "target: nope\n",
+            vec![":line 1:", "unknown target `nope`", "example-wal"],
+        ),
         (
             "target: example-wal\nbugs: fsync-no-flush\nput k0 1\n",
             vec![":line 2:", "unknown bug switch `fsync-no-flush`"],
         ),
-        ("target: example-wal\ncommit maybe\n", vec![":line 2:", "`durable` or `nondurable`"]),
+        (
+            "target: example-wal\ncommit maybe\n",
+            vec![":line 2:", "`durable` or `nondurable`"],
+        ),
     ] {
         let path = write(d, "bad.workload", body);
         let out = brownout(&["run", &path]);
@@ -117,7 +135,14 @@ fn the_naive_example_is_caught_and_the_wal_example_passes() {
         let w = write(dir.path(), "modes.workload", &body);
         let out = brownout(&["run", &w]);
         assert_eq!(out.status.code(), Some(1), "{mode}: {}", text(&out.stdout));
-        let out = brownout(&["run", &w, "--target", "example-wal", "--recovery-crashes", "1"]);
+        let out = brownout(&[
+            "run",
+            &w,
+            "--target",
+            "example-wal",
+            "--recovery-crashes",
+            "1",
+        ]);
         assert_eq!(out.status.code(), Some(0), "{mode}: {}", text(&out.stdout));
     }
     let out = brownout(&[

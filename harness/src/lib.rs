@@ -9,14 +9,18 @@
 //! corpora; [`cli::main`] is the whole `brownout` command line for any
 //! list of targets.
 //!
-//! Layout, arrows pointing down only: [`finding`] and [`guard`] (used by
-//! all) → [`target`] (the adapter API) → [`workload`] → [`model`] →
-//! [`device`] → [`run`] → [`campaign`] → [`cli`]; [`targets`] holds the
-//! adapters that ship with brownout.
+//! Layout, each module using only those before it: [`finding`] and
+//! [`guard`] (used by all), [`device`] (the recorders), [`target`] (what a
+//! target declares), [`workload`] (vocabularies, text, generation),
+//! [`engine`] (the adapter traits), [`model`] (what a crash may leave),
+//! [`run`] (execute one workload, check its crash states; the runnable
+//! [`Target`]), [`targets`] (the adapters that ship with brownout),
+//! [`campaign`] (the registry, fuzz loop, minimiser, corpus), [`cli`].
 
 pub mod campaign;
 pub mod cli;
 pub mod device;
+pub mod engine;
 pub mod finding;
 pub mod guard;
 pub mod model;
@@ -26,11 +30,13 @@ pub mod targets;
 pub mod workload;
 
 pub use campaign::fuzz_loop::{fuzz, FuzzOptions, Summary};
+pub use campaign::registry::{register, run_workload};
+pub use engine::fs::{FsEngine, FsError};
+pub use engine::kv::{KvEngine, KvError};
 pub use finding::{Finding, Rule};
 pub use run::check::OracleOptions;
 pub use run::execute::ExecOptions;
-pub use run::pipeline::{run_workload, Outcome, RunError};
-pub use target::fs::{FsEngine, FsError, FsTarget};
-pub use target::kv::{KvEngine, KvError, KvTarget};
-pub use target::{register, DeviceModel, Target, TargetInfo, Vocabulary};
+pub use run::pipeline::{Outcome, RunError};
+pub use run::target::{FsTarget, KvTarget, Target};
+pub use target::{DeviceModel, TargetInfo, Vocabulary};
 pub use workload::{CrashMode, FuzzConfig, Workload};

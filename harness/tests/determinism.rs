@@ -3,8 +3,8 @@
 mod common;
 
 use brownout::campaign::fuzz_loop::generate;
+use brownout::campaign::registry::execute_workload;
 use brownout::run::execute::ExecOptions;
-use brownout::run::pipeline::execute_workload;
 use brownout::workload::{Barrier, Bugs};
 use brownout::workload::{CrashMode, FuzzConfig};
 

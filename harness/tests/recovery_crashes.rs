@@ -7,9 +7,9 @@
 use brownout::campaign::fuzz_loop::{fuzz, Counters, FuzzOptions, Summary};
 use brownout::run::check::OracleOptions;
 use brownout::run::execute::ExecOptions;
-use brownout::target::fs::FsTarget;
 use brownout::targets::embedded::FsUnderTest;
 use brownout::workload::{Barrier, Bugs, CrashMode, FuzzConfig};
+use brownout::FsTarget;
 use std::sync::atomic::AtomicBool;
 use std::sync::Once;
 
@@ -25,7 +25,7 @@ fn register() {
                 checkpoint_on_mount: true,
                 recovery_skips_flush,
             };
-            brownout::target::register(Box::leak(Box::new(FsTarget::new(engine))));
+            brownout::register(Box::leak(Box::new(FsTarget::new(engine))));
         }
     });
 }

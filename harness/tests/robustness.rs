@@ -5,10 +5,11 @@
 //! reported.
 
 use brownout::campaign::fuzz_loop::{fuzz_with, Counters, FuzzOptions};
+use brownout::campaign::registry::run_workload;
 use brownout::finding::Rule;
 use brownout::run::check::OracleOptions;
 use brownout::run::execute::ExecOptions;
-use brownout::run::pipeline::{run_workload, Outcome, RunError};
+use brownout::run::pipeline::{Outcome, RunError};
 use brownout::workload::{Barrier, Bugs};
 use brownout::workload::{
     CrashMode, FuzzConfig, ParseError, Workload, FILE_LIMIT, MAX_FILES, MAX_IO, MAX_OPS,

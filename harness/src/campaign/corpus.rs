@@ -2,9 +2,10 @@
 //! `expect:`) must stay clean; each reproducer must still trigger its
 //! `expect:` rule under its own bug switches.
 
+use crate::campaign::registry::run_workload;
 use crate::run::check::OracleOptions;
 use crate::run::execute::ExecOptions;
-use crate::run::pipeline::{run_workload, RunError};
+use crate::run::pipeline::RunError;
 use crate::workload::Workload;
 use std::path::{Path, PathBuf};
 

@@ -17,10 +17,11 @@
 //! message and location ([`crate::guard`]); a panic in brownout's own code
 //! stops the campaign with an internal error.
 
+use crate::campaign::registry::run_workload;
 use crate::finding::Finding;
 use crate::run::check::OracleOptions;
 use crate::run::execute::ExecOptions;
-use crate::run::pipeline::{run_workload, Outcome, RunError};
+use crate::run::pipeline::{Outcome, RunError};
 use crate::workload::{FuzzConfig, Workload};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -114,7 +115,7 @@ pub struct Summary {
     pub error: Option<String>,
 }
 
-pub use crate::workload::generate;
+pub use crate::campaign::registry::generate;
 
 /// Runs one workload of a campaign: [`run_workload`] unless a test says
 /// otherwise.
@@ -245,7 +246,7 @@ pub fn fuzz_with(
         crash_states_per_s: rate(crash_states),
         max_log_bytes: counters.max_log_bytes.load(Ordering::Relaxed),
         max_log_entries: counters.max_log_entries.load(Ordering::Relaxed),
-        image_bytes: crate::target::lookup(&opts.config.target)
+        image_bytes: crate::campaign::registry::lookup(&opts.config.target)
             .map_or(opts.exec.device_bytes, |t| t.info().limits.device_bytes),
         max_ops: opts.config.max_ops.clamp(1, crate::workload::MAX_OPS),
         found,

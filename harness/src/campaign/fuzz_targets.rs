@@ -13,10 +13,11 @@
 //!   is that engine's): the filesystem mounted on an arbitrary image of
 //!   bounded size, with a small step budget; never panics, never hangs.
 
+use crate::campaign::registry::run_workload;
 use crate::finding::Finding;
 use crate::run::check::OracleOptions;
 use crate::run::execute::ExecOptions;
-use crate::run::pipeline::{run_workload, RunError};
+use crate::run::pipeline::RunError;
 use crate::workload::bytes::decode;
 use crate::workload::{Barrier, Bugs};
 use crate::workload::{CrashMode, FuzzConfig, Workload};
@@ -81,8 +82,11 @@ pub fn config_from_lookup(
         max_ops: DEFAULT_MAX_OPS,
     };
     if let Some(v) = get(ENV_TARGET)? {
-        if crate::target::lookup(&v).is_none() {
-            let reason = format!("unknown target (known: {})", crate::target::names());
+        if crate::campaign::registry::lookup(&v).is_none() {
+            let reason = format!(
+                "unknown target (known: {})",
+                crate::campaign::registry::names()
+            );
             return Err(bad(ENV_TARGET, &v, reason));
         }
         cfg.target = v;
@@ -122,7 +126,8 @@ pub fn config_from_lookup(
 /// names (`none` stands for no switch).
 pub fn parse_bugs(target: &str, list: &str) -> Result<Bugs, String> {
     let bugs: Bugs = list.parse()?;
-    let t = crate::target::lookup(target).ok_or_else(|| format!("unknown target `{target}`"))?;
+    let t = crate::campaign::registry::lookup(target)
+        .ok_or_else(|| format!("unknown target `{target}`"))?;
     bugs.validate(t.info())
         .map_err(|e| e.replace("unknown bug switch", "unknown bug"))?;
     Ok(bugs)
@@ -165,9 +170,15 @@ pub fn check_workload_input(
     data: &[u8],
     cfg: &FuzzConfig,
 ) -> Result<(Workload, Option<Finding>), RunError> {
-    let w = decode(data, cfg);
+    let w = decode_for(data, cfg);
     let outcome = run_workload(&w, &target_exec_options(), &target_oracle_options())?;
     Ok((w, outcome.finding))
+}
+
+/// The workload `data` decodes to for `cfg`'s target.
+pub fn decode_for(data: &[u8], cfg: &FuzzConfig) -> Workload {
+    let target = crate::campaign::registry::lookup(&cfg.target);
+    decode(data, cfg, target.map(|t| t.info()))
 }
 
 /// The `workload` target under an explicit configuration: panics with the
@@ -182,7 +193,7 @@ pub fn workload_with(data: &[u8], cfg: &FuzzConfig) {
         ),
         Err(e) => panic!(
             "brownout harness error: {e}\nworkload:\n{}",
-            decode(data, cfg).to_text()
+            decode_for(data, cfg).to_text()
         ),
     }
 }

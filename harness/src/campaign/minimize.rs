@@ -14,10 +14,11 @@
 //!
 //! repeated until nothing changes. Deterministic: same input, same output.
 
+use crate::campaign::registry::run_workload;
 use crate::finding::Finding;
 use crate::run::check::OracleOptions;
 use crate::run::execute::ExecOptions;
-use crate::run::pipeline::{run_workload, RunError};
+use crate::run::pipeline::RunError;
 use crate::workload::BLOCK_SIZE;
 use crate::workload::{CrashMode, Op, Workload};
 

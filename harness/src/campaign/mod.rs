@@ -7,4 +7,5 @@ pub mod fuzz_loop;
 pub mod fuzz_targets;
 pub mod minimize;
 pub mod mutate;
+pub mod registry;
 pub mod reproducer;

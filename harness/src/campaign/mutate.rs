@@ -7,7 +7,7 @@
 //! two seeds. Deterministic: the same seeds, seed and index give the same
 //! workload.
 
-use crate::workload::generate;
+use crate::campaign::registry::generate;
 use crate::workload::BLOCK_SIZE;
 use crate::workload::{FuzzConfig, Op, Workload, MAX_OPS, MAX_SCHEDULE};
 use rand::{Rng, SeedableRng};

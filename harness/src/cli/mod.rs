@@ -2,7 +2,7 @@
 //! binary gets all of it from
 //!
 //! ```no_run
-//! # use brownout::target::Target;
+//! # use brownout::Target;
 //! # fn my_targets() -> Vec<&'static dyn Target> { Vec::new() }
 //! fn main() -> std::process::ExitCode {
 //!     brownout::cli::main(&my_targets())
@@ -12,12 +12,12 @@
 //! Exit status: 0 no finding, 1 finding(s), 2 error (bad input, I/O).
 
 use crate::campaign::fuzz_loop::{fuzz_with, Counters, FuzzOptions};
+use crate::campaign::registry::run_workload;
 use crate::campaign::reproducer;
 use crate::finding::Finding;
 use crate::run::check::OracleOptions;
 use crate::run::execute::ExecOptions;
-use crate::run::pipeline::run_workload;
-use crate::target::Target;
+use crate::run::target::Target;
 use crate::workload::{Barrier, Bugs};
 use crate::workload::{CrashMode, FuzzConfig, Workload};
 use anyhow::{bail, Context, Result};
@@ -181,10 +181,10 @@ impl CheckArgs {
 
 /// The target called `name`, or an error listing the known ones.
 fn target_named(name: &str) -> Result<&'static dyn Target> {
-    crate::target::lookup(name).with_context(|| {
+    crate::campaign::registry::lookup(name).with_context(|| {
         format!(
             "unknown target `{name}` (known: {}; see `brownout targets`)",
-            crate::target::names()
+            crate::campaign::registry::names()
         )
     })
 }
@@ -319,7 +319,7 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// (registered first, so a workload file can name them).
 pub fn main(targets: &[&'static dyn Target]) -> ExitCode {
     for &t in targets {
-        crate::target::register(t);
+        crate::campaign::registry::register(t);
     }
     let cli = Cli::parse();
     let result = match cli.command {
@@ -366,7 +366,7 @@ fn cmd_bugs(a: &BugsArgs) -> Result<ExitCode> {
 }
 
 fn cmd_targets(a: &TargetsArgs) -> Result<ExitCode> {
-    let all = crate::target::all();
+    let all = crate::campaign::registry::all();
     if a.json {
         let infos: Vec<&crate::target::TargetInfo> = all.iter().map(|t| t.info()).collect();
         println!("{}", serde_json::to_string(&infos)?);
@@ -402,9 +402,9 @@ fn cmd_targets(a: &TargetsArgs) -> Result<ExitCode> {
 fn load_workload_for(path: &Path, target: Option<&str>) -> Result<Workload> {
     let mut w = load_workload(path)?;
     if let Some(name) = target {
-        target_named(name)?;
+        let t = target_named(name)?;
         w.header.target = name.to_string();
-        if let Err((op, e)) = w.validate() {
+        if let Err((op, e)) = w.validate_for(t.info()) {
             let at = op.map(|i| format!(" (operation #{i})")).unwrap_or_default();
             bail!("{}{at}: {e}", path.display());
         }
@@ -422,7 +422,8 @@ pub(crate) fn load_workload(path: &Path) -> Result<Workload> {
             e.utf8_error().valid_up_to()
         )
     })?;
-    let w = Workload::parse(&text).map_err(|e| anyhow::anyhow!("{}:{}", path.display(), e))?;
+    let w = crate::campaign::registry::parse_workload(&text)
+        .map_err(|e| anyhow::anyhow!("{}:{}", path.display(), e))?;
     Ok(w)
 }
 

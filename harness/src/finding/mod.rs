@@ -117,21 +117,3 @@ impl fmt::Display for Finding {
         Ok(())
     }
 }
-
-/// A finding about operation `i` of `workload`.
-pub fn op_finding(
-    rule: Rule,
-    workload: &crate::workload::Workload,
-    i: usize,
-    message: String,
-) -> Finding {
-    let mut f = Finding::new(rule, message);
-    f.op = Some(i);
-    f.op_text = workload.ops.get(i).map(|op| op.to_string());
-    f.file = workload
-        .ops
-        .get(i)
-        .and_then(crate::workload::Op::file)
-        .map(|n| format!("f{n}"));
-    f
-}

@@ -15,10 +15,10 @@
 #![allow(clippy::result_large_err)]
 
 use crate::device::disk::Disk;
+use crate::engine::fs::{FsEngine, FsError};
 use crate::finding::{Finding, Rule};
 use crate::model::fs::{Model, Source};
 use crate::run::execute::{ExecOptions, Execution, START_MARK};
-use crate::target::fs::{FsEngine, FsError};
 use crate::workload::{CrashMode, Workload};
 use replay::check::{CheckOptions, CheckReport, DistinctStates};
 use replay::crash_states::{CrashState, EnumOptions, Mode, StateId};
@@ -167,7 +167,8 @@ fn check_guarded(
         }
         Box::new(f)
     })?;
-    let Some(recovery) = recovery.filter(|_| depth > 0) else {
+    // Nothing to crash inside when recovery wrote nothing.
+    let Some(recovery) = recovery.filter(|log| depth > 0 && writes_anything(log)) else {
         return Ok(());
     };
     // The recovery log's states, on top of this crash image.
@@ -189,6 +190,17 @@ fn check_guarded(
         path.pop();
     }
     Ok(())
+}
+
+/// Whether `log` holds a write or a discard (a recovery that only read
+/// leaves nothing to crash inside).
+fn writes_anything(log: &Log) -> bool {
+    log.entries().any(|e| {
+        matches!(
+            e,
+            replay::log::EntryRef::Write { .. } | replay::log::EntryRef::Discard { .. }
+        )
+    })
 }
 
 /// Checks the nested state that `inner` names (`--state A/B/C`).

@@ -5,9 +5,10 @@
 //! your writes). Same workload, same log, byte for byte.
 
 use crate::device::disk::{BioOwner, Disk, Event, TimedEvent};
-use crate::finding::{op_finding, Finding, Rule};
+use crate::engine::fs::{FsEngine, FsError};
+use crate::finding::{Finding, Rule};
 use crate::model::fs::{Model, OpTimes, NEVER};
-use crate::target::fs::{FsEngine, FsError};
+use crate::workload::op_finding;
 use crate::workload::{pattern, write_id, Barrier, Op, Workload};
 use replay::log::Log;
 use std::collections::BTreeMap;

@@ -4,14 +4,15 @@
 //! allows).
 
 use crate::device::Recorder;
-use crate::finding::{op_finding, Finding, Rule};
+use crate::engine::kv::KvEngine;
+use crate::finding::{Finding, Rule};
 use crate::model::kv::{describe, observed_state, KvModel};
 use crate::run::check::{check_states, OracleOptions, StateCheck};
 use crate::run::execute::{ExecOptions, Execution, START_MARK};
 use crate::run::pipeline::{guarded_execution, Outcome, RunError};
-use crate::target::kv::KvEngine;
 use crate::target::TargetInfo;
 use crate::workload::kv::{key_bytes, value};
+use crate::workload::op_finding;
 use crate::workload::{write_id, Op, Workload};
 use replay::image::Image;
 use replay::log::Log;
@@ -142,7 +143,7 @@ fn run_op<E: KvEngine>(
     db: &mut E::Db,
     i: usize,
     op: &Op,
-) -> Result<(), crate::target::kv::KvError> {
+) -> Result<(), crate::engine::kv::KvError> {
     match *op {
         Op::Put { key, len } => engine.put(db, &key_bytes(key), &value(key, len, write_id(i))),
         Op::Remove { key } => engine.remove(db, &key_bytes(key)),

@@ -6,3 +6,4 @@ pub mod execute;
 pub mod kv;
 pub mod pipeline;
 pub mod show;
+pub mod target;

@@ -8,11 +8,12 @@
 //! remount), rule 8 when an operation panics (like any other unexpected
 //! failure of an operation).
 
-use crate::finding::{op_finding, Finding, Rule};
+use crate::engine::fs::FsEngine;
+use crate::finding::{Finding, Rule};
 use crate::guard::{self, PanicReport};
 use crate::run::check::{check_crash_states, CrashCheck, OracleOptions};
 use crate::run::execute::{execute, ExecOptions, Execution};
-use crate::target::fs::FsEngine;
+use crate::workload::op_finding;
 use crate::workload::{Op, Workload};
 
 /// What running one workload found.
@@ -95,15 +96,6 @@ pub fn panic_finding(workload: &Workload, report: &PanicReport) -> Finding {
     f
 }
 
-/// Runs `workload` on the target it names and checks its crash states.
-pub fn run_workload(
-    workload: &Workload,
-    eo: &ExecOptions,
-    oo: &OracleOptions,
-) -> Result<Outcome, RunError> {
-    crate::target::of(workload)?.run(workload, eo, oo)
-}
-
 /// Runs an execution under the panic guard: a panic of the target is a
 /// finding, one of brownout's own an internal error.
 pub fn guarded_execution(
@@ -138,10 +130,4 @@ pub fn run_fs<E: FsEngine>(
     let check = guard::catch(|| check_crash_states(engine, workload, &execution, eo, oo))
         .map_err(RunError::Panic)??;
     Ok(Outcome::of(execution, Some(check)))
-}
-
-/// Runs `workload` on the target it names, without checking crash states
-/// (timelines, log export, tests of the executor).
-pub fn execute_workload(workload: &Workload, eo: &ExecOptions) -> Result<Execution, RunError> {
-    Ok(crate::target::of(workload)?.execute(workload, eo))
 }

@@ -1,12 +1,12 @@
 //! The targets that ship with brownout. Each is an adapter over the
 //! public API in [`crate::target`], exactly as a user's would be; other
-//! crates add theirs with [`crate::target::register`] (the example
+//! crates add theirs with [`crate::campaign::registry::register`] (the example
 //! engines under `targets/` at the top of the repository do).
 
 pub mod embedded;
 
-use crate::target::fs::FsTarget;
-use crate::target::Target;
+use crate::run::target::FsTarget;
+use crate::run::target::Target;
 
 /// The targets registered before anything else: the embedded filesystem
 /// core, the default target.

@@ -17,6 +17,7 @@
 //! generator can produce round-trips exactly: `decode(encode(w)) == w` (up
 //! to the header fields the bytes do not carry).
 
+use crate::target::TargetInfo;
 use crate::workload::BLOCK_SIZE;
 use crate::workload::{
     FuzzConfig, Op, Workload, BASE_WEIGHTS, DEFAULT_TARGET, MAX_OPS, WINDOW_BLOCKS,
@@ -38,10 +39,10 @@ const SWARM_ALL_ONES: u64 = 0x15_5555;
 
 /// The workload the `workload` fuzz target runs for `data` under `cfg`
 /// (what `brownout import-crash` prints).
-pub fn decode(data: &[u8], cfg: &FuzzConfig) -> Workload {
+pub fn decode(data: &[u8], cfg: &FuzzConfig, info: Option<&TargetInfo>) -> Workload {
     // `from_unstructured` only fails on exhausted input, which it handles
     // by stopping early; the fallback is never taken in practice.
-    Workload::from_unstructured(&mut Unstructured::new(data), cfg).unwrap_or_default()
+    Workload::from_unstructured(&mut Unstructured::new(data), cfg, info).unwrap_or_default()
 }
 
 /// Why a workload cannot be encoded exactly.
@@ -482,13 +483,17 @@ mod tests {
         for max_ops in [1, 4, 24, 64, 512] {
             let cfg = cfg(max_ops);
             for i in 0..400 {
-                let w = generate(7, i, &cfg);
+                let w = generate(7, i, &cfg, None);
                 let bytes = encode(&w, max_ops).unwrap_or_else(|e| {
                     panic!("max_ops {max_ops}, workload {i}: {e}\n{}", w.to_text())
                 });
-                assert_eq!(decode(&bytes, &cfg), w, "max_ops {max_ops}, workload {i}");
+                assert_eq!(
+                    decode(&bytes, &cfg, None),
+                    w,
+                    "max_ops {max_ops}, workload {i}"
+                );
                 // Encoding is canonical: the same bytes again.
-                assert_eq!(encode(&decode(&bytes, &cfg), max_ops).unwrap(), bytes);
+                assert_eq!(encode(&decode(&bytes, &cfg, None), max_ops).unwrap(), bytes);
             }
         }
     }
@@ -511,7 +516,7 @@ mod tests {
                 max_ops,
                 ..FuzzConfig::default()
             };
-            let back = decode(&bytes, &cfg);
+            let back = decode(&bytes, &cfg, None);
             assert_eq!(back, p.workload, "max_ops {max_ops}");
             back.validate().unwrap();
             assert!(project(&back, max_ops).changes.is_empty());
@@ -535,7 +540,8 @@ mod tests {
                     &FuzzConfig {
                         max_ops: 24,
                         ..FuzzConfig::default()
-                    }
+                    },
+                    None
                 ),
                 p,
                 "{text}"

@@ -13,7 +13,7 @@
 pub mod bytes;
 pub mod kv;
 
-use crate::finding::Rule;
+use crate::finding::{Finding, Rule};
 use crate::target::{TargetInfo, Vocabulary};
 use arbitrary::Unstructured;
 use rand::{Rng, SeedableRng};
@@ -421,6 +421,19 @@ pub struct Workload {
     pub ops: Vec<Op>,
 }
 
+/// A finding about operation `i` of `workload`.
+pub fn op_finding(rule: Rule, workload: &Workload, i: usize, message: String) -> Finding {
+    let mut f = Finding::new(rule, message);
+    f.op = Some(i);
+    f.op_text = workload.ops.get(i).map(|op| op.to_string());
+    f.file = workload
+        .ops
+        .get(i)
+        .and_then(Op::file)
+        .map(|n| format!("f{n}"));
+    f
+}
+
 /// The write id of operation `index`: 0 stands for "zeroes", so ids start
 /// at 1.
 pub fn write_id(op_index: usize) -> u32 {
@@ -591,8 +604,28 @@ impl Op {
 }
 
 impl Workload {
-    /// Checks every operation and the header's limits (against the target
-    /// the header names, when it is registered).
+    /// Checks every operation against `target`'s vocabulary and bounds.
+    pub fn validate_for(&self, target: &TargetInfo) -> Result<(), (Option<usize>, InvalidOp)> {
+        self.validate()?;
+        for (i, op) in self.ops.iter().enumerate() {
+            op.validate_for(target, &self.header)
+                .map_err(|e| (Some(i), e))?;
+        }
+        Ok(())
+    }
+
+    /// The vocabulary its operations belong to (`None`: no operation).
+    pub fn vocabulary(&self) -> Option<Vocabulary> {
+        self.ops
+            .first()
+            .map(|op| match KV_OPS.contains(&op.keyword()) {
+                true => Vocabulary::Kv,
+                false => Vocabulary::Fs,
+            })
+    }
+
+    /// Checks every operation and the header's limits that hold for any
+    /// target.
     pub fn validate(&self) -> Result<(), (Option<usize>, InvalidOp)> {
         let h = &self.header;
         if h.files == 0 || h.files > MAX_FILES {
@@ -600,11 +633,6 @@ impl Workload {
         }
         if h.keys == 0 || h.keys > kv::MAX_KEYS {
             return Err((None, InvalidOp::BadKeyCount(h.keys)));
-        }
-        if let Some(t) = crate::target::lookup(&h.target) {
-            for (i, op) in self.ops.iter().enumerate() {
-                op.validate_for(t.info(), h).map_err(|e| (Some(i), e))?;
-            }
         }
         if self.ops.len() > MAX_OPS {
             return Err((None, InvalidOp::TooManyOps(self.ops.len())));
@@ -691,14 +719,15 @@ impl Workload {
         if !h.bugs.is_empty() {
             let _ = writeln!(s, "bugs: {}", h.bugs);
         }
-        let vocabulary = crate::target::lookup(&h.target).map(|t| t.info().vocabulary);
+        let vocabulary = self.vocabulary();
         if vocabulary != Some(Vocabulary::Kv) {
             let _ = writeln!(s, "barrier: {}", h.barrier);
         }
         let _ = writeln!(s, "mode: {}", h.mode);
-        if vocabulary == Some(Vocabulary::Kv) {
+        if vocabulary == Some(Vocabulary::Kv) || h.keys != Header::default().keys {
             let _ = writeln!(s, "keys: {}", h.keys);
-        } else {
+        }
+        if vocabulary != Some(Vocabulary::Kv) {
             let _ = writeln!(s, "files: {}", h.files);
         }
         if !h.schedule.is_empty() {
@@ -863,14 +892,33 @@ fn parse_op(line: usize, text: &str) -> Result<Op, ParseError> {
     Ok(op)
 }
 
+/// Where each part of a parsed workload text was, for errors found after
+/// parsing (against the target, by [`check_target`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Lines {
+    /// The `target:` header's line (0: none).
+    pub target: usize,
+    /// The `bugs:` header's line (0: none).
+    pub bugs: usize,
+    /// The line of each operation.
+    pub ops: Vec<usize>,
+}
+
 impl Workload {
-    /// Parses the text form. Errors name the line and what was expected.
+    /// Parses the text form (syntax, and the bounds that hold for every
+    /// target). Errors name the line and what was expected. A workload
+    /// that will run must also pass [`check_target`]
+    /// (`campaign::registry::parse_workload` does both).
     pub fn parse(text: &str) -> Result<Workload, ParseError> {
+        Self::parse_with_lines(text).map(|(w, _)| w)
+    }
+
+    /// [`Workload::parse`], with the line of each part.
+    pub fn parse_with_lines(text: &str) -> Result<(Workload, Lines), ParseError> {
         let mut w = Workload::default();
+        let mut lines = Lines::default();
         let mut seen_keys: Vec<String> = Vec::new();
         let mut any_line = false;
-        let mut bugs_line = 0;
-        let mut headers_checked = false;
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
             let content = raw.split('#').next().unwrap_or_default().trim();
@@ -891,8 +939,10 @@ impl Workload {
                 }
                 let value = content[first.len()..].trim();
                 parse_header(line, key, value, &mut w.header)?;
-                if key == "bugs" {
-                    bugs_line = line;
+                match key {
+                    "target" => lines.target = line,
+                    "bugs" => lines.bugs = line,
+                    _ => {}
                 }
                 seen_keys.push(key.to_string());
                 continue;
@@ -903,58 +953,57 @@ impl Workload {
                     format!("too many operations (at most {MAX_OPS})"),
                 ));
             }
-            if !headers_checked {
-                check_bugs(&w.header, bugs_line)?;
-                headers_checked = true;
-            }
             let op = parse_op(line, content)?;
-            let target = crate::target::lookup(&w.header.target).ok_or_else(|| {
-                err(
-                    line,
-                    format!(
-                        "unknown target `{}` (known: {})",
-                        w.header.target,
-                        crate::target::names()
-                    ),
-                )
-            })?;
-            op.validate_for(target.info(), &w.header)
+            op.validate(w.header.files)
                 .map_err(|e| err(line, e.to_string()))?;
+            if let Some(key) = op.key() {
+                if key >= w.header.keys {
+                    let e = InvalidOp::KeyOutOfRange {
+                        key,
+                        keys: w.header.keys,
+                    };
+                    return Err(err(line, e.to_string()));
+                }
+            }
             w.ops.push(op);
+            lines.ops.push(line);
         }
         if !any_line {
             return Err(err(0, "empty workload: expected a header and operations"));
         }
-        if !headers_checked {
-            check_bugs(&w.header, bugs_line)?;
-        }
-        Ok(w)
+        Ok((w, lines))
     }
 }
 
-/// The `bugs:` header (on `line`) names switches of the `target:`.
-fn check_bugs(h: &Header, line: usize) -> Result<(), ParseError> {
-    match crate::target::lookup(&h.target) {
-        Some(t) => h.bugs.validate(t.info()).map_err(|e| err(line, e)),
-        None => Ok(()),
+/// Checks a parsed workload against the target its header names, found
+/// with `lookup` (`known` lists the names for an error): the target
+/// exists, its bug switches exist, and every operation is in its
+/// vocabulary and bounds. Errors name the line.
+pub fn check_target<'a>(
+    w: &Workload,
+    lines: &Lines,
+    lookup: impl Fn(&str) -> Option<&'a TargetInfo>,
+    known: impl Fn() -> String,
+) -> Result<(), ParseError> {
+    let h = &w.header;
+    let Some(info) = lookup(&h.target) else {
+        return Err(err(
+            lines.target,
+            format!("unknown target `{}` (known: {})", h.target, known()),
+        ));
+    };
+    h.bugs.validate(info).map_err(|e| err(lines.bugs, e))?;
+    for (op, &line) in w.ops.iter().zip(&lines.ops) {
+        op.validate_for(info, h)
+            .map_err(|e| err(line, e.to_string()))?;
     }
+    Ok(())
 }
 
 fn parse_header(line: usize, key: &str, value: &str, h: &mut Header) -> Result<(), ParseError> {
     match key {
-        "target" => {
-            if crate::target::lookup(value).is_none() {
-                return Err(err(
-                    line,
-                    format!(
-                        "unknown target `{value}` (known: {})",
-                        crate::target::names()
-                    ),
-                ));
-            }
-            h.target = value.to_string();
-        }
-        // Checked against the target once every header is read.
+        // Both checked against the registered targets after parsing.
+        "target" => h.target = value.to_string(),
         "bugs" => h.bugs = value.parse::<Bugs>().map_err(|e| err(line, e))?,
         "barrier" => h.barrier = value.parse::<Barrier>().map_err(|e| err(line, e))?,
         "keys" => {
@@ -1099,13 +1148,17 @@ fn pick_range(u: &mut Unstructured, aligned: bool) -> arbitrary::Result<(u64, u6
 }
 
 impl Workload {
-    /// Builds a workload for `cfg`'s target from fuzzer bytes, in its
-    /// vocabulary: only the operations it declares.
-    pub fn from_unstructured(u: &mut Unstructured, cfg: &FuzzConfig) -> arbitrary::Result<Self> {
-        let info = crate::target::lookup(&cfg.target).map(|t| t.info().clone());
-        match &info {
+    /// Builds a workload for `cfg`'s target, declared by `info`, from
+    /// fuzzer bytes, in its vocabulary: only the operations it declares
+    /// (`None`: the whole `fs` vocabulary).
+    pub fn from_unstructured(
+        u: &mut Unstructured,
+        cfg: &FuzzConfig,
+        info: Option<&TargetInfo>,
+    ) -> arbitrary::Result<Self> {
+        match info {
             Some(info) if info.vocabulary == Vocabulary::Kv => kv::generate(u, cfg, info),
-            _ => Self::fs_from_unstructured(u, cfg, info.as_ref()),
+            _ => Self::fs_from_unstructured(u, cfg, info),
         }
     }
 
@@ -1225,15 +1278,16 @@ impl Workload {
     }
 }
 
-/// The workload of execution `index` of a campaign seeded with `seed`.
-pub fn generate(seed: u64, index: u64, config: &FuzzConfig) -> Workload {
+/// The workload of execution `index` of a campaign seeded with `seed`, for
+/// the target `info` declares (`None`: the whole `fs` vocabulary).
+pub fn generate(seed: u64, index: u64, config: &FuzzConfig, info: Option<&TargetInfo>) -> Workload {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let len = rng.gen_range(64..1024);
     let mut bytes = vec![0u8; len];
     rng.fill(&mut bytes[..]);
     // `from_unstructured` only fails on exhausted input, which it handles by
     // stopping early; an empty workload is still valid.
-    Workload::from_unstructured(&mut Unstructured::new(&bytes), config).unwrap_or_default()
+    Workload::from_unstructured(&mut Unstructured::new(&bytes), config, info).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -1284,7 +1338,8 @@ mod tests {
                 x ^= x << 17;
                 *b = x as u8;
             }
-            let w = Workload::from_unstructured(&mut Unstructured::new(&bytes), &cfg).unwrap();
+            let w =
+                Workload::from_unstructured(&mut Unstructured::new(&bytes), &cfg, None).unwrap();
             w.validate().unwrap();
             assert_eq!(Workload::parse(&w.to_text()).unwrap(), w);
         }

@@ -24,7 +24,7 @@
 //! [`crate::wal`] is the same store fixed with a write-ahead log.
 
 use brownout::device::file::File;
-use brownout::target::kv::{Entries, KvEngine, KvError};
+use brownout::engine::kv::{Entries, KvEngine, KvError};
 use brownout::target::{Contract, DeviceModel, Limits, TargetInfo, Vocabulary};
 use brownout::workload::Header;
 use std::collections::BTreeMap;

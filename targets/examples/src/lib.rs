@@ -24,8 +24,8 @@
 pub mod inplace;
 pub mod wal;
 
-use brownout::target::kv::KvTarget;
-use brownout::target::Target;
+use brownout::KvTarget;
+use brownout::Target;
 
 /// Every example target: `example-inplace` and `example-wal`.
 pub fn targets() -> Vec<&'static dyn Target> {

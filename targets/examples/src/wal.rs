@@ -33,7 +33,7 @@
 //!   also makes every earlier non-durable commit durable.
 
 use brownout::device::file::File;
-use brownout::target::kv::{Entries, KvEngine, KvError};
+use brownout::engine::kv::{Entries, KvEngine, KvError};
 use brownout::target::{Contract, DeviceModel, Limits, TargetInfo, Vocabulary};
 use brownout::workload::Header;
 use std::collections::BTreeMap;

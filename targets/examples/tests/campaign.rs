@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 
 fn register() {
     for t in brownout_examples::targets() {
-        brownout::target::register(t);
+        brownout::register(t);
     }
 }
 
@@ -60,7 +60,7 @@ fn assert_clean(s: &Summary) {
 fn targets_are_registered_by_name() {
     register();
     for name in ["example-inplace", "example-wal"] {
-        let t = brownout::target::lookup(name).expect("registered");
+        let t = brownout::campaign::registry::lookup(name).expect("registered");
         assert_eq!(t.info().name, name);
         assert_eq!(t.info().limits.device_bytes, 256 << 10);
     }

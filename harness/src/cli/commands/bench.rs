@@ -119,11 +119,11 @@ fn campaign(
 }
 
 pub fn run(a: &BenchArgs) -> Result<ExitCode> {
-    let target = crate::target::lookup(&a.target).ok_or_else(|| {
+    let target = crate::campaign::registry::lookup(&a.target).ok_or_else(|| {
         anyhow::anyhow!(
             "unknown target `{}` (known: {})",
             a.target,
-            crate::target::names()
+            crate::campaign::registry::names()
         )
     })?;
     let only: Vec<&str> = a.bugs.iter().map(String::as_str).collect();

@@ -114,7 +114,7 @@ pub fn run(a: &ExportSeedsArgs) -> Result<ExitCode> {
                 }
             }
             SeedTarget::LogParse => {
-                let target = crate::target::of(&w)?;
+                let target = crate::campaign::registry::of(&w)?;
                 let exec =
                     target.execute(&w, &crate::campaign::fuzz_targets::target_exec_options());
                 let mut native = vec![0u8];

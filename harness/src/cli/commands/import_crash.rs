@@ -17,7 +17,6 @@ use crate::campaign::fuzz_targets::{
     ENV_MODE,
 };
 use crate::campaign::reproducer::reproducer_text;
-use crate::workload::bytes::decode;
 use crate::workload::FuzzConfig;
 use anyhow::{Context, Result};
 
@@ -92,7 +91,7 @@ pub fn run(a: &ImportCrashArgs) -> Result<ExitCode> {
     );
     let summary;
     if a.no_run {
-        let w = decode(&bytes, &cfg);
+        let w = crate::campaign::fuzz_targets::decode_for(&bytes, &cfg);
         summary = format!("{} operations (not run)", w.ops.len());
         text.push_str(&w.to_text());
     } else {

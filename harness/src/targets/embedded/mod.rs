@@ -5,7 +5,7 @@
 //! vocabulary onto the engine's calls.
 
 use crate::device::disk::{self, Disk};
-use crate::target::fs::{FsEngine, FsError};
+use crate::engine::fs::{FsEngine, FsError};
 use crate::target::{BugSwitch, Contract, DeviceModel, Limits, TargetInfo, Vocabulary};
 use crate::workload::{Barrier, FileId, Header, Op, FS_OPS};
 use fs_under_test as fut;

@@ -13,12 +13,9 @@
 //! since the last commit or abort; `get` sees the open transaction's own
 //! writes (read your writes).
 
-use super::{Target, TargetInfo};
 use crate::device::Recorder;
-use crate::run::check::OracleOptions;
-use crate::run::execute::{ExecOptions, Execution};
-use crate::run::pipeline::{Outcome, RunError};
-use crate::workload::{Header, Workload};
+use crate::target::TargetInfo;
+use crate::workload::Header;
 
 /// An engine's error, in its own words.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,47 +80,4 @@ pub trait KvEngine: Send + Sync + 'static {
 
     /// Every committed entry, in key order (no transaction open).
     fn scan(&self, db: &mut Self::Db) -> Result<Entries, KvError>;
-}
-
-/// A [`KvEngine`] as a [`Target`].
-pub struct KvTarget<E> {
-    engine: E,
-    info: TargetInfo,
-}
-
-impl<E: KvEngine> KvTarget<E> {
-    /// Wraps `engine`.
-    pub fn new(engine: E) -> Self {
-        let info = engine.info();
-        assert_eq!(
-            info.vocabulary,
-            super::Vocabulary::Kv,
-            "a KvEngine speaks the kv vocabulary"
-        );
-        KvTarget { engine, info }
-    }
-
-    /// The engine.
-    pub fn engine(&self) -> &E {
-        &self.engine
-    }
-}
-
-impl<E: KvEngine> Target for KvTarget<E> {
-    fn info(&self) -> &TargetInfo {
-        &self.info
-    }
-
-    fn run(
-        &self,
-        workload: &Workload,
-        exec: &ExecOptions,
-        oracle: &OracleOptions,
-    ) -> Result<Outcome, RunError> {
-        crate::run::kv::run(&self.engine, &self.info, workload, exec, oracle)
-    }
-
-    fn execute(&self, workload: &Workload, exec: &ExecOptions) -> Execution {
-        crate::run::kv::execute(&self.engine, &self.info, workload, exec).0
-    }
 }

@@ -15,11 +15,8 @@
 //! the executor marks every operation's return itself, so only AIO and the
 //! barrier go unchecked (never wrong, finds less).
 
-use super::{Target, TargetInfo};
 use crate::device::disk::Disk;
-use crate::run::check::OracleOptions;
-use crate::run::execute::{ExecOptions, Execution};
-use crate::run::pipeline::{Outcome, RunError};
+use crate::target::TargetInfo;
 use crate::workload::{FileId, Header, Op};
 
 /// Why an operation failed, in terms the executor acts on.
@@ -96,48 +93,3 @@ pub trait FsEngine: Send + Sync + 'static {
     /// The size of `file`, `None` if it does not exist.
     fn size(&self, fs: &mut Self::Mounted, file: FileId) -> Result<Option<u64>, FsError>;
 }
-
-/// An [`FsEngine`] as a [`Target`].
-pub struct FsTarget<E> {
-    engine: E,
-    info: TargetInfo,
-}
-
-impl<E: FsEngine> FsTarget<E> {
-    /// Wraps `engine`.
-    pub fn new(engine: E) -> Self {
-        let info = engine.info();
-        assert_eq!(
-            info.vocabulary,
-            super::Vocabulary::Fs,
-            "an FsEngine speaks the fs vocabulary"
-        );
-        FsTarget { engine, info }
-    }
-
-    /// The engine.
-    pub fn engine(&self) -> &E {
-        &self.engine
-    }
-}
-
-impl<E: FsEngine> Target for FsTarget<E> {
-    fn info(&self) -> &TargetInfo {
-        &self.info
-    }
-
-    fn run(
-        &self,
-        workload: &Workload,
-        exec: &ExecOptions,
-        oracle: &OracleOptions,
-    ) -> Result<Outcome, RunError> {
-        crate::run::pipeline::run_fs(&self.engine, workload, exec, oracle)
-    }
-
-    fn execute(&self, workload: &Workload, exec: &ExecOptions) -> Execution {
-        crate::run::execute::execute(&self.engine, workload, exec)
-    }
-}
-
-use crate::workload::Workload;

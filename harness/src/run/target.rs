@@ -1,0 +1,121 @@
+//! [`Target`]: a target as the campaign sees it, one object per engine,
+//! built from an adapter with [`FsTarget`] or [`KvTarget`]. Everything
+//! below it is generic over the engine: dispatch happens once per workload.
+
+use crate::engine::fs::FsEngine;
+use crate::engine::kv::KvEngine;
+use crate::run::check::OracleOptions;
+use crate::run::execute::{ExecOptions, Execution};
+use crate::run::pipeline::{run_fs, Outcome, RunError};
+use crate::target::{TargetInfo, Vocabulary};
+use crate::workload::Workload;
+
+/// A runnable target: object-safe, one per engine. Build one from an
+/// adapter with [`FsTarget`] or [`KvTarget`] rather than by hand.
+pub trait Target: Send + Sync {
+    /// Name, version, device model, vocabulary, contract, switches, limits.
+    fn info(&self) -> &TargetInfo;
+
+    /// Runs `workload` and checks every crash state of its log.
+    fn run(
+        &self,
+        workload: &Workload,
+        exec: &ExecOptions,
+        oracle: &OracleOptions,
+    ) -> Result<Outcome, RunError>;
+
+    /// Runs `workload` without checking crash states (for timelines).
+    fn execute(&self, workload: &Workload, exec: &ExecOptions) -> Execution;
+}
+
+impl std::fmt::Debug for dyn Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Target({})", self.info().name)
+    }
+}
+
+/// An [`FsEngine`] as a [`Target`].
+pub struct FsTarget<E> {
+    engine: E,
+    info: TargetInfo,
+}
+
+impl<E: FsEngine> FsTarget<E> {
+    /// Wraps `engine`.
+    pub fn new(engine: E) -> Self {
+        let info = engine.info();
+        assert_eq!(
+            info.vocabulary,
+            Vocabulary::Fs,
+            "an FsEngine speaks the fs vocabulary"
+        );
+        FsTarget { engine, info }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &E {
+        &self.engine
+    }
+}
+
+impl<E: FsEngine> Target for FsTarget<E> {
+    fn info(&self) -> &TargetInfo {
+        &self.info
+    }
+
+    fn run(
+        &self,
+        workload: &Workload,
+        exec: &ExecOptions,
+        oracle: &OracleOptions,
+    ) -> Result<Outcome, RunError> {
+        run_fs(&self.engine, workload, exec, oracle)
+    }
+
+    fn execute(&self, workload: &Workload, exec: &ExecOptions) -> Execution {
+        crate::run::execute::execute(&self.engine, workload, exec)
+    }
+}
+
+/// A [`KvEngine`] as a [`Target`].
+pub struct KvTarget<E> {
+    engine: E,
+    info: TargetInfo,
+}
+
+impl<E: KvEngine> KvTarget<E> {
+    /// Wraps `engine`.
+    pub fn new(engine: E) -> Self {
+        let info = engine.info();
+        assert_eq!(
+            info.vocabulary,
+            Vocabulary::Kv,
+            "a KvEngine speaks the kv vocabulary"
+        );
+        KvTarget { engine, info }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &E {
+        &self.engine
+    }
+}
+
+impl<E: KvEngine> Target for KvTarget<E> {
+    fn info(&self) -> &TargetInfo {
+        &self.info
+    }
+
+    fn run(
+        &self,
+        workload: &Workload,
+        exec: &ExecOptions,
+        oracle: &OracleOptions,
+    ) -> Result<Outcome, RunError> {
+        crate::run::kv::run(&self.engine, &self.info, workload, exec, oracle)
+    }
+
+    fn execute(&self, workload: &Workload, exec: &ExecOptions) -> Execution {
+        crate::run::kv::execute(&self.engine, &self.info, workload, exec).0
+    }
+}
