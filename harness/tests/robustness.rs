@@ -29,7 +29,7 @@ fn corpus_dir() -> PathBuf {
 fn bad_workload_texts_are_typed_errors_naming_the_line() {
     let cases = bad_workloads();
     for (text, line, needle) in &cases {
-        match Workload::parse(text) {
+        match brownout::campaign::registry::parse_workload(text) {
             Err(ParseError { line: l, message }) => {
                 assert_eq!(l, *line, "{text:?}: {message}");
                 assert!(
@@ -263,7 +263,7 @@ fn a_panic_in_the_harness_is_an_error_not_a_finding() {
     );
     let e = s.error.expect("an internal error");
     assert!(
-        e.contains("internal error") && e.contains("device.rs"),
+        e.contains("internal error") && e.contains("device/disk.rs"),
         "{e}"
     );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);

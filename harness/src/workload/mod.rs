@@ -1354,7 +1354,7 @@ mod tests {
         assert!(e.message.contains("past the file count"), "{e}");
         let e = Workload::parse("dio-write f0 1 4096\n").unwrap_err();
         assert!(e.message.contains("aligned"), "{e}");
-        let e = Workload::parse("bugs: no-such-bug\n").unwrap_err();
+        let e = crate::campaign::registry::parse_workload("bugs: no-such-bug\n").unwrap_err();
         assert!(e.message.contains("unknown bug"), "{e}");
         let e = Workload::parse("expect: rule-9\n").unwrap_err();
         assert!(e.message.contains("unknown oracle rule"), "{e}");
