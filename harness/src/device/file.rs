@@ -53,6 +53,10 @@ pub struct File {
     /// Scratch page for read-modify-write, kept to avoid an allocation per
     /// page.
     page: Vec<u8>,
+    /// Over a crash image, recording: the zeroes past the end that open
+    /// showed, not yet in the log (logged before recovery's first write,
+    /// so a recovery that only reads leaves an empty log).
+    unlogged_zeroes: Option<(u64, u64)>,
 }
 
 impl File {
@@ -118,6 +122,7 @@ impl File {
         if data.is_empty() {
             return Ok(());
         }
+        self.log_zeroes_at_open();
         self.write_raw(offset, data);
         if self.log.is_some() {
             let first = offset / PAGE_SIZE;
@@ -137,6 +142,7 @@ impl File {
     /// file grows again.
     pub fn set_len(&mut self, len: u64) -> Result<(), FileError> {
         self.check_capacity(len, 0)?;
+        self.log_zeroes_at_open();
         if len < self.len {
             let old = self.len;
             self.zero_raw(len, old - len);
@@ -162,11 +168,32 @@ impl File {
 
     /// Makes every earlier write and length change durable.
     pub fn sync_data(&mut self) -> Result<(), FileError> {
+        self.log_zeroes_at_open();
         if let Some(log) = &mut self.log {
             let id = log.submit_flush();
             log.complete(id);
         }
         Ok(())
+    }
+
+    /// Logs (durably) the zeroes past the end that open showed, once,
+    /// before recovery's first change.
+    fn log_zeroes_at_open(&mut self) {
+        let Some((from, to)) = self.unlogged_zeroes.take() else {
+            return;
+        };
+        if !from.is_multiple_of(PAGE_SIZE) {
+            self.log_page(from / PAGE_SIZE);
+        }
+        let first = from.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        if let Some(log) = &mut self.log {
+            if first < to {
+                let id = log.submit_discard(first / SECTOR, (to - first) / SECTOR);
+                log.complete(id);
+            }
+            let id = log.submit_flush();
+            log.complete(id);
+        }
     }
 
     fn zero_raw(&mut self, offset: u64, len: u64) {
@@ -231,6 +258,7 @@ impl Recorder for File {
             len: 0,
             log: Some(LogBuilder::new(device_bytes)),
             page: Vec::new(),
+            unlogged_zeroes: None,
         }
     }
 
@@ -249,6 +277,7 @@ impl Recorder for File {
             len: len.min(device_bytes - SECTOR),
             log: record.then(|| LogBuilder::new(device_bytes)),
             page: Vec::new(),
+            unlogged_zeroes: None,
         };
         // What lies past the end is not the file's: a crash may have kept
         // pages whose length change it lost. They read as zero if the file
@@ -258,17 +287,7 @@ impl Recorder for File {
         let (from, to) = (file.len, file.capacity());
         file.zero_raw(from, to - from);
         if file.log.is_some() && from < to {
-            if !from.is_multiple_of(PAGE_SIZE) {
-                file.log_page(from / PAGE_SIZE);
-            }
-            let first = from.div_ceil(PAGE_SIZE) * PAGE_SIZE;
-            let log = file.log.as_mut().expect("checked above");
-            if first < to {
-                let id = log.submit_discard(first / SECTOR, (to - first) / SECTOR);
-                log.complete(id);
-            }
-            let id = log.submit_flush();
-            log.complete(id);
+            file.unlogged_zeroes = Some((from, to));
         }
         file
     }
