@@ -190,6 +190,8 @@ pub struct Disk {
     owners: BTreeMap<u64, BioOwner>,
     events: Vec<TimedEvent>,
     violations: Vec<BarrierViolation>,
+    /// Acknowledgements reported so far.
+    acks: u64,
 }
 
 impl Disk {
@@ -244,7 +246,14 @@ impl Disk {
             owners: BTreeMap::new(),
             events: Vec::new(),
             violations: Vec::new(),
+            acks: 0,
         }
+    }
+
+    /// How many acknowledgements the target has reported: the executor
+    /// marks an operation's return itself when its target reported none.
+    pub fn acks(&self) -> u64 {
+        self.acks
     }
 
     /// Size of the device in sectors.
@@ -437,6 +446,7 @@ impl Disk {
         // within one the earliest state is the strictest check: only
         // acknowledgements become marks.
         if event.is_ack() {
+            self.acks += 1;
             if let Some(log) = &mut self.log {
                 log.mark(&event.label(), &[]);
             }

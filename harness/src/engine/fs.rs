@@ -12,8 +12,9 @@
 //! returns, the DIO milestones when direct I/O is submitted, ends
 //! (`inode_dio_end`) and is acknowledged, and `DioWaitReturned` when the
 //! barrier returns. An engine that reports nothing can still be tested:
-//! the executor marks every operation's return itself, so only AIO and the
-//! barrier go unchecked (never wrong, finds less).
+//! the executor marks an operation's return itself when the engine
+//! reported no acknowledgement during it, so only AIO and the barrier go
+//! unchecked (never wrong, finds less).
 
 use crate::device::disk::Disk;
 use crate::target::TargetInfo;

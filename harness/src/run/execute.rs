@@ -115,6 +115,7 @@ pub fn execute<E: FsEngine>(engine: &E, workload: &Workload, opts: &ExecOptions)
         engine.disk_mut(&mut fs).set_op(i);
         crate::guard::set_op(Some(i));
         let start = engine.disk_mut(&mut fs).position();
+        let acks = engine.disk_mut(&mut fs).acks();
         times.push(OpTimes {
             start,
             end: NEVER,
@@ -144,6 +145,13 @@ pub fn execute<E: FsEngine>(engine: &E, workload: &Workload, opts: &ExecOptions)
         };
         fs = next;
         let disk = engine.disk_mut(&mut fs);
+        if result.is_ok() && disk.acks() == acks {
+            // The engine reported no acknowledgement: its return is one.
+            disk.event(Event::Returned {
+                op: op.keyword().to_string(),
+                file: op.file(),
+            });
+        }
         let end = disk.position();
         let t = times.last_mut().expect("pushed above");
         if let Err(f) = judge_result(workload, i, op, result, &created, opts, t, end) {

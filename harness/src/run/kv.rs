@@ -1,5 +1,5 @@
-//! Running a `kv` workload: the executor (open, the operations with a log
-//! mark at each return, rule 8 on every `get`) and the crash check (open
+//! Running a `kv` workload: the executor (open, the operations, a log
+//! mark at each commit's return, rule 8 on every `get`) and the crash check (open
 //! on every crash image, scan, compare with the committed states the model
 //! allows).
 
@@ -110,7 +110,15 @@ pub fn execute<E: KvEngine>(
             }
         };
         let device = engine.device_mut(&mut db);
-        device.mark(&format!("ret {}", op.keyword()));
+        // Only a commit's return changes what a crash may leave: only it
+        // becomes a mark (crash states are deduplicated between marks).
+        if let Op::Commit { durable } = *op {
+            device.mark(if durable {
+                "ret commit durable"
+            } else {
+                "ret commit nondurable"
+            });
+        }
         let end = device.position();
         times.push(crate::model::fs::OpTimes {
             start,
