@@ -468,10 +468,19 @@ fn cmd_fuzz(a: FuzzArgs) -> Result<ExitCode> {
     let mut seeds = Vec::new();
     if let Some(dir) = &a.corpus {
         for path in &corpus_files(dir)? {
-            seeds.push(crate::campaign::mutate::as_seed(
-                load_workload(path)?,
-                &config,
-            ));
+            let seed = load_workload(path)?;
+            // Another target's workloads are not seeds of this campaign.
+            if seed.header.target != config.target {
+                continue;
+            }
+            seeds.push(crate::campaign::mutate::as_seed(seed, &config));
+        }
+        if seeds.is_empty() {
+            bail!(
+                "{}: no workload for target {} (their `target:` headers name others)",
+                dir.display(),
+                config.target
+            );
         }
     }
     let opts = FuzzOptions {
