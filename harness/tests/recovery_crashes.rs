@@ -121,5 +121,8 @@ fn a_correct_writing_recovery_survives_crashes_inside_it() {
             s.found[0].workload.to_text()
         );
         assert_eq!(s.execs, execs);
+        if mode == CrashMode::Prefix {
+            assert!(s.recovery_states > 0, "recovery's own writes were crashed");
+        }
     }
 }

@@ -84,6 +84,9 @@ pub struct FoundCase {
 pub struct Counters {
     pub execs: AtomicU64,
     pub crash_states: AtomicU64,
+    /// Crash states inside recoveries (`--recovery-crashes`), checked on
+    /// top of `crash_states`.
+    pub recovery_states: AtomicU64,
     pub findings: AtomicU64,
     /// Largest recorded log of one execution, in bytes (native encoding).
     pub max_log_bytes: AtomicU64,
@@ -96,6 +99,8 @@ pub struct Counters {
 pub struct Summary {
     pub execs: u64,
     pub crash_states: u64,
+    /// Crash states inside recoveries, checked besides `crash_states`.
+    pub recovery_states: u64,
     pub elapsed_s: f64,
     pub execs_per_s: f64,
     pub crash_states_per_s: f64,
@@ -165,6 +170,9 @@ pub fn fuzz_with(
                 counters
                     .crash_states
                     .fetch_add(outcome.states_checked, Ordering::Relaxed);
+                counters
+                    .recovery_states
+                    .fetch_add(outcome.recovery_states, Ordering::Relaxed);
                 counters
                     .max_log_bytes
                     .fetch_max(outcome.log_bytes, Ordering::Relaxed);
@@ -241,6 +249,7 @@ pub fn fuzz_with(
     Summary {
         execs,
         crash_states,
+        recovery_states: counters.recovery_states.load(Ordering::Relaxed),
         elapsed_s: elapsed,
         execs_per_s: rate(execs),
         crash_states_per_s: rate(crash_states),

@@ -561,9 +561,10 @@ fn cmd_fuzz(a: FuzzArgs) -> Result<ExitCode> {
         println!("{v}");
     } else {
         println!(
-            "{} executions, {} crash states in {:.1} s ({:.0} execs/s, {:.0} states/s), {} finding(s){}",
+            "{} executions, {} crash states (and {} inside recoveries) in {:.1} s ({:.0} execs/s, {:.0} states/s), {} finding(s){}",
             summary.execs,
             summary.crash_states,
+            summary.recovery_states,
             summary.elapsed_s,
             summary.execs_per_s,
             summary.crash_states_per_s,
@@ -609,6 +610,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
                 "log_entries": outcome.log_entries,
                 "states_enumerated": outcome.states_enumerated,
                 "states_checked": outcome.states_checked,
+                "recovery_states": outcome.recovery_states,
             });
             println!("{v}");
         } else {
@@ -619,10 +621,11 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
                     println!("{}: {f}", path.display());
                 }
                 None => println!(
-                    "{}: clean ({} log entries, {} crash states checked)",
+                    "{}: clean ({} log entries, {} crash states checked, {} inside recoveries)",
                     path.display(),
                     outcome.log_entries,
-                    outcome.states_checked
+                    outcome.states_checked,
+                    outcome.recovery_states
                 ),
             }
         }

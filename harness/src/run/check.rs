@@ -24,6 +24,7 @@ use replay::check::{CheckOptions, CheckReport, DistinctStates};
 use replay::crash_states::{CrashState, EnumOptions, Mode, StateId};
 use replay::image::Image;
 use replay::log::Log;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Knobs of crash-state checking.
 #[derive(Clone, Debug)]
@@ -76,6 +77,8 @@ pub fn replay_mode(mode: CrashMode) -> Mode {
 pub struct CrashCheck {
     pub states_enumerated: u64,
     pub states_checked: u64,
+    /// Distinct crash states inside recoveries checked besides.
+    pub recovery_states: u64,
     /// The first failing state in enumeration order.
     pub finding: Option<Finding>,
 }
@@ -116,6 +119,11 @@ pub fn check_states(
         start_mark: None,
         ..enumerate.clone()
     };
+    let recovery_states = AtomicU64::new(0);
+    let nesting = Nesting {
+        options: &nested,
+        checked: &recovery_states,
+    };
     let one = |state: &CrashState, image: &Image| -> Result<(), Box<Finding>> {
         let depth = oo.recovery_crashes;
         check_guarded(
@@ -123,7 +131,7 @@ pub fn check_states(
             state.position,
             image,
             depth,
-            &nested,
+            &nesting,
             &mut Vec::new(),
         )
         .map_err(|f| Box::new(with_state(state, *f)))
@@ -141,6 +149,7 @@ pub fn check_states(
         return Ok(CrashCheck {
             states_enumerated: 1,
             states_checked: 1,
+            recovery_states: recovery_states.load(Ordering::Relaxed),
             finding,
         });
     }
@@ -153,8 +162,15 @@ pub fn check_states(
     Ok(CrashCheck {
         states_enumerated: report.states_enumerated,
         states_checked: report.states_checked,
+        recovery_states: recovery_states.load(Ordering::Relaxed),
         finding: report.failures.into_iter().next().map(|f| *f.error),
     })
+}
+
+/// How crash states inside recovery are enumerated, and their count.
+struct Nesting<'a> {
+    options: &'a EnumOptions,
+    checked: &'a AtomicU64,
 }
 
 /// Checks one image, then (depth left) every crash state of its recovery.
@@ -164,7 +180,7 @@ fn check_guarded(
     position: usize,
     image: &Image,
     depth: u32,
-    nested: &EnumOptions,
+    nesting: &Nesting<'_>,
     path: &mut Vec<String>,
 ) -> Result<(), Box<Finding>> {
     let recovery = guarded(|| checker.check(position, image, depth > 0)).map_err(|mut f| {
@@ -178,15 +194,16 @@ fn check_guarded(
         return Ok(());
     };
     // The recovery log's states, on top of this crash image.
-    let states = DistinctStates::over(&recovery, nested, image.clone())
+    let states = DistinctStates::over(&recovery, nesting.options, image.clone())
         .map_err(|e| Box::new(Finding::new(Rule::Recovery, format!("recovery log: {e}"))))?;
     let outer_key = image.content_key();
     for s in states {
         if s.image.content_key() == outer_key {
             continue; // recovery had written nothing yet: checked above
         }
+        nesting.checked.fetch_add(1, Ordering::Relaxed);
         path.push(s.state.id.to_string());
-        let r = check_guarded(checker, position, &s.image, depth - 1, nested, path);
+        let r = check_guarded(checker, position, &s.image, depth - 1, nesting, path);
         if let Err(mut f) = r {
             if f.nested.is_none() {
                 f.nested = Some(path.join("/"));

@@ -21,6 +21,8 @@ pub struct Outcome {
     pub finding: Option<Finding>,
     pub states_enumerated: u64,
     pub states_checked: u64,
+    /// Crash states inside recoveries checked besides (nested crashes).
+    pub recovery_states: u64,
     pub log_entries: usize,
     /// Size of the recorded log in the native encoding (entry headers,
     /// labels and write data): what one execution holds in memory besides
@@ -33,14 +35,20 @@ impl Outcome {
     /// The outcome of an execution whose crash states were checked (or
     /// not: `check` is `None` after a run-time finding).
     pub fn of(execution: Execution, check: Option<CrashCheck>) -> Self {
-        let (finding, states_enumerated, states_checked) = match check {
-            Some(c) => (c.finding, c.states_enumerated, c.states_checked),
-            None => (execution.finding.clone(), 0, 0),
+        let (finding, states_enumerated, states_checked, recovery_states) = match check {
+            Some(c) => (
+                c.finding,
+                c.states_enumerated,
+                c.states_checked,
+                c.recovery_states,
+            ),
+            None => (execution.finding.clone(), 0, 0, 0),
         };
         Outcome {
             finding,
             states_enumerated,
             states_checked,
+            recovery_states,
             log_entries: execution.log.len(),
             log_bytes: execution.log.native_len(),
             execution,
