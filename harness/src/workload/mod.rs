@@ -1092,20 +1092,8 @@ impl Default for FuzzConfig {
 /// of `from_unstructured`'s match: write, dio-write, read, fsync,
 /// fdatasync, truncate, dio-wait, writeback, syncfs, remount, complete.
 pub(crate) const BASE_WEIGHTS: [u32; 11] = [20, 22, 6, 8, 6, 8, 6, 6, 3, 2, 13];
-/// The keywords of those kinds, in the same order.
-const GENERATED_OPS: [&str; 11] = [
-    "write",
-    "dio-write",
-    "read",
-    "fsync",
-    "fdatasync",
-    "truncate",
-    "dio-wait",
-    "writeback",
-    "syncfs",
-    "remount",
-    "complete",
-];
+// The generator's kinds are `FS_OPS` after `create`, in that order.
+const _: () = assert!(FS_OPS.len() == BASE_WEIGHTS.len() + 1);
 
 /// Swarm testing: each workload scales every operation kind's weight by 0,
 /// 1, 2 or 3, drawn from the input, so that some workloads leave out whole
@@ -1178,7 +1166,7 @@ impl Workload {
         let max_ops = cfg.max_ops.clamp(1, MAX_OPS);
         let mut weights = swarm_weights(u)?;
         // Only what the target declares (same bytes consumed either way).
-        for (w, kw) in weights.iter_mut().zip(GENERATED_OPS) {
+        for (w, kw) in weights.iter_mut().zip(&FS_OPS[1..]) {
             if info.is_some_and(|t| !t.supports(kw)) {
                 *w = 0;
             }
