@@ -121,7 +121,7 @@ pub fn guarded_execution(
     }
 }
 
-/// [`run_workload`] for an `fs` engine. A run-time finding stops the run;
+/// `campaign::registry::run_workload` for an `fs` engine. A run-time finding stops the run;
 /// crash states are checked only when the run was clean.
 pub fn run_fs<E: FsEngine>(
     engine: &E,
