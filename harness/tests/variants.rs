@@ -23,3 +23,41 @@ fn every_variant_is_found() {
     }
     assert!(missed.is_empty(), "{}", missed.join("\n"));
 }
+
+/// The default campaign (no `--mode`) finds the flush omissions that prefix
+/// states cannot show: its sampled pass holds the state that loses the
+/// volatile cache at every position.
+#[test]
+fn the_default_mix_finds_flush_omissions_prefix_cannot() {
+    use brownout::campaign::fuzz_loop::{fuzz, Counters, FuzzOptions};
+    use std::sync::atomic::AtomicBool;
+    for bug in ["fsync-no-flush", "checkpoint-no-flush"] {
+        let mut opts = FuzzOptions::new(brownout::workload::DEFAULT_TARGET);
+        opts.config.bugs = Bugs::one(bug);
+        opts.seed = 1;
+        opts.execs = Some(300);
+        let s = fuzz(&opts, &Counters::default(), &AtomicBool::new(false));
+        let case = s
+            .found
+            .first()
+            .unwrap_or_else(|| panic!("{bug}: not found"));
+        assert!(s.sampled_states > 0);
+        // Saved in the mode of the pass that found it, so it replays.
+        assert_ne!(
+            case.workload.header.mode,
+            brownout::workload::CrashMode::Prefix
+        );
+        let again = brownout::campaign::registry::run_workload(
+            &case.workload,
+            &opts.exec,
+            &brownout::run::check::OracleOptions::default(),
+        )
+        .unwrap();
+        assert!(again.finding.is_some(), "{bug}: reproducer replays clean");
+
+        opts.oracle.passes.clear();
+        let s = fuzz(&opts, &Counters::default(), &AtomicBool::new(false));
+        assert!(s.found.is_empty(), "{bug}: prefix alone found it");
+        assert_eq!(s.sampled_states, 0);
+    }
+}

@@ -64,12 +64,17 @@ impl<E> CheckReport<E> {
 /// to keep the workers busy, few enough that an early failure wastes little.
 const BATCH_PER_THREAD: usize = 16;
 
+/// Keys of the states already checked (image content, marks before the
+/// position): carried from one pass to the next so that a second pass over
+/// the same log (another mode) checks only what the first did not.
+pub type Seen = HashSet<([u8; 32], usize)>;
+
 /// Iterates the distinct states of a log (deduplicated like [`check`]),
 /// returning how many states were enumerated in total through `enumerated`.
 pub struct DistinctStates<'a> {
     iter: StateIter<'a>,
     images_only: bool,
-    seen: HashSet<([u8; 32], usize)>,
+    seen: Seen,
     /// States enumerated so far, duplicates included.
     pub enumerated: u64,
 }
@@ -90,6 +95,17 @@ impl<'a> DistinctStates<'a> {
             seen: HashSet::new(),
             enumerated: 0,
         })
+    }
+
+    /// Skips the states whose keys are in `seen` as well.
+    pub fn seeded(mut self, seen: Seen) -> Self {
+        self.seen.extend(seen);
+        self
+    }
+
+    /// The keys of every state seen so far.
+    pub fn into_seen(self) -> Seen {
+        self.seen
     }
 }
 
@@ -152,7 +168,35 @@ pub fn check_over<E: Send, F>(
 where
     F: Fn(&CrashState, &Image) -> Result<(), E> + Sync,
 {
-    let mut states = DistinctStates::over(log, &opts.enumerate, base)?;
+    let states = DistinctStates::over(log, &opts.enumerate, base)?;
+    Ok(check_distinct(states, opts, checker)?.0)
+}
+
+/// [`check`], skipping the states whose keys are in `seen` (an earlier pass
+/// over the same log checked them) and adding the keys of this pass's.
+pub fn check_unseen<E: Send, F>(
+    log: &Log,
+    opts: &CheckOptions,
+    seen: &mut Seen,
+    checker: F,
+) -> Result<CheckReport<E>, ReplayError>
+where
+    F: Fn(&CrashState, &Image) -> Result<(), E> + Sync,
+{
+    let states = DistinctStates::new(log, &opts.enumerate)?.seeded(std::mem::take(seen));
+    let (report, keys) = check_distinct(states, opts, checker)?;
+    *seen = keys;
+    Ok(report)
+}
+
+fn check_distinct<E: Send, F>(
+    mut states: DistinctStates<'_>,
+    opts: &CheckOptions,
+    checker: F,
+) -> Result<(CheckReport<E>, Seen), ReplayError>
+where
+    F: Fn(&CrashState, &Image) -> Result<(), E> + Sync,
+{
     let mut failures = Vec::new();
     let mut checked = 0u64;
     if opts.jobs == 1 {
@@ -214,9 +258,10 @@ where
             }
         }
     }
-    Ok(CheckReport {
+    let report = CheckReport {
         states_enumerated: states.enumerated,
         states_checked: checked,
         failures,
-    })
+    };
+    Ok((report, states.into_seen()))
 }

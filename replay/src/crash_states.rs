@@ -111,6 +111,15 @@ pub struct EnumOptions {
     /// so tears inside one are states no such device can produce. 0 is
     /// taken as 1.
     pub tear_sectors: u64,
+    /// Thinning for a budgeted check: at most this many subsets per
+    /// position, in id order (`k = 0`, where no pending write persisted,
+    /// comes first: the state that loses the whole volatile cache).
+    /// `None`: every subset. Ids are those of the full enumeration, so a
+    /// state found in a thinned pass is found again without thinning.
+    pub max_subsets: Option<u64>,
+    /// Thinning of torn mode: at most this many torn variants per subset,
+    /// in id order. `None`: every one.
+    pub max_tears: Option<u64>,
 }
 
 impl Default for EnumOptions {
@@ -125,6 +134,8 @@ impl Default for EnumOptions {
             limit: None,
             distinct_images_only: false,
             tear_sectors: 1,
+            max_subsets: None,
+            max_tears: None,
         }
     }
 }
@@ -352,6 +363,13 @@ impl Subsets {
     fn new(n: usize, opts: &EnumOptions, position: usize) -> Subsets {
         if n <= opts.max_volatile.min(EXHAUSTIVE_CAP) {
             return Subsets::Exhaustive { n };
+        }
+        // A thinned pass that stops before the random subsets needs none.
+        if opts.max_subsets.is_some_and(|m| m <= (2 + n) as u64) {
+            return Subsets::Sampled {
+                n,
+                random: Vec::new(),
+            };
         }
         let words = n.div_ceil(64);
         // Random subsets with 0, n-1 or n members may repeat a listed one;
@@ -675,11 +693,22 @@ impl<'a> StateIter<'a> {
             return false;
         };
         let k = ctx.next_k;
+        if self.opts.max_subsets.is_some_and(|m| k >= m) {
+            return false;
+        }
         let Some(bits) = ctx.subsets.get(k) else {
             return false;
         };
         ctx.next_k += 1;
-        let states = states_for_subset(&self.model, mode, tear_sectors, ctx, k, &bits);
+        let mut states = states_for_subset(&self.model, mode, tear_sectors, ctx, k, &bits);
+        if let Some(tears) = self.opts.max_tears {
+            // The reorder state itself, then at most `tears` torn ones.
+            states.truncate(
+                usize::try_from(tears)
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(1),
+            );
+        }
         self.inner.queue.extend(states);
         true
     }

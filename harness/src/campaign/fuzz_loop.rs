@@ -19,7 +19,7 @@
 
 use crate::campaign::registry::run_workload;
 use crate::finding::Finding;
-use crate::run::check::OracleOptions;
+use crate::run::check::{mode_of_state, OracleOptions, DEFAULT_PASSES};
 use crate::run::execute::ExecOptions;
 use crate::run::pipeline::{Outcome, RunError};
 use crate::workload::{FuzzConfig, Workload};
@@ -48,8 +48,9 @@ pub struct FuzzOptions {
 
 impl FuzzOptions {
     /// A campaign on `target` (a registered name) with the defaults of
-    /// `brownout fuzz`: no bug switch, prefix crash states, 24 operations
-    /// per workload, one job, seed 0; stop it with `execs` or `time`.
+    /// `brownout fuzz`: no bug switch, prefix crash states plus the sampled
+    /// reorder and torn passes ([`DEFAULT_PASSES`]), 24 operations per
+    /// workload, one job, seed 0; stop it with `execs` or `time`.
     pub fn new(target: &str) -> Self {
         FuzzOptions {
             config: FuzzConfig {
@@ -63,7 +64,10 @@ impl FuzzOptions {
             jobs: 1,
             keep_going: false,
             exec: ExecOptions::default(),
-            oracle: OracleOptions::default(),
+            oracle: OracleOptions {
+                passes: DEFAULT_PASSES.to_vec(),
+                ..OracleOptions::default()
+            },
             seeds: Vec::new(),
         }
     }
@@ -87,6 +91,8 @@ pub struct Counters {
     /// Crash states inside recoveries (`--recovery-crashes`), checked on
     /// top of `crash_states`.
     pub recovery_states: AtomicU64,
+    /// Of `crash_states`, those of the sampled passes of other modes.
+    pub sampled_states: AtomicU64,
     pub findings: AtomicU64,
     /// Largest recorded log of one execution, in bytes (native encoding).
     pub max_log_bytes: AtomicU64,
@@ -101,6 +107,9 @@ pub struct Summary {
     pub crash_states: u64,
     /// Crash states inside recoveries, checked besides `crash_states`.
     pub recovery_states: u64,
+    /// Of `crash_states`, those of the sampled reorder and torn passes
+    /// (the rest are the workloads' own mode: prefix by default).
+    pub sampled_states: u64,
     pub elapsed_s: f64,
     pub execs_per_s: f64,
     pub crash_states_per_s: f64,
@@ -174,6 +183,9 @@ pub fn fuzz_with(
                     .recovery_states
                     .fetch_add(outcome.recovery_states, Ordering::Relaxed);
                 counters
+                    .sampled_states
+                    .fetch_add(outcome.sampled_states, Ordering::Relaxed);
+                counters
                     .max_log_bytes
                     .fetch_max(outcome.log_bytes, Ordering::Relaxed);
                 counters
@@ -197,6 +209,15 @@ pub fn fuzz_with(
         let Some(finding) = finding else {
             continue;
         };
+        // A state found by a sampled pass of a stronger mode: the
+        // reproducer replays in that mode, where the same id names it.
+        let mut workload = workload;
+        if let Some(mode) = finding.state.as_deref().and_then(mode_of_state) {
+            let rank = |m| crate::workload::CrashMode::ALL.iter().position(|&x| x == m);
+            if rank(mode) > rank(workload.header.mode) {
+                workload.header.mode = mode;
+            }
+        }
         // Without keep_going only the lowest index is reported, and which
         // higher ones a worker reaches first depends on thread timing: save
         // only the candidates, and the one reported once the workers stop.
@@ -250,6 +271,7 @@ pub fn fuzz_with(
         execs,
         crash_states,
         recovery_states: counters.recovery_states.load(Ordering::Relaxed),
+        sampled_states: counters.sampled_states.load(Ordering::Relaxed),
         elapsed_s: elapsed,
         execs_per_s: rate(execs),
         crash_states_per_s: rate(crash_states),

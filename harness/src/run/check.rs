@@ -20,7 +20,7 @@ use crate::finding::{Finding, Rule};
 use crate::model::fs::{Model, Source};
 use crate::run::execute::{ExecOptions, Execution, START_MARK};
 use crate::workload::{CrashMode, Workload};
-use replay::check::{CheckOptions, CheckReport, DistinctStates};
+use replay::check::{CheckOptions, CheckReport, DistinctStates, Seen};
 use replay::crash_states::{CrashState, EnumOptions, Mode, StateId};
 use replay::image::Image;
 use replay::log::Log;
@@ -39,7 +39,45 @@ pub struct OracleOptions {
     pub recovery_crashes: u32,
     /// Tear granularity in bytes (a multiple of 512).
     pub tear_bytes: u64,
+    /// Budgeted passes in other modes after the workload's own (the
+    /// default campaign's mix; empty: the workload's mode alone).
+    pub passes: Vec<SampledPass>,
 }
+
+/// A budgeted pass over the same log in another crash mode, after the
+/// workload's own: at every position only the first subsets (and torn
+/// variants) in id order, so its cost stays a small multiple of a prefix
+/// check while it still sees a lost volatile cache. State ids are those
+/// of the full mode: `--mode MODE --state ID` finds the state again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampledPass {
+    pub mode: CrashMode,
+    /// Subsets per position; the first, `k = 0`, persists no pending
+    /// write: a crash that loses the whole volatile cache.
+    pub max_subsets: u64,
+    /// Torn variants per subset (torn mode).
+    pub max_tears: u64,
+}
+
+/// What `brownout fuzz` checks without `--mode`: every prefix state, then
+/// at every position the state that loses the whole volatile cache
+/// (reorder subset 0), and that state with the oldest pending write torn
+/// at its first tear point. Prefix alone cannot see a missing cache flush
+/// (every completed write is on a prefix image); this mix finds one within
+/// a dozen executions, at about 1.4x the cost of prefix alone (a full
+/// reorder check costs about 9x, torn about 300x; README, "Crash modes").
+pub const DEFAULT_PASSES: [SampledPass; 2] = [
+    SampledPass {
+        mode: CrashMode::Reorder,
+        max_subsets: 1,
+        max_tears: 0,
+    },
+    SampledPass {
+        mode: CrashMode::Torn,
+        max_subsets: 1,
+        max_tears: 1,
+    },
+];
 
 /// Default depth of crashes inside recovery: one, as DESIGN.md asks. It
 /// costs nothing where recovery writes nothing (the embedded core, whose
@@ -61,6 +99,7 @@ impl Default for OracleOptions {
             only_state: None,
             recovery_crashes: RECOVERY_CRASHES_DEFAULT,
             tear_bytes: 512,
+            passes: Vec::new(),
         }
     }
 }
@@ -79,6 +118,8 @@ pub struct CrashCheck {
     pub states_checked: u64,
     /// Distinct crash states inside recoveries checked besides.
     pub recovery_states: u64,
+    /// Of `states_checked`, those of the sampled passes.
+    pub sampled_states: u64,
     /// The first failing state in enumeration order.
     pub finding: Option<Finding>,
 }
@@ -95,6 +136,19 @@ pub fn enum_options(workload: &Workload, oo: &OracleOptions) -> EnumOptions {
         limit: None,
         distinct_images_only: false,
         tear_sectors: (oo.tear_bytes / 512).max(1),
+        max_subsets: None,
+        max_tears: None,
+    }
+}
+
+/// The crash mode a state id belongs to (`p…`, `r…`, `t…`; a nested id
+/// by its outer state): the mode a reproducer must replay in.
+pub fn mode_of_state(id: &str) -> Option<CrashMode> {
+    match id.as_bytes().first()? {
+        b'p' => Some(CrashMode::Prefix),
+        b'r' => Some(CrashMode::Reorder),
+        b't' => Some(CrashMode::Torn),
+        _ => None,
     }
 }
 
@@ -150,21 +204,47 @@ pub fn check_states(
             states_enumerated: 1,
             states_checked: 1,
             recovery_states: recovery_states.load(Ordering::Relaxed),
+            sampled_states: 0,
             finding,
         });
     }
-    let opts = CheckOptions {
+    let mut seen = Seen::new();
+    let mut opts = CheckOptions {
         enumerate,
         jobs: oo.jobs,
         keep_going: false,
     };
-    let report: CheckReport<Box<Finding>> = replay::check::check(log, &opts, one)?;
-    Ok(CrashCheck {
+    let report: CheckReport<Box<Finding>> =
+        replay::check::check_unseen(log, &opts, &mut seen, one)?;
+    let mut check = CrashCheck {
         states_enumerated: report.states_enumerated,
         states_checked: report.states_checked,
-        recovery_states: recovery_states.load(Ordering::Relaxed),
+        recovery_states: 0,
+        sampled_states: 0,
         finding: report.failures.into_iter().next().map(|f| *f.error),
-    })
+    };
+    for pass in &oo.passes {
+        if check.finding.is_some() {
+            break;
+        }
+        // Each mode's states include the weaker one's (prefix ⊂ reorder ⊂
+        // torn): the workload's own pass may already cover this one.
+        let rank = |m: CrashMode| CrashMode::ALL.iter().position(|&x| x == m);
+        if rank(pass.mode) <= rank(workload.header.mode) {
+            continue;
+        }
+        opts.enumerate.mode = replay_mode(pass.mode);
+        opts.enumerate.max_subsets = Some(pass.max_subsets);
+        opts.enumerate.max_tears = Some(pass.max_tears);
+        let report: CheckReport<Box<Finding>> =
+            replay::check::check_unseen(log, &opts, &mut seen, one)?;
+        check.states_enumerated += report.states_enumerated;
+        check.states_checked += report.states_checked;
+        check.sampled_states += report.states_checked;
+        check.finding = report.failures.into_iter().next().map(|f| *f.error);
+    }
+    check.recovery_states = recovery_states.load(Ordering::Relaxed);
+    Ok(check)
 }
 
 /// How crash states inside recovery are enumerated, and their count.

@@ -23,6 +23,8 @@ pub struct Outcome {
     pub states_checked: u64,
     /// Crash states inside recoveries checked besides (nested crashes).
     pub recovery_states: u64,
+    /// Of `states_checked`, those of the sampled passes of other modes.
+    pub sampled_states: u64,
     pub log_entries: usize,
     /// Size of the recorded log in the native encoding (entry headers,
     /// labels and write data): what one execution holds in memory besides
@@ -35,20 +37,23 @@ impl Outcome {
     /// The outcome of an execution whose crash states were checked (or
     /// not: `check` is `None` after a run-time finding).
     pub fn of(execution: Execution, check: Option<CrashCheck>) -> Self {
-        let (finding, states_enumerated, states_checked, recovery_states) = match check {
-            Some(c) => (
-                c.finding,
-                c.states_enumerated,
-                c.states_checked,
-                c.recovery_states,
-            ),
-            None => (execution.finding.clone(), 0, 0, 0),
-        };
+        let (finding, states_enumerated, states_checked, recovery_states, sampled_states) =
+            match check {
+                Some(c) => (
+                    c.finding,
+                    c.states_enumerated,
+                    c.states_checked,
+                    c.recovery_states,
+                    c.sampled_states,
+                ),
+                None => (execution.finding.clone(), 0, 0, 0, 0),
+            };
         Outcome {
             finding,
             states_enumerated,
             states_checked,
             recovery_states,
+            sampled_states,
             log_entries: execution.log.len(),
             log_bytes: execution.log.native_len(),
             execution,

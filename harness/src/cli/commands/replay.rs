@@ -96,6 +96,8 @@ impl ReplayArgs {
             // The check command sees only the image.
             distinct_images_only: true,
             tear_sectors: 1,
+            max_subsets: None,
+            max_tears: None,
         }
     }
 }
