@@ -1235,9 +1235,19 @@ fn validate(geo: &Geometry, bitmap: &[u8], inodes: &[DiskInode]) -> Result<(), F
             *r = true;
         }
     }
-    for (i, r) in referenced.iter().enumerate() {
-        let on = bitmap[i / 8] & (1 << (i % 8)) != 0;
-        if on != *r {
+    // Byte by byte: mount must stay fast on large devices.
+    for (byte, chunk) in referenced.chunks(8).enumerate() {
+        let want = chunk
+            .iter()
+            .enumerate()
+            .fold(0u8, |a, (k, &r)| a | (u8::from(r) << k));
+        let mask = u8::MAX >> (8 - chunk.len());
+        let have = bitmap[byte] & mask;
+        if have != want {
+            let k = (have ^ want).trailing_zeros() as usize;
+            let i = byte * 8 + k;
+            let on = have & (1 << k) != 0;
+            let r = &(want & (1 << k) != 0);
             return Err(FsError::corrupt(
                 format!(
                     "bitmap says data block {i} is {} but it is {}",

@@ -9,7 +9,7 @@
 //! | 1, 2 | journal superblock, two slots written alternately (ping-pong), each checksummed with a generation, so a torn write leaves the other slot |
 //! | 3 .. 3+J | circular journal |
 //! | bitmap | one bit per data block |
-//! | inode table | 256-byte inode records, 16 per block |
+//! | inode table | 2 KiB inode records, 2 per block |
 //! | data | file blocks |
 //!
 //! Everything here is pure encoding/decoding; decoding never panics on any
@@ -18,12 +18,15 @@
 use crate::block::BLOCK_SIZE;
 use crate::error::FsError;
 
-/// Blocks a file can map: direct pointers only.
-pub const MAX_FILE_BLOCKS: usize = 32;
-/// Maximum file size in bytes (128 KiB).
+/// Fewest data blocks a filesystem may have.
+pub const MIN_DATA_BLOCKS: u64 = 32;
+/// Bytes of one on-disk inode record: two per block, so that a file can
+/// map more than a mebibyte with direct pointers alone.
+pub const INODE_SIZE: usize = 2048;
+/// Blocks a file can map: the direct pointers after the 16-byte header.
+pub const MAX_FILE_BLOCKS: usize = (INODE_SIZE - 16) / 4;
+/// Maximum file size in bytes (508 blocks: 2,032 KiB).
 pub const MAX_FILE_SIZE: u64 = (MAX_FILE_BLOCKS * BLOCK_SIZE) as u64;
-/// Bytes of one on-disk inode record.
-pub const INODE_SIZE: usize = 256;
 /// Inode records per inode-table block.
 pub const INODES_PER_BLOCK: usize = BLOCK_SIZE / INODE_SIZE;
 /// Most inodes a filesystem can have.
@@ -127,7 +130,10 @@ impl Geometry {
                 geo.max_transaction_blocks()
             )));
         }
-        if geo.data_blocks < MAX_FILE_BLOCKS as u64 {
+        // Room for a few files' worth of blocks; a file as large as the
+        // format allows needs a larger device (writes past it fail with
+        // ENOSPC).
+        if geo.data_blocks < MIN_DATA_BLOCKS {
             return Err(FsError::Invalid(format!(
                 "device of {blocks} blocks leaves only {} data blocks",
                 geo.data_blocks

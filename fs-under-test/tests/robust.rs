@@ -201,7 +201,7 @@ fn mkfs_supported_sizes() {
     assert!(matches!(mkfs(&mut dev, &opts), Err(FsError::Invalid(_))));
     let opts = MkfsOptions {
         inodes: 100,
-        journal_blocks: 32,
+        journal_blocks: 64,
         ..Default::default()
     };
     mkfs(&mut dev, &opts).unwrap();

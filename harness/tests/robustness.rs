@@ -194,7 +194,10 @@ fn no_panic_no_finding_and_memory_is_reported() {
     // Bounded figures: at most max_ops operations of at most MAX_IO bytes,
     // plus the filesystem's own writes, all within the device's size per
     // pass over it; the image is the device.
-    assert_eq!(s.image_bytes, ExecOptions::default().device_bytes);
+    let info = brownout::campaign::registry::lookup(brownout::workload::DEFAULT_TARGET)
+        .unwrap()
+        .info();
+    assert_eq!(s.image_bytes, info.limits.device_bytes);
     assert_eq!(s.max_ops, 24);
     assert!(s.max_log_bytes > 0 && s.max_log_entries > 0);
     let bound = (s.max_ops as u64) * (MAX_IO + s.image_bytes);
@@ -209,7 +212,7 @@ fn no_panic_no_finding_and_memory_is_reported() {
 fn bounds_exist() {
     // The constants that bound one execution.
     const _: () = assert!(MAX_OPS == 512);
-    const _: () = assert!(MAX_IO <= 64 * 1024 && FILE_LIMIT <= 1 << 20 && MAX_FILES <= 8);
+    const _: () = assert!(MAX_IO <= 256 * 1024 && FILE_LIMIT <= 1 << 30 && MAX_FILES <= 8);
     // Generated workloads respect max_ops whatever the configuration.
     for max_ops in [1usize, 5, 24, MAX_OPS, usize::MAX] {
         let cfg = FuzzConfig {

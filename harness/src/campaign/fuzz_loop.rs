@@ -49,13 +49,13 @@ pub struct FuzzOptions {
 impl FuzzOptions {
     /// A campaign on `target` (a registered name) with the defaults of
     /// `brownout fuzz`: no bug switch, prefix crash states plus the sampled
-    /// reorder and torn passes ([`DEFAULT_PASSES`]), 24 operations per
-    /// workload, one job, seed 0; stop it with `execs` or `time`.
+    /// reorder and torn passes ([`DEFAULT_PASSES`]), up to 256 operations
+    /// per workload (most 24 or fewer), one job, seed 0; stop it with `execs` or `time`.
     pub fn new(target: &str) -> Self {
         FuzzOptions {
             config: FuzzConfig {
                 target: target.to_string(),
-                max_ops: 24,
+                max_ops: 256,
                 ..FuzzConfig::default()
             },
             seed: 0,
@@ -278,7 +278,7 @@ pub fn fuzz_with(
         max_log_bytes: counters.max_log_bytes.load(Ordering::Relaxed),
         max_log_entries: counters.max_log_entries.load(Ordering::Relaxed),
         image_bytes: crate::campaign::registry::lookup(&opts.config.target)
-            .map_or(opts.exec.device_bytes, |t| t.info().limits.device_bytes),
+            .map_or(0, |t| t.info().limits.device_bytes),
         max_ops: opts.config.max_ops.clamp(1, crate::workload::MAX_OPS),
         found,
         error: error.into_inner().unwrap_or_else(|e| e.into_inner()),

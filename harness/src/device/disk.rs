@@ -157,7 +157,9 @@ struct InFlight {
 
 /// The device's current contents.
 enum Store {
-    /// A zeroed device written by the execution: flat, the fastest reads.
+    /// A zeroed device written by the execution: flat, the fastest reads;
+    /// it holds bytes up to the highest one written only (the rest reads
+    /// as zeros), so a large device costs what the workload uses.
     Flat(Vec<u8>),
     /// A crash image; recovery's writes go to this copy (chunks are
     /// copy-on-write, so the crash image itself is shared, not copied).
@@ -204,7 +206,7 @@ impl Disk {
             "device size in sectors"
         );
         Self::with_store(
-            Store::Flat(vec![0; bytes as usize]),
+            Store::Flat(Vec::new()),
             bytes,
             Some(LogBuilder::new(bytes)),
             schedule,
@@ -325,8 +327,13 @@ impl Disk {
         let start = sector * SECTOR_SIZE as u64;
         match &self.store {
             Store::Flat(data) => {
+                // Past the highest byte written, the device reads zeros.
                 let start = start as usize;
-                buf.copy_from_slice(&data[start..start + buf.len()]);
+                let have = data.len().saturating_sub(start).min(buf.len());
+                if have > 0 {
+                    buf[..have].copy_from_slice(&data[start..start + have]);
+                }
+                buf[have..].fill(0);
             }
             Store::Image(image) => image.read(start, buf),
         }
@@ -423,6 +430,9 @@ impl Disk {
             match &mut self.store {
                 Store::Flat(bytes) => {
                     let start = start as usize;
+                    if bytes.len() < start + data.len() {
+                        bytes.resize(start + data.len(), 0);
+                    }
                     bytes[start..start + data.len()].copy_from_slice(&data);
                 }
                 Store::Image(image) => image.write(start, &data),

@@ -383,7 +383,11 @@ impl Model {
     /// The bytes mod `m` gives `lo..hi` (inside the mod's range).
     fn slice_matches(&self, m: &Mod, lo: u64, observed: &[u8]) -> bool {
         match m.value {
-            Value::Zero => observed.iter().all(|&b| b == 0),
+            // OR-folded in chunks: vectorised, where `all` stops per byte
+            // (holes of large files are megabytes).
+            Value::Zero => observed
+                .chunks(512)
+                .all(|c| c.iter().fold(0u8, |a, &b| a | b) == 0),
             Value::Write { wid } => {
                 let d = &self.data[&(wid as usize - 1)];
                 let a = (lo - m.lo) as usize;

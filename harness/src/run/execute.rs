@@ -20,8 +20,6 @@ pub const START_MARK: &str = "brownout:start";
 /// Knobs of an execution.
 #[derive(Clone, Debug)]
 pub struct ExecOptions {
-    /// Size of the simulated device.
-    pub device_bytes: u64,
     /// Step budget for the filesystem's mount and wait loops.
     pub step_budget: u64,
 }
@@ -29,7 +27,6 @@ pub struct ExecOptions {
 impl Default for ExecOptions {
     fn default() -> Self {
         ExecOptions {
-            device_bytes: 2 << 20,
             step_budget: 1_000_000,
         }
     }
@@ -74,8 +71,9 @@ impl Execution {
 pub fn execute<E: FsEngine>(engine: &E, workload: &Workload, opts: &ExecOptions) -> Execution {
     let h = &workload.header;
     let config = engine.configure(h, opts.step_budget);
+    let device_bytes = engine.info().limits.device_bytes;
     let mut disk = Disk::new(
-        opts.device_bytes,
+        device_bytes,
         h.schedule.clone(),
         h.barrier == Barrier::Stable,
     );
@@ -92,7 +90,7 @@ pub fn execute<E: FsEngine>(engine: &E, workload: &Workload, opts: &ExecOptions)
         Ok(fs) => fs,
         Err(e) => {
             return Execution {
-                log: replay::log::LogBuilder::new(opts.device_bytes).finish(),
+                log: replay::log::LogBuilder::new(device_bytes).finish(),
                 times,
                 events: Vec::new(),
                 owners: BTreeMap::new(),
@@ -136,7 +134,7 @@ pub fn execute<E: FsEngine>(engine: &E, workload: &Workload, opts: &ExecOptions)
             ));
             // Nothing left to crash: the log ends here.
             return Execution {
-                log: replay::log::LogBuilder::new(opts.device_bytes).finish(),
+                log: replay::log::LogBuilder::new(device_bytes).finish(),
                 times,
                 events: Vec::new(),
                 owners: BTreeMap::new(),

@@ -134,7 +134,8 @@ pub fn run_fs<E: FsEngine>(
     eo: &ExecOptions,
     oo: &OracleOptions,
 ) -> Result<Outcome, RunError> {
-    let execution = guarded_execution(workload, eo.device_bytes, || execute(engine, workload, eo))?;
+    let device_bytes = engine.info().limits.device_bytes;
+    let execution = guarded_execution(workload, device_bytes, || execute(engine, workload, eo))?;
     if execution.finding.is_some() {
         return Ok(Outcome::of(execution, None));
     }

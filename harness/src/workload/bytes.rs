@@ -20,7 +20,8 @@
 use crate::target::TargetInfo;
 use crate::workload::BLOCK_SIZE;
 use crate::workload::{
-    FuzzConfig, Op, Workload, BASE_WEIGHTS, DEFAULT_TARGET, MAX_OPS, WINDOW_BLOCKS,
+    ceil_log2, FuzzConfig, Op, Workload, BASE_WEIGHTS, DEFAULT_TARGET, MAX_FILES, MAX_OPS,
+    SHORT_OPS, WIDE_ONE_IN, WIDE_RANGE_ONE_IN, WINDOW_BLOCKS,
 };
 use arbitrary::Unstructured;
 use std::fmt;
@@ -313,6 +314,9 @@ fn fit_range(offset: u64, len: u64) -> (u64, u64) {
 /// values.
 struct Encoder {
     out: Vec<u8>,
+    /// Whether the workload is encoded as a wide one (more operations
+    /// than a short one may have).
+    wide: bool,
 }
 
 impl Encoder {
@@ -352,7 +356,16 @@ impl Encoder {
         }
     }
 
+    /// In a wide workload, "not a wide range" (`project` keeps every
+    /// range in the window).
+    fn not_wide(&mut self) {
+        if self.wide {
+            self.ratio(1, u64::from(WIDE_RANGE_ONE_IN), false);
+        }
+    }
+
     fn range(&mut self, offset: u64, len: u64) {
+        self.not_wide();
         if aligned_range_ok(offset, len) {
             self.ratio(1, 2, true);
             self.int(0, WINDOW_BLOCKS - 1, offset / BLOCK);
@@ -387,12 +400,26 @@ fn kind_index(op: &Op) -> usize {
 /// Encodes a workload that [`project`] leaves unchanged.
 fn encode_generatable(w: &Workload, max_ops: usize) -> Vec<u8> {
     let files = w.header.files;
-    let mut e = Encoder { out: Vec::new() };
-    e.int(1, u64::from(GEN_FILES), u64::from(files));
+    let ops = &w.ops[files as usize..];
+    let limit = op_limit(files, max_ops);
+    let n = ops.len().max(1);
+    let wide = n > limit.min(SHORT_OPS);
+    let mut e = Encoder {
+        out: Vec::new(),
+        wide,
+    };
+    e.ratio(1, u64::from(WIDE_ONE_IN), wide);
+    let files_max = if wide { MAX_FILES } else { GEN_FILES };
+    e.int(1, u64::from(files_max), u64::from(files));
     e.int(0, (1 << 22) - 1, SWARM_ALL_ONES);
     let total: u64 = BASE_WEIGHTS.iter().map(|&w| u64::from(w)).sum();
-    let ops = &w.ops[files as usize..];
-    e.int(1, op_limit(files, max_ops) as u64, ops.len().max(1) as u64);
+    if wide {
+        let exp = ceil_log2(n);
+        e.int(0, u64::from(ceil_log2(limit)), u64::from(exp));
+        e.int(1, limit.min(1 << exp) as u64, n as u64);
+    } else {
+        e.int(1, limit.min(SHORT_OPS) as u64, n as u64);
+    }
     if ops.is_empty() {
         // The decoder stops at the end of the input.
         return e.out;
@@ -418,6 +445,9 @@ fn encode_generatable(w: &Workload, max_ops: usize) -> Vec<u8> {
                 ..
             } => {
                 e.ratio(1, 64, misaligned);
+                if !misaligned {
+                    e.not_wide();
+                }
                 e.int(0, WINDOW_BLOCKS - 1, offset / BLOCK);
                 e.int(1, 3, len / BLOCK);
                 if misaligned {
@@ -428,6 +458,7 @@ fn encode_generatable(w: &Workload, max_ops: usize) -> Vec<u8> {
             }
             Op::Read { offset, len, .. } => e.range(offset, len),
             Op::Truncate { size, .. } => {
+                e.not_wide();
                 if size.is_multiple_of(BLOCK) && size / BLOCK <= WINDOW_BLOCKS {
                     e.ratio(1, 2, true);
                     e.int(0, WINDOW_BLOCKS, size / BLOCK);
@@ -482,8 +513,16 @@ mod tests {
     fn generated_workloads_round_trip_through_bytes() {
         for max_ops in [1, 4, 24, 64, 512] {
             let cfg = cfg(max_ops);
+            let mut window = 0;
             for i in 0..400 {
                 let w = generate(7, i, &cfg, None);
+                // The encoder writes the window's draws only: a workload
+                // with a wide draw (whole-file ranges, more files) is
+                // projected into the window, tested below.
+                if !project(&w, max_ops).changes.is_empty() {
+                    continue;
+                }
+                window += 1;
                 let bytes = encode(&w, max_ops).unwrap_or_else(|e| {
                     panic!("max_ops {max_ops}, workload {i}: {e}\n{}", w.to_text())
                 });
@@ -495,6 +534,10 @@ mod tests {
                 // Encoding is canonical: the same bytes again.
                 assert_eq!(encode(&decode(&bytes, &cfg, None), max_ops).unwrap(), bytes);
             }
+            assert!(
+                window >= 100,
+                "max_ops {max_ops}: only {window} in the window"
+            );
         }
     }
 

@@ -27,9 +27,9 @@ pub const BLOCK_SIZE: usize = 4096;
 pub const MAX_FILES: u32 = 8;
 /// Largest file offset or size a workload may name (any target; each
 /// target declares its own limit at or below it).
-pub const FILE_LIMIT: u64 = 128 << 10;
+pub const FILE_LIMIT: u64 = 1 << 30;
 /// Largest single read or write, in bytes.
-pub const MAX_IO: u64 = 16 * BLOCK_SIZE as u64;
+pub const MAX_IO: u64 = 64 * BLOCK_SIZE as u64;
 /// Largest number of operations a workload may hold.
 pub const MAX_OPS: usize = 512;
 /// Largest number of schedule picks.
@@ -1123,7 +1123,24 @@ fn pick_file(u: &mut Unstructured, files: u32) -> arbitrary::Result<FileId> {
     })
 }
 
-fn pick_range(u: &mut Unstructured, aligned: bool) -> arbitrary::Result<(u64, u64)> {
+/// A read or write range: in the window, or (in a wide workload, whose
+/// `wide` is the file-size limit) one time in `WIDE_RANGE_ONE_IN`
+/// anywhere in the file.
+fn pick_range(
+    u: &mut Unstructured,
+    aligned: bool,
+    wide: Option<u64>,
+) -> arbitrary::Result<(u64, u64)> {
+    if let Some(file_max) = wide {
+        if u.ratio(1, WIDE_RANGE_ONE_IN)? {
+            return wide_range(u, aligned, file_max);
+        }
+    }
+    window_range(u, aligned)
+}
+
+/// A range in the first `WINDOW_BLOCKS` blocks, where operations overlap.
+fn window_range(u: &mut Unstructured, aligned: bool) -> arbitrary::Result<(u64, u64)> {
     if aligned || u.ratio(1, 2)? {
         let start = u.int_in_range(0..=WINDOW_BLOCKS - 1)?;
         let blocks = u.int_in_range(1..=3u64)?;
@@ -1133,6 +1150,80 @@ fn pick_range(u: &mut Unstructured, aligned: bool) -> arbitrary::Result<(u64, u6
         let len = u.int_in_range(1..=2 * BLOCK)?;
         Ok((offset, len))
     }
+}
+
+/// One workload in this many is *wide* (swarm-style, so that the others
+/// keep the speed of small files): up to every file the target allows, up
+/// to `max_ops` operations (log-uniform), and one range or truncate in
+/// `WIDE_RANGE_ONE_IN` anywhere up to the file-size limit.
+pub(crate) const WIDE_ONE_IN: u32 = 8;
+pub(crate) const WIDE_RANGE_ONE_IN: u32 = 4;
+/// The operation count of a workload that is not wide.
+pub(crate) const SHORT_OPS: usize = 24;
+/// The file-size limit assumed for a target that declares none.
+const UNDECLARED_FILE_MAX: u64 = 1 << 20;
+
+/// `ceil(log2(x))` for `x >= 1`.
+pub(crate) fn ceil_log2(x: usize) -> u32 {
+    usize::BITS - x.max(1).saturating_sub(1).leading_zeros()
+}
+
+/// `floor(log2(x))` for `x >= 1`.
+fn log2(x: u64) -> u32 {
+    63 - x.max(1).leading_zeros()
+}
+
+/// A range anywhere in a file of up to `file_max` bytes: lengths
+/// log-uniform up to `MAX_IO`, offsets log-uniform or at a boundary (a
+/// power-of-two block count, or the file-size limit itself), ending at
+/// it, straddling it or starting at it.
+fn wide_range(u: &mut Unstructured, aligned: bool, file_max: u64) -> arbitrary::Result<(u64, u64)> {
+    let max_blocks = (MAX_IO.min(file_max) / BLOCK).max(1);
+    let e = u.int_in_range(0..=log2(max_blocks))?;
+    let blocks = u.int_in_range(1..=1u64 << e)?.min(max_blocks);
+    let len = if aligned {
+        blocks * BLOCK
+    } else {
+        u.int_in_range(1..=blocks * BLOCK)?.min(file_max)
+    };
+    let offset = wide_offset(u, file_max, len)?;
+    let offset = if aligned {
+        offset / BLOCK * BLOCK
+    } else {
+        offset
+    };
+    Ok((offset, len))
+}
+
+/// An offset for `len` bytes in a file of at most `file_max`.
+fn wide_offset(u: &mut Unstructured, file_max: u64, len: u64) -> arbitrary::Result<u64> {
+    let top = file_max.saturating_sub(len);
+    let offset = if u.ratio(1, 2)? {
+        let boundary = if u.ratio(1, 3)? {
+            file_max
+        } else {
+            BLOCK << u.int_in_range(0..=log2(file_max / BLOCK))?
+        };
+        match u.int_in_range(0..=2)? {
+            0 => boundary.saturating_sub(len),
+            1 => boundary.saturating_sub(len / 2),
+            _ => boundary,
+        }
+    } else {
+        let e = u.int_in_range(log2(BLOCK)..=log2(file_max))?;
+        u.int_in_range(0..=(1u64 << e) - 1)?
+    };
+    Ok(offset.min(top))
+}
+
+/// A truncate size anywhere up to `file_max`, boundaries favoured.
+fn wide_size(u: &mut Unstructured, file_max: u64) -> arbitrary::Result<u64> {
+    let size = wide_offset(u, file_max, 0)?;
+    Ok(if u.ratio(1, 2)? {
+        size / BLOCK * BLOCK
+    } else {
+        size
+    })
 }
 
 impl Workload {
@@ -1158,7 +1249,17 @@ impl Workload {
         cfg: &FuzzConfig,
         info: Option<&TargetInfo>,
     ) -> arbitrary::Result<Self> {
-        let files: u32 = u.int_in_range(1..=3)?;
+        let files_max = info.map_or(MAX_FILES, |t| t.limits.files_max);
+        let files_max = files_max.clamp(1, MAX_FILES);
+        let file_max = info.map_or(UNDECLARED_FILE_MAX, |t| t.limits.file_size_max);
+        let file_max = file_max.clamp(BLOCK, FILE_LIMIT);
+        let wide = u.ratio(1, WIDE_ONE_IN)?;
+        let files: u32 = if wide {
+            u.int_in_range(1..=files_max)?
+        } else {
+            u.int_in_range(1..=3)?
+        };
+        let wide = wide.then_some(file_max);
         let mut ops = Vec::new();
         for file in 0..files {
             ops.push(Op::Create { file });
@@ -1175,7 +1276,14 @@ impl Workload {
             weights[0] = 1;
         }
         let total: u32 = weights.iter().sum();
-        let n: usize = u.int_in_range(1..=max_ops.saturating_sub(ops.len()).max(1))?;
+        let limit = max_ops.saturating_sub(ops.len()).max(1);
+        let n: usize = if wide.is_some() {
+            // Log-uniform: short workloads stay common.
+            let e = u.int_in_range(0..=ceil_log2(limit))?;
+            u.int_in_range(1..=limit.min(1 << e))?
+        } else {
+            u.int_in_range(1..=limit.min(SHORT_OPS))?
+        };
         for _ in 0..n {
             if u.is_empty() {
                 break;
@@ -1192,7 +1300,7 @@ impl Workload {
                 .unwrap_or(0);
             let op = match kind {
                 0 => {
-                    let (offset, len) = pick_range(u, false)?;
+                    let (offset, len) = pick_range(u, false, wide)?;
                     Op::Write {
                         file,
                         offset,
@@ -1202,7 +1310,13 @@ impl Workload {
                 }
                 1 => {
                     let misaligned = u.ratio(1, 64)?;
-                    let (mut offset, len) = pick_range(u, true)?;
+                    // A misaligned request stays in the window: its offset moves
+                    // past the block it was drawn at.
+                    let (mut offset, len) = if misaligned {
+                        window_range(u, true)?
+                    } else {
+                        pick_range(u, true, wide)?
+                    };
                     if misaligned {
                         offset += u.int_in_range(1..=BLOCK - 1)?;
                     }
@@ -1216,13 +1330,19 @@ impl Workload {
                     }
                 }
                 2 => {
-                    let (offset, len) = pick_range(u, false)?;
+                    let (offset, len) = pick_range(u, false, wide)?;
                     Op::Read { file, offset, len }
                 }
                 3 => Op::Fsync { file },
                 4 => Op::Fdatasync { file },
                 5 => {
-                    let size = if u.ratio(1, 2)? {
+                    let wide_truncate = match wide {
+                        Some(_) => u.ratio(1, WIDE_RANGE_ONE_IN)?,
+                        None => false,
+                    };
+                    let size = if wide_truncate {
+                        wide_size(u, file_max)?
+                    } else if u.ratio(1, 2)? {
                         u.int_in_range(0..=WINDOW_BLOCKS)? * BLOCK
                     } else {
                         u.int_in_range(0..=WINDOW_BLOCKS * BLOCK)?
@@ -1270,7 +1390,12 @@ impl Workload {
 /// the target `info` declares (`None`: the whole `fs` vocabulary).
 pub fn generate(seed: u64, index: u64, config: &FuzzConfig, info: Option<&TargetInfo>) -> Workload {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    let len = rng.gen_range(64..1024);
+    // Enough bytes for the long workloads too (one in eight).
+    let len = if rng.gen_ratio(1, 8) {
+        rng.gen_range(1024..8192)
+    } else {
+        rng.gen_range(64..1024)
+    };
     let mut bytes = vec![0u8; len];
     rng.fill(&mut bytes[..]);
     // `from_unstructured` only fails on exhausted input, which it handles by

@@ -37,8 +37,10 @@ impl Default for FsUnderTest {
     }
 }
 
-/// Size of the device the embedded core is formatted on.
-pub const DEVICE_BYTES: u64 = 2 << 20;
+/// Size of the device the embedded core is formatted on: room for every
+/// file a workload may name at the format's largest size, so no workload
+/// meets ENOSPC (which the model does not allow for).
+pub const DEVICE_BYTES: u64 = 17 << 20;
 
 /// The engine's block API over a brownout [`Disk`].
 pub struct Device(pub Disk);
