@@ -163,7 +163,6 @@ impl CheckArgs {
     fn exec(&self) -> ExecOptions {
         ExecOptions {
             step_budget: self.step_budget,
-            ..ExecOptions::default()
         }
     }
     fn oracle(&self, jobs: usize, seed: u64) -> OracleOptions {
