@@ -67,7 +67,6 @@ fn step_budget_is_a_finding_not_a_hang() {
     for budget in (1..=100).chain([1_000, 1_000_000]) {
         let eo = ExecOptions {
             step_budget: budget,
-            ..ExecOptions::default()
         };
         let out = run_workload(&w, &eo, &OracleOptions::default()).unwrap();
         match out.finding {
