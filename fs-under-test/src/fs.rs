@@ -96,6 +96,16 @@ pub struct MountOptions {
     /// without flushing the blocks it replayed home first, so a crash
     /// during recovery loses them.
     pub recovery_skips_flush: bool,
+    /// A planted bug for brownout's own tests: `create` marks the inode
+    /// in use in memory only, so an fsync of a new empty file commits
+    /// nothing and the file is gone after a crash.
+    pub create_not_journaled: bool,
+    /// A planted bug for brownout's own tests: recovery forgets the
+    /// journal space its replayed transactions occupy, so the next commit
+    /// overwrites them under a sequence number the next recovery does not
+    /// expect there, and is lost in a second crash (a clean unmount still
+    /// checkpoints everything: only crash-and-continue shows it).
+    pub recovery_resets_journal_head: bool,
 }
 
 impl Default for MountOptions {
@@ -106,6 +116,8 @@ impl Default for MountOptions {
             step_budget: 1 << 20,
             checkpoint_on_mount: false,
             recovery_skips_flush: false,
+            create_not_journaled: false,
+            recovery_resets_journal_head: false,
         }
     }
 }
@@ -364,7 +376,11 @@ impl<D: BlockDevice> Filesystem<D> {
             // writes them home: mount itself writes nothing.
             checkpoint_list: scan.images,
             j_tail: jsb.tail,
-            j_used: scan.used,
+            j_used: if opts.recovery_resets_journal_head {
+                0
+            } else {
+                scan.used
+            },
             j_seq: scan.next_seq,
             jsb_generation: jsb.generation,
             jsb_slot,
@@ -475,7 +491,9 @@ impl<D: BlockDevice> Filesystem<D> {
                 exists: true,
                 ..DiskInode::default()
             };
-            self.inode_dirty(ino, true, true);
+            if !self.opts.create_not_journaled {
+                self.inode_dirty(ino, true, true);
+            }
         }
         self.returned("create", Some(ino), Promise::Nothing);
         Ok(())

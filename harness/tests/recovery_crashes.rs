@@ -24,6 +24,7 @@ fn register() {
                 name,
                 checkpoint_on_mount: true,
                 recovery_skips_flush,
+                ..FsUnderTest::default()
             };
             brownout::register(Box::leak(Box::new(FsTarget::new(engine))));
         }

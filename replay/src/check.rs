@@ -183,7 +183,21 @@ pub fn check_unseen<E: Send, F>(
 where
     F: Fn(&CrashState, &Image) -> Result<(), E> + Sync,
 {
-    let states = DistinctStates::new(log, &opts.enumerate)?.seeded(std::mem::take(seen));
+    check_unseen_over(log, Image::new(log.device_bytes()), opts, seen, checker)
+}
+
+/// [`check_unseen`] on a device that held `base` before the log started.
+pub fn check_unseen_over<E: Send, F>(
+    log: &Log,
+    base: Image,
+    opts: &CheckOptions,
+    seen: &mut Seen,
+    checker: F,
+) -> Result<CheckReport<E>, ReplayError>
+where
+    F: Fn(&CrashState, &Image) -> Result<(), E> + Sync,
+{
+    let states = DistinctStates::over(log, &opts.enumerate, base)?.seeded(std::mem::take(seen));
     let (report, keys) = check_distinct(states, opts, checker)?;
     *seen = keys;
     Ok(report)

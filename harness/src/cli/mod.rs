@@ -132,6 +132,11 @@ pub struct CheckArgs {
     /// Crash again inside recovery's own writes, to this depth (0: off).
     #[arg(long, default_value_t = crate::run::check::RECOVERY_CRASHES_DEFAULT, value_parser = clap::value_parser!(u32).range(0..=4))]
     recovery_crashes: u32,
+    /// Crash states per execution after which the rest of the workload
+    /// runs on the recovered filesystem, whose crash states are checked
+    /// in turn (crash and continue; 0: off).
+    #[arg(long, value_name = "N", default_value_t = crate::run::continuation::CONTINUE_STATES_DEFAULT as u64, value_parser = clap::value_parser!(u64).range(0..=64))]
+    continue_states: u64,
     /// Tear granularity of torn writes, in bytes (a multiple of 512).
     #[arg(long, value_name = "BYTES", default_value_t = 512, value_parser = parse_tear)]
     tear: u64,
@@ -174,6 +179,7 @@ impl CheckArgs {
             only_state: None,
             recovery_crashes: self.recovery_crashes,
             tear_bytes: self.tear,
+            continue_states: self.continue_states as usize,
             passes: Vec::new(),
         }
     }

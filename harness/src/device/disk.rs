@@ -222,6 +222,15 @@ impl Disk {
         Self::with_store(Store::Image(image), bytes, log, Vec::new(), false)
     }
 
+    /// A recording device over a recovered crash image, following
+    /// `schedule` like a fresh one: where a workload continues after a
+    /// crash (crash and continue).
+    pub fn continuing(image: Image, schedule: Vec<u32>, barrier_stable: bool) -> Self {
+        let bytes = image.len();
+        let log = Some(LogBuilder::new(bytes));
+        Self::with_store(Store::Image(image), bytes, log, schedule, barrier_stable)
+    }
+
     fn with_store(
         store: Store,
         bytes: u64,

@@ -14,6 +14,7 @@ fn describe_value(workload: &Workload, model: &Model, file: FileId, m: usize) ->
             format!("write #{wid} (op #{op} `{}`)", workload.ops[op])
         }
         (Value::Write { wid }, None) => format!("write #{wid}"),
+        (Value::Base, _) => "what the recovered file held before the continuation".to_string(),
     }
 }
 

@@ -29,6 +29,17 @@ pub enum Value {
     Zero,
     /// The pattern of write `wid` (operation `wid - 1`).
     Write { wid: u32 },
+    /// What the file held when the workload started (a continuation after
+    /// a crash: the recovered state), zeros past it.
+    Base,
+}
+
+/// A file as a continuation after a crash found it: the recovered state,
+/// all of it durable (the crash image is the media).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BaseFile {
+    pub exists: bool,
+    pub data: Vec<u8>,
 }
 
 /// One modification of a byte range of a file.
@@ -138,6 +149,13 @@ pub struct FileModel {
     /// Elementary segments: every mod and promise covers each wholly or
     /// not at all.
     bounds: Vec<u64>,
+    /// Where the file's first successful `create` started (0 when it
+    /// existed before the workload; `NEVER`: not created): before it, the
+    /// file must not exist.
+    pub created: usize,
+    /// From this position on the file must exist, and the promise that
+    /// made its creation durable (fsync of the file, syncfs, remount).
+    pub create_durable: Option<(usize, Source)>,
 }
 
 /// The model of a whole execution.
@@ -146,6 +164,8 @@ pub struct Model {
     pub files: Vec<FileModel>,
     /// Pattern bytes of each write, by operation index.
     data: BTreeMap<usize, Vec<u8>>,
+    /// The files before the workload (empty: none existed).
+    base: Vec<BaseFile>,
 }
 
 /// An O_DSYNC direct write being tracked: (op index, start position,
@@ -167,26 +187,46 @@ impl Model {
     /// operations run so far). `barrier_stable`: whether `dio_wait` promises
     /// O_DSYNC DIO data stable.
     pub fn build(workload: &Workload, times: &[OpTimes], barrier_stable: bool) -> Model {
+        Self::build_over(workload, times, barrier_stable, &[])
+    }
+
+    /// [`Model::build`] for a workload that starts on existing files
+    /// (`base`, by file index; missing entries: no file): a continuation
+    /// after a crash, whose recovered state is durable and owed.
+    pub fn build_over(
+        workload: &Workload,
+        times: &[OpTimes],
+        barrier_stable: bool,
+        base: &[BaseFile],
+    ) -> Model {
         let nfiles = workload.header.files as usize;
+        let base_of = |file: usize| base.get(file).filter(|b| b.exists);
         let mut files: Vec<FileModel> = (0..nfiles)
-            .map(|_| FileModel {
+            .map(|file| FileModel {
                 mods: vec![Mod {
                     lo: 0,
                     hi: FILE_LIMIT,
-                    value: Value::Zero,
+                    value: match base_of(file) {
+                        Some(_) => Value::Base,
+                        None => Value::Zero,
+                    },
                     op: None,
                     start: 0,
                     end: 0,
                 }],
                 sizes: vec![SizeMod {
-                    size: 0,
+                    size: base_of(file).map_or(0, |b| b.data.len() as u64),
                     op: None,
                     start: 0,
                     end: 0,
                 }],
+                created: if base_of(file).is_some() { 0 } else { NEVER },
+                create_durable: base_of(file).map(|_| (0, Source::Ack(usize::MAX))),
                 ..FileModel::default()
             })
             .collect();
+        // Creates that may still be volatile, per file: their end.
+        let mut pending_create: Vec<Option<usize>> = vec![None; nfiles];
         let mut data = BTreeMap::new();
         // Size changes take effect at some moment between their start and
         // end (a buffered write or truncate while it runs, a DIO by
@@ -305,10 +345,24 @@ impl Model {
                         end: t.end,
                     });
                 }
+                Op::Create { file } => {
+                    let f = &mut files[file as usize];
+                    if f.created == NEVER {
+                        f.created = t.start;
+                        pending_create[file as usize] = Some(t.end);
+                    }
+                }
                 Op::Fsync { file } | Op::Fdatasync { file } if t.end != NEVER => {
+                    // fsync (not fdatasync) makes a completed create durable.
+                    if matches!(op, Op::Fsync { .. }) {
+                        make_create_durable(&mut files, &mut pending_create, file, t, i);
+                    }
                     files[file as usize].promise_all(t.start, t.end, Source::Ack(i));
                 }
                 Op::Syncfs | Op::Remount if t.end != NEVER => {
+                    for file in 0..nfiles {
+                        make_create_durable(&mut files, &mut pending_create, file as u32, t, i);
+                    }
                     for f in files.iter_mut() {
                         f.promise_all(t.start, t.end, Source::Ack(i));
                     }
@@ -343,7 +397,8 @@ impl Model {
                 .filter(|e| e.file as usize == file)
                 .copied()
                 .collect();
-            for (c, values) in changes.iter().zip(possible_sizes(&changes)) {
+            let initial = f.sizes[0].size;
+            for (c, values) in changes.iter().zip(possible_sizes(&changes, initial)) {
                 for size in values {
                     f.sizes.push(SizeMod {
                         size,
@@ -366,13 +421,27 @@ impl Model {
             bounds.dedup();
             f.bounds = bounds;
         }
-        Model { files, data }
+        Model {
+            files,
+            data,
+            base: base.to_vec(),
+        }
+    }
+
+    /// The bytes file `file` held before the workload.
+    fn base_bytes(&self, file: FileId) -> &[u8] {
+        self.base.get(file as usize).map_or(&[], |b| &b.data[..])
     }
 
     /// The value mod `m` of `file` gives byte `offset`.
     pub fn byte(&self, file: FileId, m: &Mod, offset: u64) -> u8 {
         match m.value {
             Value::Zero => 0,
+            Value::Base => self
+                .base_bytes(file)
+                .get(offset as usize)
+                .copied()
+                .unwrap_or(0),
             Value::Write { wid } => match (m.op, self.data.get(&(wid as usize - 1))) {
                 (Some(_), Some(d)) => d[(offset - m.lo) as usize],
                 _ => pattern_byte(file, offset, wid),
@@ -381,8 +450,17 @@ impl Model {
     }
 
     /// The bytes mod `m` gives `lo..hi` (inside the mod's range).
-    fn slice_matches(&self, m: &Mod, lo: u64, observed: &[u8]) -> bool {
+    fn slice_matches(&self, file: FileId, m: &Mod, lo: u64, observed: &[u8]) -> bool {
         match m.value {
+            Value::Base => {
+                let base = self.base_bytes(file);
+                let lo = lo as usize;
+                let have = base.len().saturating_sub(lo).min(observed.len());
+                (have == 0 || observed[..have] == base[lo..lo + have])
+                    && observed[have..]
+                        .chunks(512)
+                        .all(|c| c.iter().fold(0u8, |a, &b| a | b) == 0)
+            }
             // OR-folded in chunks: vectorised, where `all` stops per byte
             // (holes of large files are megabytes).
             Value::Zero => observed
@@ -394,6 +472,24 @@ impl Model {
                 d[a..a + observed.len()] == *observed
             }
         }
+    }
+}
+
+/// An fsync, syncfs or remount `t` (operation `i`) that started after
+/// `file`'s create returned makes the creation durable at its return.
+fn make_create_durable(
+    files: &mut [FileModel],
+    pending: &mut [Option<usize>],
+    file: FileId,
+    t: &OpTimes,
+    i: usize,
+) {
+    let Some(end) = pending[file as usize] else {
+        return;
+    };
+    if end <= t.start {
+        files[file as usize].create_durable = Some((t.end, Source::Ack(i)));
+        pending[file as usize] = None;
     }
 }
 
@@ -421,7 +517,7 @@ struct SizeEvent {
 /// that left by any change that may be the one just before it (or the
 /// initial 0 if none must precede it). Computed as a fixpoint; the values
 /// are drawn from a finite set, so it ends.
-fn possible_sizes(changes: &[SizeEvent]) -> Vec<Vec<u64>> {
+fn possible_sizes(changes: &[SizeEvent], initial: u64) -> Vec<Vec<u64>> {
     let before = |a: &SizeEvent, b: &SizeEvent| a.end <= b.start;
     let n = changes.len();
     // may_precede[c] = changes that may take effect just before c.
@@ -458,7 +554,7 @@ fn possible_sizes(changes: &[SizeEvent]) -> Vec<Vec<u64>> {
                 .flat_map(|&p| values[p].iter().copied())
                 .collect();
             if first_possible[c] {
-                priors.push(0);
+                priors.push(initial);
             }
             for v in priors {
                 let r = apply(&changes[c], v);
@@ -670,7 +766,7 @@ impl Model {
             let run = &observed[(bad - base) as usize..(end - base) as usize];
             let observed_mod = (0..f.mods.len()).rev().find(|&m| {
                 let md = &f.mods[m];
-                md.lo <= bad && end <= md.hi && self.slice_matches(md, bad, run)
+                md.lo <= bad && end <= md.hi && self.slice_matches(file, md, bad, run)
             });
             let sup_nb = f.superseder(lo, hi, p, false, runtime_cut);
             let allowed_nb = f.allowed(lo, hi, p, sup_nb.map(|s| s.0));
@@ -700,7 +796,7 @@ impl Model {
         // Fast path: one allowed value holds the whole segment.
         if allowed
             .iter()
-            .any(|&m| self.slice_matches(&f.mods[m], lo, bytes))
+            .any(|&m| self.slice_matches(file, &f.mods[m], lo, bytes))
         {
             return true;
         }

@@ -39,6 +39,9 @@ pub struct OracleOptions {
     pub recovery_crashes: u32,
     /// Tear granularity in bytes (a multiple of 512).
     pub tear_bytes: u64,
+    /// Crash states of each execution continued after recovery (crash
+    /// and continue, `run::continuation`; 0: off).
+    pub continue_states: usize,
     /// Budgeted passes in other modes after the workload's own (the
     /// default campaign's mix; empty: the workload's mode alone).
     pub passes: Vec<SampledPass>,
@@ -99,6 +102,7 @@ impl Default for OracleOptions {
             only_state: None,
             recovery_crashes: RECOVERY_CRASHES_DEFAULT,
             tear_bytes: 512,
+            continue_states: crate::run::continuation::CONTINUE_STATES_DEFAULT,
             passes: Vec::new(),
         }
     }
@@ -120,6 +124,8 @@ pub struct CrashCheck {
     pub recovery_states: u64,
     /// Of `states_checked`, those of the sampled passes.
     pub sampled_states: u64,
+    /// Of `states_checked`, those of continuations after a crash.
+    pub continued_states: u64,
     /// The first failing state in enumeration order.
     pub finding: Option<Finding>,
 }
@@ -168,6 +174,21 @@ pub fn check_states(
     oo: &OracleOptions,
     checker: &dyn StateCheck,
 ) -> Result<CrashCheck, replay::ReplayError> {
+    check_states_over(log, None, workload, oo, checker)
+}
+
+/// [`check_states`] of a log recorded on top of `base` (a continuation
+/// after a crash; `None`: a zeroed device).
+pub fn check_states_over(
+    log: &Log,
+    base: Option<&Image>,
+    workload: &Workload,
+    oo: &OracleOptions,
+    checker: &dyn StateCheck,
+) -> Result<CrashCheck, replay::ReplayError> {
+    let base = base
+        .cloned()
+        .unwrap_or_else(|| Image::new(log.device_bytes()));
     let enumerate = enum_options(workload, oo);
     let nested = EnumOptions {
         start_mark: None,
@@ -205,6 +226,7 @@ pub fn check_states(
             states_checked: 1,
             recovery_states: recovery_states.load(Ordering::Relaxed),
             sampled_states: 0,
+            continued_states: 0,
             finding,
         });
     }
@@ -215,12 +237,13 @@ pub fn check_states(
         keep_going: false,
     };
     let report: CheckReport<Box<Finding>> =
-        replay::check::check_unseen(log, &opts, &mut seen, one)?;
+        replay::check::check_unseen_over(log, base.clone(), &opts, &mut seen, one)?;
     let mut check = CrashCheck {
         states_enumerated: report.states_enumerated,
         states_checked: report.states_checked,
         recovery_states: 0,
         sampled_states: 0,
+        continued_states: 0,
         finding: report.failures.into_iter().next().map(|f| *f.error),
     };
     for pass in &oo.passes {
@@ -237,7 +260,7 @@ pub fn check_states(
         opts.enumerate.max_subsets = Some(pass.max_subsets);
         opts.enumerate.max_tears = Some(pass.max_tears);
         let report: CheckReport<Box<Finding>> =
-            replay::check::check_unseen(log, &opts, &mut seen, one)?;
+            replay::check::check_unseen_over(log, base.clone(), &opts, &mut seen, one)?;
         check.states_enumerated += report.states_enumerated;
         check.states_checked += report.states_checked;
         check.sampled_states += report.states_checked;
@@ -438,16 +461,17 @@ fn check_files<E: FsEngine>(
     p: usize,
 ) -> Result<(), Finding> {
     for file in 0..workload.header.files {
-        let size = engine
-            .size(fs, file)
-            .map_err(|e| {
-                Finding::new(
-                    Rule::Recovery,
-                    format!("f{file}: size unreadable after recovery: {e}"),
-                )
-            })?
-            .unwrap_or(0);
+        let size = engine.size(fs, file).map_err(|e| {
+            Finding::new(
+                Rule::Recovery,
+                format!("f{file}: size unreadable after recovery: {e}"),
+            )
+        })?;
         let fm = &model.files[file as usize];
+        check_existence(workload, fm, file, size.is_some(), p)?;
+        // A missing file reads as empty: its sizes and bytes are checked
+        // as such below (a durable write to it is then lost data).
+        let size = size.unwrap_or(0);
         let (sizes, floor) = fm.allowed_sizes(p, true, None);
         let floor_broken = floor.filter(|&(min, _)| size < min);
         if !sizes.contains(&size) || floor_broken.is_some() {
@@ -485,6 +509,44 @@ fn check_files<E: FsEngine>(
         }
     }
     Ok(())
+}
+
+/// The namespace after recovery: a file whose creation was made durable
+/// before `p` exists (rule 3: an acknowledged file is part of what must
+/// survive); a file no `create` had started by `p` does not (rule 5: no
+/// foreign data).
+#[allow(clippy::result_large_err)]
+fn check_existence(
+    workload: &Workload,
+    fm: &crate::model::fs::FileModel,
+    file: u32,
+    exists: bool,
+    p: usize,
+) -> Result<(), Finding> {
+    let (rule, message, expected, op) = match (exists, fm.create_durable) {
+        (false, Some((ack, source))) if ack <= p => (
+            Rule::AckedSize,
+            format!("f{file} does not exist after recovery"),
+            "the file exists: its creation was made durable",
+            Some(source.op()),
+        ),
+        (true, _) if fm.created >= p => (
+            Rule::StaleData,
+            format!("f{file} exists after recovery, but it was never created before the crash"),
+            "no such file",
+            None,
+        ),
+        _ => return Ok(()),
+    };
+    let mut f = Finding::new(rule, message);
+    f.file = Some(format!("f{file}"));
+    f.expected = Some(expected.to_string());
+    f.observed = Some(if exists { "exists" } else { "no such file" }.to_string());
+    if let Some(op) = op.filter(|&op| op < workload.ops.len()) {
+        f.op = Some(op);
+        f.op_text = Some(workload.ops[op].to_string());
+    }
+    Err(f)
 }
 
 fn size_rule(source: Source) -> Rule {

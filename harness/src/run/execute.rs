@@ -7,7 +7,7 @@
 use crate::device::disk::{BioOwner, Disk, Event, TimedEvent};
 use crate::engine::fs::{FsEngine, FsError};
 use crate::finding::{Finding, Rule};
-use crate::model::fs::{Model, OpTimes, NEVER};
+use crate::model::fs::{BaseFile, Model, OpTimes, NEVER};
 use crate::workload::op_finding;
 use crate::workload::{pattern, write_id, Barrier, Op, Workload};
 use replay::log::Log;
@@ -42,15 +42,19 @@ pub struct Execution {
     pub owners: BTreeMap<u64, BioOwner>,
     /// The first run-time finding; the run stops there.
     pub finding: Option<Finding>,
+    /// The files the workload started on (a continuation after a crash);
+    /// empty for a fresh filesystem.
+    pub base: Vec<BaseFile>,
 }
 
 impl Execution {
     /// The reference model of this run.
     pub fn model(&self, workload: &Workload) -> Model {
-        Model::build(
+        Model::build_over(
             workload,
             &self.times,
             workload.header.barrier == Barrier::Stable,
+            &self.base,
         )
     }
 
@@ -62,6 +66,7 @@ impl Execution {
             events: Vec::new(),
             owners: BTreeMap::new(),
             finding,
+            base: Vec::new(),
         }
     }
 }
@@ -78,7 +83,7 @@ pub fn execute<E: FsEngine>(engine: &E, workload: &Workload, opts: &ExecOptions)
         h.barrier == Barrier::Stable,
     );
     crate::guard::set_op(None);
-    let mut times: Vec<OpTimes> = Vec::with_capacity(workload.ops.len());
+    let times: Vec<OpTimes> = Vec::new();
     let setup = match engine.mkfs(&config, &mut disk) {
         Ok(()) => {
             disk.mark(START_MARK);
@@ -86,7 +91,7 @@ pub fn execute<E: FsEngine>(engine: &E, workload: &Workload, opts: &ExecOptions)
         }
         Err(e) => Err(e),
     };
-    let mut fs = match setup {
+    let fs = match setup {
         Ok(fs) => fs,
         Err(e) => {
             return Execution {
@@ -94,6 +99,7 @@ pub fn execute<E: FsEngine>(engine: &E, workload: &Workload, opts: &ExecOptions)
                 times,
                 events: Vec::new(),
                 owners: BTreeMap::new(),
+                base: Vec::new(),
                 finding: Some(Finding::new(
                     Rule::Recovery,
                     match e {
@@ -107,7 +113,25 @@ pub fn execute<E: FsEngine>(engine: &E, workload: &Workload, opts: &ExecOptions)
             };
         }
     };
-    let mut created = vec![false; h.files as usize];
+    run_ops(engine, &config, fs, workload, Vec::new(), opts)
+}
+
+/// Runs `workload`'s operations on the mounted `fs`, whose files start as
+/// `base` (empty: a fresh filesystem), and ends with a crash: the log, the
+/// times and the first run-time finding.
+pub fn run_ops<E: FsEngine>(
+    engine: &E,
+    config: &E::Config,
+    mut fs: E::Mounted,
+    workload: &Workload,
+    base: Vec<BaseFile>,
+    opts: &ExecOptions,
+) -> Execution {
+    let device_bytes = engine.disk_mut(&mut fs).size_sectors() * 512;
+    let mut times: Vec<OpTimes> = Vec::with_capacity(workload.ops.len());
+    let mut created: Vec<bool> = (0..workload.header.files as usize)
+        .map(|f| base.get(f).is_some_and(|b| b.exists))
+        .collect();
     let mut finding = None;
     for (i, op) in workload.ops.iter().enumerate() {
         engine.disk_mut(&mut fs).set_op(i);
@@ -121,7 +145,7 @@ pub fn execute<E: FsEngine>(engine: &E, workload: &Workload, opts: &ExecOptions)
             dio_end: NEVER,
             dio_ack: NEVER,
         });
-        let (next, result) = run_op(engine, &config, fs, i, op);
+        let (next, result) = run_op(engine, config, fs, i, op);
         let Some(next) = next else {
             finding = Some(op_finding(
                 Rule::Recovery,
@@ -139,6 +163,7 @@ pub fn execute<E: FsEngine>(engine: &E, workload: &Workload, opts: &ExecOptions)
                 events: Vec::new(),
                 owners: BTreeMap::new(),
                 finding,
+                base,
             };
         };
         fs = next;
@@ -174,7 +199,7 @@ pub fn execute<E: FsEngine>(engine: &E, workload: &Workload, opts: &ExecOptions)
                 len: *len,
             };
             let f = if created[*file as usize] {
-                check_read(engine, &mut fs, workload, &times, i, read)
+                check_read(engine, &mut fs, workload, &times, &base, i, read)
             } else {
                 check_read_absent(engine, &mut fs, workload, i, read)
             };
@@ -192,6 +217,7 @@ pub fn execute<E: FsEngine>(engine: &E, workload: &Workload, opts: &ExecOptions)
         events: rec.events,
         owners: rec.owners,
         finding,
+        base,
     }
 }
 
@@ -346,6 +372,7 @@ fn check_read<E: FsEngine>(
     fs: &mut E::Mounted,
     workload: &Workload,
     times: &[OpTimes],
+    base: &[BaseFile],
     i: usize,
     r: Read,
 ) -> Option<Finding> {
@@ -362,7 +389,12 @@ fn check_read<E: FsEngine>(
             ))
         }
     };
-    let model = Model::build(workload, times, workload.header.barrier == Barrier::Stable);
+    let model = Model::build_over(
+        workload,
+        times,
+        workload.header.barrier == Barrier::Stable,
+        base,
+    );
     let fm = &model.files[file as usize];
     let (sizes, _) = fm.allowed_sizes(NEVER - 1, true, Some(now));
     let size_ok = sizes

@@ -105,6 +105,7 @@ pub fn execute<E: KvEngine>(
                     events: Vec::new(),
                     owners: BTreeMap::new(),
                     finding,
+                    base: Vec::new(),
                 };
                 return (exec, model);
             }
@@ -142,6 +143,7 @@ pub fn execute<E: KvEngine>(
         events: Vec::new(),
         owners: BTreeMap::new(),
         finding,
+        base: Vec::new(),
     };
     (exec, model)
 }

@@ -2,6 +2,7 @@
 //! then check every crash state of its log (rules 1–5), per vocabulary.
 
 pub mod check;
+pub mod continuation;
 pub mod execute;
 pub mod kv;
 pub mod pipeline;

@@ -141,7 +141,16 @@ pub fn run_fs<E: FsEngine>(
     }
     // The oracle catches panics of the target per crash state; one that
     // still gets here is the harness's own.
-    let check = guard::catch(|| check_crash_states(engine, workload, &execution, eo, oo))
+    let mut check = guard::catch(|| check_crash_states(engine, workload, &execution, eo, oo))
         .map_err(RunError::Panic)??;
+    if check.finding.is_none() && oo.only_state.is_none() {
+        let continued = guard::catch(|| {
+            crate::run::continuation::check_continuations(engine, workload, &execution, eo, oo)
+        })
+        .map_err(RunError::Panic)??;
+        check.states_checked += continued.states_checked;
+        check.continued_states = continued.states_checked;
+        check.finding = continued.finding;
+    }
     Ok(Outcome::of(execution, Some(check)))
 }

@@ -22,6 +22,11 @@ pub struct FsUnderTest {
     pub checkpoint_on_mount: bool,
     /// The planted recovery bug of brownout's own tests.
     pub recovery_skips_flush: bool,
+    /// Planted bugs of brownout's own tests (see `fut::MountOptions`):
+    /// a create that is never journaled, and a recovery that forgets the
+    /// journal space of what it replayed.
+    pub create_not_journaled: bool,
+    pub recovery_resets_journal_head: bool,
 }
 
 /// The target's name.
@@ -33,6 +38,8 @@ impl Default for FsUnderTest {
             name: NAME,
             checkpoint_on_mount: false,
             recovery_skips_flush: false,
+            create_not_journaled: false,
+            recovery_resets_journal_head: false,
         }
     }
 }
@@ -210,6 +217,8 @@ impl FsEngine for FsUnderTest {
                 step_budget,
                 checkpoint_on_mount: self.checkpoint_on_mount,
                 recovery_skips_flush: self.recovery_skips_flush,
+                create_not_journaled: self.create_not_journaled,
+                recovery_resets_journal_head: self.recovery_resets_journal_head,
             },
         }
     }
