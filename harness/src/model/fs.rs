@@ -857,7 +857,7 @@ mod tests {
         f.allowed(offset, offset + 1, p, sup.map(|s| s.0))
             .into_iter()
             .map(|i| match f.mods[i].value {
-                Value::Zero => None,
+                Value::Zero | Value::Base => None,
                 Value::Write { wid } => Some(wid),
             })
             .collect()
@@ -960,7 +960,7 @@ mod size_tests {
             ev(2, SizeChange::AtLeast(8192), 8, 12),
         ];
         assert_eq!(
-            possible_sizes(&changes),
+            possible_sizes(&changes, 0),
             vec![vec![28672], vec![8192, 28672]]
         );
         // Sequential changes have one outcome each.
@@ -970,7 +970,7 @@ mod size_tests {
             ev(3, SizeChange::AtLeast(4096), 3, 4),
         ];
         assert_eq!(
-            possible_sizes(&changes),
+            possible_sizes(&changes, 0),
             vec![vec![8192], vec![100], vec![4096]]
         );
     }
