@@ -396,12 +396,10 @@ fn import_crash_reproduces_the_targets_finding() {
 /// if the generator changes on purpose, old artifacts decode differently;
 /// replace these with new ones.
 const SAVED_CRASHES: [(&str, &str); 2] = [
-    ("dsync-no-flush", "2446bdce4600"),
+    ("dsync-no-flush", "0100155555000014010000000100"),
     (
         "truncate-no-dio-wait",
-        "ffdf6c6c6c6c6c6c6c6c000000000000ff2dbe3ea5408eb4a03d48db88866f806590ee308693e630c484\
-         f8293274f793c49a89a82209f9806f5afc6a4d8a04b229269557e78a0e6ad0c952fbf49cd11d91919191\
-         919191919191919191919191919191919cffffffff9c9c9c010c00003f9c449c9cffffffffffff",
+        "010015555505003000140101000200003e00000014010000020100140101000201003e000106000001010101",
     ),
 ];
 

@@ -49,6 +49,16 @@ pub struct BenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Hunt each variant in its recipe's crash mode alone (BUGS.md), not
+    /// with the default campaign's mix.
+    #[arg(long)]
+    pub recipe: bool,
+    /// Largest number of operations per generated workload.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=512))]
+    pub max_ops: u64,
+    /// Crash states continued per execution (crash and continue).
+    #[arg(long, default_value_t = crate::run::continuation::CONTINUE_STATES_DEFAULT as u64, value_parser = clap::value_parser!(u64).range(0..=64))]
+    pub continue_states: u64,
 }
 
 /// One variant's hunt.
@@ -94,13 +104,19 @@ fn campaign(
     secs: u64,
     keep_going: bool,
 ) -> Summary {
+    // The hunts run the default campaign (`fuzz` without `--mode`) unless
+    // `--recipe` asks for each variant's own mode alone.
+    let passes = match (keep_going, a.recipe) {
+        (false, false) => crate::run::check::DEFAULT_PASSES.to_vec(),
+        _ => Vec::new(),
+    };
     let opts = FuzzOptions {
         config: FuzzConfig {
             target: target.to_string(),
             bugs,
             barrier,
             mode,
-            max_ops: 24,
+            max_ops: a.max_ops as usize,
         },
         seed: a.seed,
         execs: None,
@@ -111,6 +127,8 @@ fn campaign(
         oracle: OracleOptions {
             seed: a.seed,
             recovery_crashes: a.recovery_crashes,
+            continue_states: a.continue_states as usize,
+            passes,
             ..OracleOptions::default()
         },
         seeds: Vec::new(),
@@ -147,7 +165,7 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
                 &a.target,
                 Bugs::one(h.bug.name()),
                 h.barrier,
-                h.mode,
+                if a.recipe { h.mode } else { CrashMode::Prefix },
                 a.hunt_time,
                 false,
             );
@@ -168,7 +186,7 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
                 println!(
                     "{:<30} {:<8} {:<18} {:>7} execs {:>7.2} s",
                     fig.bug,
-                    fig.mode.name(),
+                    if a.recipe { fig.mode.name() } else { "default" },
                     match (fig.rule, fig.expected_rule) {
                         (Some(r), true) => r.to_string(),
                         (Some(r), false) => format!("{r} (unexpected)"),
