@@ -1436,6 +1436,65 @@ mod tests {
         assert_eq!(Workload::parse(&w.to_text()).unwrap(), w);
     }
 
+    /// The generator reaches the embedded core's limits: files past
+    /// 64 KiB and past 1 MiB, direct I/O over 4 blocks, more than three
+    /// files and more than 24 operations, while most workloads stay small.
+    /// `cargo test -p harness reach_of -- --nocapture` prints the shares.
+    #[test]
+    fn reach_of_generated_workloads() {
+        let info = crate::targets::embedded::FsUnderTest::target_info("fs-under-test");
+        let cfg = FuzzConfig {
+            max_ops: 256,
+            ..FuzzConfig::default()
+        };
+        let n = 4000u64;
+        let (mut past_64k, mut past_1m, mut big_dio, mut many_files, mut long) = (0, 0, 0, 0, 0);
+        for i in 0..n {
+            let w = generate(1, i, &cfg, Some(&info));
+            w.validate_for(&info).unwrap();
+            let end = w
+                .ops
+                .iter()
+                .map(|op| match *op {
+                    Op::Write { offset, len, .. }
+                    | Op::DioWrite { offset, len, .. }
+                    | Op::Read { offset, len, .. } => offset + len,
+                    Op::Truncate { size, .. } => size,
+                    _ => 0,
+                })
+                .max()
+                .unwrap_or(0);
+            past_64k += u64::from(end > 64 << 10);
+            past_1m += u64::from(end > 1 << 20);
+            big_dio += u64::from(w.ops.iter().any(
+                |op| matches!(*op, Op::DioWrite { len, .. } if len > 4 * BLOCK),
+            ));
+            many_files += u64::from(w.header.files > 3);
+            long += u64::from(w.ops.len() > 24 + w.header.files as usize);
+        }
+        let pct = |k: u64| 100.0 * k as f64 / n as f64;
+        eprintln!(
+            "of {n} workloads: past 64 KiB {:.1}%, past 1 MiB {:.1}%, DIO over 4 blocks {:.1}%, \
+             more than 3 files {:.1}%, more than 24 operations {:.1}%",
+            pct(past_64k),
+            pct(past_1m),
+            pct(big_dio),
+            pct(many_files),
+            pct(long)
+        );
+        for (what, k) in [
+            ("past 64 KiB", past_64k),
+            ("past 1 MiB", past_1m),
+            ("DIO over 4 blocks", big_dio),
+            ("more than 3 files", many_files),
+            ("more than 24 operations", long),
+        ] {
+            assert!(k > 0, "no workload {what}");
+        }
+        // Small stays the rule: wide workloads are one in eight.
+        assert!(pct(past_64k) < 25.0);
+    }
+
     #[test]
     fn generated_workloads_round_trip_and_validate() {
         let cfg = FuzzConfig {
