@@ -95,6 +95,27 @@ fn a_recovery_that_forgets_its_journal_is_caught_by_continuing() {
         "{}",
         case.finding
     );
+    // `--state OUTER+INNER` replays exactly that state of that continuation.
+    let oo = brownout::run::check::OracleOptions {
+        only_state: Some(state.clone()),
+        ..Default::default()
+    };
+    let again =
+        brownout::campaign::registry::run_workload(&case.workload, &Default::default(), &oo)
+            .unwrap();
+    let f = again.finding.expect("the state replays");
+    assert_eq!(
+        (f.rule, f.state.as_deref()),
+        (case.finding.rule, Some(&state[..]))
+    );
+    // The whole check of the saved workload finds it again too.
+    let again = brownout::campaign::registry::run_workload(
+        &case.workload,
+        &Default::default(),
+        &Default::default(),
+    )
+    .unwrap();
+    assert!(again.finding.is_some());
     // The correct core, continued the same way, stays clean.
     let clean = campaign(brownout::workload::DEFAULT_TARGET, 2, 1_500);
     assert!(clean.found.is_empty(), "{}", clean.found[0].finding);

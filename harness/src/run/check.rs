@@ -148,8 +148,11 @@ pub fn enum_options(workload: &Workload, oo: &OracleOptions) -> EnumOptions {
 }
 
 /// The crash mode a state id belongs to (`p…`, `r…`, `t…`; a nested id
-/// by its outer state): the mode a reproducer must replay in.
+/// by its outer state, a continuation's by the continuation's state): the
+/// mode a reproducer must replay in.
 pub fn mode_of_state(id: &str) -> Option<CrashMode> {
+    // A continuation's state (`p24+r10.0`): the continuation's mode.
+    let id = id.rsplit('+').next()?;
     match id.as_bytes().first()? {
         b'p' => Some(CrashMode::Prefix),
         b'r' => Some(CrashMode::Reorder),
@@ -215,7 +218,7 @@ pub fn check_states_over(
         let mut ids = id.split('/');
         let outer: StateId = ids.next().unwrap_or_default().parse()?;
         let state = replay::crash_states::find_state(log, &enumerate, &outer)?;
-        let image = replay::crash_states::image_of(log, &state)?;
+        let image = replay::crash_states::image_of_over(log, base.clone(), &state)?;
         let inner: Vec<StateId> = ids.map(str::parse).collect::<Result<_, _>>()?;
         let finding = match inner.is_empty() {
             true => one(&state, &image).err().map(|f| *f),

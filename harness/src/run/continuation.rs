@@ -68,6 +68,33 @@ pub fn check_continuations<E: FsEngine>(
     Ok(out)
 }
 
+/// Checks one state of one continuation (`--state OUTER+INNER`): the
+/// continuation after prefix state `outer`, at its state `inner` (which
+/// may itself be nested: `p10/p3`).
+pub fn check_continuation_state<E: FsEngine>(
+    engine: &E,
+    workload: &Workload,
+    exec: &Execution,
+    eo: &ExecOptions,
+    oo: &OracleOptions,
+    outer: &str,
+    inner: &str,
+) -> Result<Continued, replay::ReplayError> {
+    let mut options = enum_options(workload, oo);
+    options.mode = replay::crash_states::Mode::Prefix;
+    let state = DistinctStates::new(&exec.log, &options)?
+        .find(|s| s.state.id.to_string() == outer)
+        .ok_or_else(|| replay::ReplayError::NoSuchState {
+            id: outer.to_string(),
+            reason: "continuations start from prefix states of this workload's log".to_string(),
+        })?;
+    let oo = OracleOptions {
+        only_state: Some(inner.to_string()),
+        ..oo.clone()
+    };
+    continue_after(engine, workload, exec, eo, &oo, &state)
+}
+
 /// The states to continue from: the last one, then the states at which
 /// the workload's remounts started, latest first, `n` at most.
 fn pick<'s>(
@@ -201,9 +228,9 @@ fn continue_after<E: FsEngine>(
         model: &model,
         step_budget: eo.step_budget,
     };
-    // The continuation's own mode and passes; no deeper continuation.
+    // The continuation's own mode and passes (or the one state asked
+    // for); no deeper continuation.
     let inner = OracleOptions {
-        only_state: None,
         continue_states: 0,
         ..oo.clone()
     };

@@ -1466,9 +1466,11 @@ mod tests {
                 .unwrap_or(0);
             past_64k += u64::from(end > 64 << 10);
             past_1m += u64::from(end > 1 << 20);
-            big_dio += u64::from(w.ops.iter().any(
-                |op| matches!(*op, Op::DioWrite { len, .. } if len > 4 * BLOCK),
-            ));
+            big_dio += u64::from(
+                w.ops
+                    .iter()
+                    .any(|op| matches!(*op, Op::DioWrite { len, .. } if len > 4 * BLOCK)),
+            );
             many_files += u64::from(w.header.files > 3);
             long += u64::from(w.ops.len() > 24 + w.header.files as usize);
         }
