@@ -112,7 +112,9 @@ fn mutate_once(
         4 | 5 if len > 0 => {
             let i = rng.gen_range(0..len);
             let keys = w.header.keys;
-            nudge(&mut w.ops[i], rng, files, keys);
+            let file_max = crate::campaign::registry::lookup(&cfg.target)
+                .map_or(WINDOW, |t| t.info().limits.file_size_max.max(WINDOW));
+            nudge(&mut w.ops[i], rng, files, keys, file_max);
         }
         // Rewrite the completion schedule.
         6 => {
@@ -153,9 +155,47 @@ fn retarget(op: &mut Op, to: u32) {
     }
 }
 
+/// Moves a range or truncate of `op` anywhere in the file (the
+/// generator's wide draw); false if `op` has none to move.
+fn nudge_wide(op: &mut Op, rng: &mut ChaCha8Rng, file_max: u64) -> bool {
+    let bytes: [u8; 32] = rng.gen();
+    let mut u = arbitrary::Unstructured::new(&bytes);
+    match op {
+        Op::Write { offset, len, .. } | Op::Read { offset, len, .. } => {
+            if let Ok((o, l)) = crate::workload::wide_range(&mut u, false, file_max) {
+                (*offset, *len) = (o, l);
+            }
+            true
+        }
+        Op::DioWrite {
+            offset,
+            len,
+            misaligned: false,
+            ..
+        } => {
+            if let Ok((o, l)) = crate::workload::wide_range(&mut u, true, file_max) {
+                (*offset, *len) = (o, l);
+            }
+            true
+        }
+        Op::Truncate { size, .. } => {
+            if let Ok(s) = crate::workload::wide_size(&mut u, file_max) {
+                *size = s;
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Changes one number or flag of `op`, keeping direct I/O aligned (or
 /// misaligned, as it was).
-fn nudge(op: &mut Op, rng: &mut ChaCha8Rng, files: u32, keys: u32) {
+fn nudge(op: &mut Op, rng: &mut ChaCha8Rng, files: u32, keys: u32, file_max: u64) {
+    // One nudge in eight leaves the window, like the generator's wide
+    // draws: anywhere up to the target's file-size limit.
+    if rng.gen_ratio(1, 8) && nudge_wide(op, rng, file_max) {
+        return;
+    }
     match op {
         Op::Write {
             offset, len, dsync, ..

@@ -1177,7 +1177,11 @@ fn log2(x: u64) -> u32 {
 /// log-uniform up to `MAX_IO`, offsets log-uniform or at a boundary (a
 /// power-of-two block count, or the file-size limit itself), ending at
 /// it, straddling it or starting at it.
-fn wide_range(u: &mut Unstructured, aligned: bool, file_max: u64) -> arbitrary::Result<(u64, u64)> {
+pub(crate) fn wide_range(
+    u: &mut Unstructured,
+    aligned: bool,
+    file_max: u64,
+) -> arbitrary::Result<(u64, u64)> {
     let max_blocks = (MAX_IO.min(file_max) / BLOCK).max(1);
     let e = u.int_in_range(0..=log2(max_blocks))?;
     let blocks = u.int_in_range(1..=1u64 << e)?.min(max_blocks);
@@ -1217,7 +1221,7 @@ fn wide_offset(u: &mut Unstructured, file_max: u64, len: u64) -> arbitrary::Resu
 }
 
 /// A truncate size anywhere up to `file_max`, boundaries favoured.
-fn wide_size(u: &mut Unstructured, file_max: u64) -> arbitrary::Result<u64> {
+pub(crate) fn wide_size(u: &mut Unstructured, file_max: u64) -> arbitrary::Result<u64> {
     let size = wide_offset(u, file_max, 0)?;
     Ok(if u.ratio(1, 2)? {
         size / BLOCK * BLOCK
