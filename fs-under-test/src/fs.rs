@@ -392,11 +392,41 @@ impl<D: BlockDevice> Filesystem<D> {
             steps: 0,
             opts,
         };
+        for ino in 0..fs.geo.inodes {
+            fs.zero_eof_tail(ino)?;
+        }
         if fs.opts.checkpoint_on_mount {
             let flush = !fs.opts.recovery_skips_flush;
             fs.checkpoint_with(flush)?;
         }
         Ok(fs)
+    }
+
+    /// Zeroes, in the page cache, what the block holding EOF has past EOF.
+    /// A crash can leave data there (a write whose size update never became
+    /// durable); a later extension would expose it as file content. Linux
+    /// zeroes a page past `i_size` when it reads it in; here mount does it
+    /// once for every file, without writing: the dirty page is written
+    /// before any size change that covers it commits (ordered mode).
+    fn zero_eof_tail(&mut self, ino: u32) -> Result<(), FsError> {
+        let inode = &self.inodes[ino as usize];
+        let size = inode.size;
+        if !inode.exists || size.is_multiple_of(BS) {
+            return Ok(());
+        }
+        let fb = (size / BS) as u32;
+        let ptr = inode.map[fb as usize];
+        if ptr == 0 || ptr & PTR_UNWRITTEN != 0 {
+            return Ok(());
+        }
+        self.prepare_page(ino, fb)?;
+        let page = self.page_mut((ino, fb))?;
+        let tail = &mut page.data[(size % BS) as usize..];
+        if tail.iter().any(|&b| b != 0) {
+            tail.fill(0);
+            page.dirty = true;
+        }
+        Ok(())
     }
 
     /// Clean unmount: drains direct I/O, writes back the page cache,
