@@ -50,6 +50,15 @@ impl KvModel {
         }
     }
 
+    /// A database that already holds `base` (a continuation after a
+    /// crash: the recovered state, durable).
+    pub fn over(base: State) -> Self {
+        KvModel {
+            states: vec![base],
+            ..KvModel::default()
+        }
+    }
+
     /// The last committed state.
     pub fn committed(&self) -> &State {
         self.states.last().expect("state 0 always exists")

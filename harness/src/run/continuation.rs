@@ -1,18 +1,20 @@
 //! Crash and continue: a recovered filesystem must keep working. Some
 //! bugs live in what recovery rebuilds (the journal's head and sequence,
-//! what it queues for checkpoint, a repaired allocator) and show only when
-//! the filesystem is used after the crash: further operations, a second
-//! crash, a clean unmount and mount.
+//! what it queues for checkpoint, a repaired allocator, a log cut at its
+//! torn tail) and show only when the target is used after the crash:
+//! further operations, a second crash, a clean unmount and mount.
 //!
-//! For a few crash states of an execution (the last one, and the state
-//! each `remount` started at: a power cut instead of the clean unmount),
-//! the image is recovered, what the files hold is read (that check already
-//! passed: it is durable and owed from now on), the operations the crash
-//! cut off run on it with a clean `remount` appended, and every crash
-//! state of that continuation is checked against the model carried over:
-//! the recovered state as the durable base, the continuation's own
-//! operations on top. A finding's state reads `p15+p7`: state `p7` of the
-//! continuation after state `p15`.
+//! For a few crash states of an execution (the last state of the
+//! workload's crash mode; in the default mix also the last state that
+//! lost the volatile cache; then the states at which remounts or reopens
+//! began: a power cut instead of the clean unmount), the image is
+//! recovered, what it holds is read (that check already passed: it is
+//! durable and owed from now on), the operations the crash cut off run on
+//! it with a clean remount appended, and every crash state of that
+//! continuation is checked against the model carried over: the recovered
+//! state as the durable base, the continuation's operations on top. A
+//! finding's state reads `p15+p7`: state `p7` of the continuation after
+//! state `p15`; `brownout run FILE --state p15+p7` replays it.
 
 // A finding ends the check: the cold path, not worth boxing for.
 #![allow(clippy::result_large_err)]
@@ -23,15 +25,14 @@ use crate::finding::{Finding, Rule};
 use crate::model::fs::BaseFile;
 use crate::run::check::{check_states_over, enum_options, FsStateCheck, OracleOptions};
 use crate::run::execute::{run_ops, ExecOptions, Execution, START_MARK};
-use crate::workload::{Barrier, Op, Workload};
+use crate::workload::{Barrier, CrashMode, Op, Workload};
 use replay::check::DistinctStates;
 use replay::crash_states::EnumeratedState;
 
-/// Crash states continued per execution by default: measured (README,
-/// "Crash and continue") to cost about a third more per execution in
-/// prefix mode while reaching every bug that needs a second crash after a
-/// replay in the tests.
-pub const CONTINUE_STATES_DEFAULT: usize = 2;
+/// Crash states continued per execution by default: the last state, the
+/// last lost-cache state of the default mix, and one remount. Measured
+/// (README, "Reach") to cost about a sixth of prefix throughput.
+pub const CONTINUE_STATES_DEFAULT: usize = 3;
 
 /// What the continuations of one execution found.
 #[derive(Default)]
@@ -41,7 +42,28 @@ pub struct Continued {
     pub finding: Option<Finding>,
 }
 
-/// Continues `exec` after up to `oo.continue_states` of its crash states.
+/// Whether `oo.only_state` names a state of a continuation
+/// (`OUTER+INNER`).
+pub fn names_continuation(oo: &OracleOptions) -> bool {
+    oo.only_state.as_deref().is_some_and(|s| s.contains('+'))
+}
+
+impl Continued {
+    /// The check of `--state OUTER+INNER`: that one state.
+    pub fn into_check(self) -> crate::run::check::CrashCheck {
+        crate::run::check::CrashCheck {
+            states_enumerated: 1,
+            states_checked: 1,
+            recovery_states: 0,
+            sampled_states: 0,
+            continued_states: 1,
+            finding: self.finding,
+        }
+    }
+}
+
+/// Continues `exec` after up to `oo.continue_states` of its crash states
+/// (or, with `--state OUTER+INNER`, checks that one state).
 pub fn check_continuations<E: FsEngine>(
     engine: &E,
     workload: &Workload,
@@ -50,15 +72,12 @@ pub fn check_continuations<E: FsEngine>(
     oo: &OracleOptions,
 ) -> Result<Continued, replay::ReplayError> {
     let mut out = Continued::default();
-    if oo.continue_states == 0 || exec.finding.is_some() {
+    if exec.finding.is_some() {
         return Ok(out);
     }
-    // Continuation points are prefix states: the media as written.
-    let mut options = enum_options(workload, oo);
-    options.mode = replay::crash_states::Mode::Prefix;
-    let states: Vec<EnumeratedState> = DistinctStates::new(&exec.log, &options)?.collect();
-    for state in pick(&states, workload, exec, oo.continue_states) {
-        let r = continue_after(engine, workload, exec, eo, oo, state)?;
+    let (points, inner) = continuation_points(workload, exec, oo, |op| matches!(op, Op::Remount))?;
+    for (state, next) in points {
+        let r = continue_after(engine, workload, eo, &inner, &state, next)?;
         out.states_checked += r.states_checked;
         if r.finding.is_some() {
             out.finding = r.finding;
@@ -68,67 +87,186 @@ pub fn check_continuations<E: FsEngine>(
     Ok(out)
 }
 
-/// Checks one state of one continuation (`--state OUTER+INNER`): the
-/// continuation after prefix state `outer`, at its state `inner` (which
-/// may itself be nested: `p10/p3`).
-pub fn check_continuation_state<E: FsEngine>(
-    engine: &E,
+/// The crash states to continue from, each with the index of the first
+/// operation the crash cut off, and the oracle options of the
+/// continuations: the last state, then the states at which the
+/// workload's remounts (`is_remount`) began, latest first, at most
+/// `oo.continue_states`; with `--state OUTER+INNER`, state `OUTER` alone
+/// and options that check state `INNER` of its continuation alone.
+pub fn continuation_points(
     workload: &Workload,
     exec: &Execution,
-    eo: &ExecOptions,
     oo: &OracleOptions,
-    outer: &str,
-    inner: &str,
-) -> Result<Continued, replay::ReplayError> {
-    let mut options = enum_options(workload, oo);
-    options.mode = replay::crash_states::Mode::Prefix;
-    let state = DistinctStates::new(&exec.log, &options)?
-        .find(|s| s.state.id.to_string() == outer)
-        .ok_or_else(|| replay::ReplayError::NoSuchState {
-            id: outer.to_string(),
-            reason: "continuations start from prefix states of this workload's log".to_string(),
-        })?;
-    let oo = OracleOptions {
-        only_state: Some(inner.to_string()),
+    is_remount: impl Fn(&Op) -> bool,
+) -> Result<(Vec<(EnumeratedState, usize)>, OracleOptions), replay::ReplayError> {
+    let only = oo.only_state.as_deref().and_then(|s| s.split_once('+'));
+    let inner = OracleOptions {
+        only_state: only.map(|(_, inner)| inner.to_string()),
+        continue_states: 0,
         ..oo.clone()
     };
-    continue_after(engine, workload, exec, eo, &oo, &state)
+    if oo.continue_states == 0 && only.is_none() {
+        return Ok((Vec::new(), inner));
+    }
+    let picked: Vec<EnumeratedState> = match only {
+        Some((outer, _)) => {
+            // The candidates the campaign picked `outer` from: a lost-cache
+            // state of the default mix names its mode in its id.
+            let rank = |m: CrashMode| CrashMode::ALL.iter().position(|&x| x == m);
+            let own = candidate_mode(workload, oo);
+            let mode = match crate::run::check::mode_of_state(outer) {
+                Some(m) if rank(m) > rank(own) => m,
+                _ => own,
+            };
+            let s = DistinctStates::new(&exec.log, &candidates(workload, oo, mode))?
+                .find(|s| s.state.id.to_string() == outer)
+                .ok_or_else(|| replay::ReplayError::NoSuchState {
+                    id: outer.to_string(),
+                    reason: "not a state continuations start from".to_string(),
+                })?;
+            vec![s]
+        }
+        None => {
+            let mode = candidate_mode(workload, oo);
+            let targets = targets(workload, exec, oo.continue_states, &is_remount);
+            // Streamed: per target, the states at the last position at or
+            // before it (a full mode has many per position).
+            let mut at: Vec<Vec<EnumeratedState>> = vec![Vec::new(); targets.len()];
+            for s in DistinctStates::new(&exec.log, &candidates(workload, oo, mode))? {
+                for (k, &t) in targets.iter().enumerate() {
+                    if s.state.position > t {
+                        continue;
+                    }
+                    if at[k]
+                        .first()
+                        .is_some_and(|f| f.state.position < s.state.position)
+                    {
+                        at[k].clear();
+                    }
+                    at[k].push(s.clone());
+                }
+            }
+            let mut picked: Vec<EnumeratedState> = Vec::new();
+            for (k, states) in at.into_iter().enumerate() {
+                let Some(s) = choose(states, oo.seed, k) else {
+                    continue;
+                };
+                if !picked.iter().any(|p| p.state.id == s.state.id) {
+                    picked.push(s);
+                }
+                if picked.len() >= oo.continue_states {
+                    break;
+                }
+            }
+            picked
+        }
+    };
+    let points = picked
+        .into_iter()
+        .map(|s| {
+            // The operations the crash cut off: those not started at it.
+            let next = exec
+                .times
+                .iter()
+                .position(|t| t.start >= s.state.position)
+                .unwrap_or(exec.times.len());
+            (s, next)
+        })
+        .collect();
+    Ok((points, inner))
 }
 
-/// The states to continue from: the last one, then the states at which
-/// the workload's remounts started, latest first, `n` at most.
-fn pick<'s>(
-    states: &'s [EnumeratedState],
+/// `f`, found in the continuation after state `outer` (from operation
+/// `next`), at its state `inner`.
+pub fn label(mut f: Finding, outer: &str, next: usize, inner: Option<String>) -> Finding {
+    f.message = format!(
+        "{} (after recovering state {outer} and continuing from operation #{next})",
+        f.message
+    );
+    f.state = Some(match inner {
+        Some(inner) => format!("{outer}+{inner}"),
+        None => outer.to_string(),
+    });
+    f
+}
+
+/// The mode continuations start from: the workload's, or, in the default
+/// mix (prefix plus sampled passes), the lost-cache states: the most
+/// damaged images, which recovery has the most to repair on.
+fn candidate_mode(workload: &Workload, oo: &OracleOptions) -> CrashMode {
+    match workload.header.mode {
+        CrashMode::Prefix if oo.passes.iter().any(|p| p.mode != CrashMode::Prefix) => {
+            CrashMode::Reorder
+        }
+        mode => mode,
+    }
+}
+
+/// The states continuations may start from, in `mode`: those of the
+/// workload's own mode (torn: two tears of each subset), or, in the
+/// default mix, the lost-cache state at every position, so that picking
+/// costs little beside the check itself. Ids are the full mode's.
+fn candidates(workload: &Workload, oo: &OracleOptions, mode: CrashMode) -> replay::EnumOptions {
+    let mut options = enum_options(workload, oo);
+    options.mode = crate::run::check::replay_mode(mode);
+    if mode != workload.header.mode {
+        options.max_subsets = Some(1);
+    }
+    if mode == CrashMode::Torn {
+        options.max_tears = Some(2);
+    }
+    options
+}
+
+/// Log positions to crash at, in order of preference: where each remount
+/// began (latest first: a power cut instead of the clean unmount), then
+/// the starts of operations spread over the workload (so that a
+/// continuation has operations left to run), then the end.
+fn targets(
     workload: &Workload,
     exec: &Execution,
     n: usize,
-) -> Vec<&'s EnumeratedState> {
-    let mut picked: Vec<&EnumeratedState> = states.last().into_iter().collect();
-    for (op, t) in workload.ops.iter().zip(&exec.times).rev() {
-        if picked.len() >= n {
-            break;
-        }
-        if !matches!(op, Op::Remount) {
-            continue;
-        }
-        // The last state at or before the remount's start.
-        if let Some(s) = states.iter().rev().find(|s| s.state.position <= t.start) {
-            if !picked.iter().any(|p| p.state.id == s.state.id) {
-                picked.push(s);
-            }
-        }
+    is_remount: &impl Fn(&Op) -> bool,
+) -> Vec<usize> {
+    let mut t: Vec<usize> = workload
+        .ops
+        .iter()
+        .zip(&exec.times)
+        .filter(|(op, _)| is_remount(op))
+        .map(|(_, t)| t.start)
+        .rev()
+        .collect();
+    let len = exec.times.len();
+    t.extend(
+        (1..=n)
+            .map(|j| len * j / (n + 1))
+            .filter_map(|i| exec.times.get(i).map(|t| t.start)),
+    );
+    t.push(usize::MAX);
+    t
+}
+
+/// One of the states at a crash position, chosen by the campaign seed
+/// and the target's rank (deterministic: the states come in enumeration
+/// order).
+fn choose(mut states: Vec<EnumeratedState>, seed: u64, k: usize) -> Option<EnumeratedState> {
+    if states.is_empty() {
+        return None;
     }
-    picked.truncate(n);
-    picked
+    let h = (seed ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_mul(0xD1B5_4A32_D192_ED03)
+        .rotate_left(29);
+    let i = (h % states.len() as u64) as usize;
+    Some(states.swap_remove(i))
 }
 
 fn continue_after<E: FsEngine>(
     engine: &E,
     workload: &Workload,
-    exec: &Execution,
     eo: &ExecOptions,
-    oo: &OracleOptions,
+    inner: &OracleOptions,
     state: &EnumeratedState,
+    next: usize,
 ) -> Result<Continued, replay::ReplayError> {
     let outer = state.state.id.to_string();
     let h = &workload.header;
@@ -138,27 +276,10 @@ fn continue_after<E: FsEngine>(
         h.schedule.clone(),
         h.barrier == Barrier::Stable,
     );
-    let found = |mut f: Finding, next: usize, inner: Option<String>| Continued {
+    let found = |f: Finding, next: usize, inner: Option<String>| Continued {
         states_checked: 0,
-        finding: Some({
-            f.message = format!(
-                "{} (after recovering state {outer} and continuing from operation #{next})",
-                f.message
-            );
-            f.state = Some(match inner {
-                Some(inner) => format!("{outer}+{inner}"),
-                None => outer.clone(),
-            });
-            f
-        }),
+        finding: Some(label(f, &outer, next, inner)),
     };
-    // The operations the crash cut off: those not started at the crash.
-    let position = state.state.position;
-    let next = exec
-        .times
-        .iter()
-        .position(|t| t.start >= position)
-        .unwrap_or(exec.times.len());
     let mut fs = match crate::guard::catch(|| engine.mount(&config, disk)) {
         Ok(Ok(fs)) => fs,
         // The crash-state check mounted this image already: a failure
@@ -228,13 +349,7 @@ fn continue_after<E: FsEngine>(
         model: &model,
         step_budget: eo.step_budget,
     };
-    // The continuation's own mode and passes (or the one state asked
-    // for); no deeper continuation.
-    let inner = OracleOptions {
-        continue_states: 0,
-        ..oo.clone()
-    };
-    let check = check_states_over(&cont.log, Some(&state.image), &rest, &inner, &checker)?;
+    let check = check_states_over(&cont.log, Some(&state.image), &rest, inner, &checker)?;
     let mut out = Continued {
         states_checked: check.states_checked,
         finding: None,

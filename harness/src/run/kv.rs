@@ -44,9 +44,101 @@ pub fn run<E: KvEngine>(
         model: &model,
         recovery_must_succeed: info.contract.recovery_must_succeed,
     };
-    let check = crate::guard::catch(|| check_states(&execution.log, workload, oo, &checker))
+    if crate::run::continuation::names_continuation(oo) {
+        let continued =
+            crate::guard::catch(|| check_continuations(engine, info, workload, &execution, oo))
+                .map_err(RunError::Panic)??;
+        return Ok(Outcome::of(execution, Some(continued.into_check())));
+    }
+    let mut check = crate::guard::catch(|| check_states(&execution.log, workload, oo, &checker))
         .map_err(RunError::Panic)??;
+    if check.finding.is_none() && oo.continue_states > 0 && oo.only_state.is_none() {
+        let continued =
+            crate::guard::catch(|| check_continuations(engine, info, workload, &execution, oo))
+                .map_err(RunError::Panic)??;
+        check.states_checked += continued.states_checked;
+        check.continued_states = continued.states_checked;
+        check.finding = continued.finding;
+    }
     Ok(Outcome::of(execution, Some(check)))
+}
+
+/// Crash and continue for a `kv` engine (see `run::continuation`): from
+/// the last crash state and those at which reopens began, the recovered
+/// database runs the operations the crash cut off, then a clean reopen,
+/// and every crash state of that is checked with the recovered state as
+/// the durable base.
+fn check_continuations<E: KvEngine>(
+    engine: &E,
+    info: &TargetInfo,
+    workload: &Workload,
+    exec: &Execution,
+    oo: &OracleOptions,
+) -> Result<crate::run::continuation::Continued, replay::ReplayError> {
+    use crate::run::continuation::{continuation_points, label, Continued};
+    let mut out = Continued::default();
+    let config = engine.configure(&workload.header);
+    let mut extended = workload.clone();
+    extended.ops.push(Op::Reopen);
+    let (points, inner) = continuation_points(workload, exec, oo, |op| matches!(op, Op::Reopen))?;
+    for (state, next) in points {
+        let outer = state.state.id.to_string();
+        let fail = |f: Finding| Continued {
+            states_checked: out.states_checked,
+            finding: Some(label(f, &outer, next, None)),
+        };
+        let device = E::Device::over_image(state.image.clone(), true);
+        let mut db = match engine.open(&config, device) {
+            Ok(db) => db,
+            // Recovery of this image passed the crash-state check (or
+            // need not succeed): nothing to continue from.
+            Err(_) => continue,
+        };
+        let entries = match engine.scan(&mut db) {
+            Ok(entries) => entries,
+            Err(e) => {
+                let f = Finding::new(Rule::Recovery, format!("scan after recovery failed: {e}"));
+                return Ok(fail(f));
+            }
+        };
+        let Ok(base) = observed_state(workload, &entries) else {
+            continue; // foreign data: the crash-state check reports it
+        };
+        engine.device_mut(&mut db).mark(START_MARK);
+        let (cont, model) = run_ops(
+            engine,
+            &config,
+            db,
+            &extended,
+            next,
+            KvModel::over(base),
+            info.limits.device_bytes,
+        );
+        if let Some(f) = cont.finding {
+            return Ok(fail(f));
+        }
+        let checker = KvStateCheck {
+            engine,
+            config: &config,
+            workload: &extended,
+            model: &model,
+            recovery_must_succeed: info.contract.recovery_must_succeed,
+        };
+        let check = crate::run::check::check_states_over(
+            &cont.log,
+            Some(&state.image),
+            &extended,
+            &inner,
+            &checker,
+        )?;
+        out.states_checked += check.states_checked;
+        if let Some(f) = check.finding {
+            let inner_id = f.state.clone();
+            out.finding = Some(label(f, &outer, next, inner_id));
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// Runs `workload`: the execution and the model of its commits.
@@ -56,7 +148,7 @@ pub fn execute<E: KvEngine>(
     workload: &Workload,
     _eo: &ExecOptions,
 ) -> (Execution, KvModel) {
-    let mut model = KvModel::new();
+    let model = KvModel::new();
     let device_bytes = info.limits.device_bytes;
     let config = engine.configure(&workload.header);
     crate::guard::set_op(None);
@@ -71,14 +163,29 @@ pub fn execute<E: KvEngine>(
         }
     };
     engine.device_mut(&mut db).mark(START_MARK);
+    run_ops(engine, &config, db, workload, 0, model, device_bytes)
+}
+
+/// Runs operations `from..` of `workload` on the open `db` (numbered as
+/// in the workload), with `model` holding what the database held before
+/// them, and ends with a crash.
+fn run_ops<E: KvEngine>(
+    engine: &E,
+    config: &E::Config,
+    mut db: E::Db,
+    workload: &Workload,
+    from: usize,
+    mut model: KvModel,
+    device_bytes: u64,
+) -> (Execution, KvModel) {
     let mut times = Vec::with_capacity(workload.ops.len());
     let mut finding = None;
-    for (i, op) in workload.ops.iter().enumerate() {
+    for (i, op) in workload.ops.iter().enumerate().skip(from) {
         crate::guard::set_op(Some(i));
         let start = engine.device_mut(&mut db).position();
         let result = match *op {
             Op::Reopen => match engine.close(db) {
-                Ok(device) => engine.open(&config, device),
+                Ok(device) => engine.open(config, device),
                 Err(e) => Err(e),
             },
             _ => run_op(engine, &mut db, i, op).map(|()| db),

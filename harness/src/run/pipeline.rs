@@ -142,26 +142,16 @@ pub fn run_fs<E: FsEngine>(
     // The oracle catches panics of the target per crash state; one that
     // still gets here is the harness's own.
     // `--state OUTER+INNER`: one state of one continuation.
-    if let Some((outer, inner)) = oo.only_state.as_deref().and_then(|s| s.split_once('+')) {
+    if crate::run::continuation::names_continuation(oo) {
         let continued = guard::catch(|| {
-            crate::run::continuation::check_continuation_state(
-                engine, workload, &execution, eo, oo, outer, inner,
-            )
+            crate::run::continuation::check_continuations(engine, workload, &execution, eo, oo)
         })
         .map_err(RunError::Panic)??;
-        let check = CrashCheck {
-            states_enumerated: 1,
-            states_checked: 1,
-            recovery_states: 0,
-            sampled_states: 0,
-            continued_states: 1,
-            finding: continued.finding,
-        };
-        return Ok(Outcome::of(execution, Some(check)));
+        return Ok(Outcome::of(execution, Some(continued.into_check())));
     }
     let mut check = guard::catch(|| check_crash_states(engine, workload, &execution, eo, oo))
         .map_err(RunError::Panic)??;
-    if check.finding.is_none() && oo.only_state.is_none() {
+    if check.finding.is_none() && oo.only_state.is_none() && oo.continue_states > 0 {
         let continued = guard::catch(|| {
             crate::run::continuation::check_continuations(engine, workload, &execution, eo, oo)
         })

@@ -31,7 +31,7 @@ use brownout::Target;
 pub fn targets() -> Vec<&'static dyn Target> {
     vec![
         Box::leak(Box::new(KvTarget::new(inplace::InPlace))),
-        Box::leak(Box::new(KvTarget::new(wal::Wal))),
+        Box::leak(Box::new(KvTarget::new(wal::Wal::default()))),
     ]
 }
 

@@ -52,8 +52,25 @@ const PUT: u8 = 1;
 const REMOVE: u8 = 0;
 
 /// The engine (stateless; the open database is [`WalDb`]).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Wal;
+#[derive(Clone, Copy, Debug)]
+pub struct Wal {
+    /// The name it registers under ([`NAME`] for the example).
+    pub name: &'static str,
+    /// A planted recovery bug for brownout's own tests: open keeps a torn
+    /// tail and appends after it, so every later record sits behind
+    /// garbage that the next recovery stops at. Only a crash after the
+    /// recovered database committed again shows it (crash and continue).
+    pub appends_after_torn_tail: bool,
+}
+
+impl Default for Wal {
+    fn default() -> Self {
+        Wal {
+            name: NAME,
+            appends_after_torn_tail: false,
+        }
+    }
+}
 
 /// An open `example-wal` database.
 pub struct WalDb {
@@ -186,7 +203,7 @@ impl KvEngine for Wal {
 
     fn info(&self) -> TargetInfo {
         TargetInfo {
-            name: NAME,
+            name: self.name,
             version: env!("CARGO_PKG_VERSION").to_string(),
             device: DeviceModel::File,
             vocabulary: Vocabulary::Kv,
@@ -214,8 +231,10 @@ impl KvEngine for Wal {
         let mut log = vec![0u8; file.len() as usize];
         file.read(0, &mut log).map_err(io)?;
         let (committed, end, sequence) = replay(&log);
-        let end = end as u64;
-        if file.len() > end {
+        let mut end = end as u64;
+        if self.appends_after_torn_tail {
+            end = file.len();
+        } else if file.len() > end {
             // A torn or unsynced tail: cut it off, durably, before anything
             // is appended after the valid end.
             file.set_len(end).map_err(io)?;

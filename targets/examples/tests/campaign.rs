@@ -129,3 +129,45 @@ fn wal_is_clean_with_crashes_during_recovery() {
     };
     assert_clean(&campaign("example-wal", CrashMode::Torn, 5, 300, oracle));
 }
+
+/// A recovery that appends after a torn tail instead of cutting it off
+/// (planted in a test adapter of `example-wal`): every record written
+/// after the recovery sits behind garbage, and a second crash loses them.
+/// Only crash and continue shows it; the same campaign on the correct log
+/// is clean.
+#[test]
+fn a_wal_that_appends_after_its_torn_tail_is_caught_by_continuing() {
+    const PLANTED: &str = "test-wal-appends-after-torn-tail";
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let engine = brownout_examples::wal::Wal {
+            name: PLANTED,
+            appends_after_torn_tail: true,
+        };
+        brownout::register(Box::leak(Box::new(brownout::KvTarget::new(engine))));
+    });
+    let oracle = |continue_states| OracleOptions {
+        continue_states,
+        ..OracleOptions::default()
+    };
+    let without = campaign(PLANTED, CrashMode::Torn, 7, 150, oracle(0));
+    assert!(without.found.is_empty(), "found without continuing");
+    let with = campaign(PLANTED, CrashMode::Torn, 7, 150, oracle(2));
+    let case = with.found.first().expect("found by crash and continue");
+    let state = case.finding.state.clone().unwrap_or_default();
+    assert!(state.contains('+'), "{}", case.finding);
+    // `--state OUTER+INNER` replays it.
+    let again = brownout::campaign::registry::run_workload(
+        &case.workload,
+        &ExecOptions::default(),
+        &OracleOptions {
+            only_state: Some(state.clone()),
+            ..OracleOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(again.finding.map(|f| f.state), Some(Some(state)));
+    assert_clean(&campaign(NAME_WAL, CrashMode::Torn, 7, 150, oracle(2)));
+}
+
+const NAME_WAL: &str = brownout_examples::wal::NAME;
