@@ -164,7 +164,7 @@ impl FsUnderTest {
             vocabulary: Vocabulary::Fs,
             ops: FS_OPS.to_vec(),
             contract: Contract {
-                acknowledges: "O_DSYNC write and direct write returns, fsync, fdatasync, syncfs and unmount make their data and size durable; dio_wait makes earlier O_DSYNC direct I/O durable under barrier=stable",
+                acknowledges: "O_DSYNC write and direct write returns, fsync, fdatasync, syncfs and unmount make their data and size durable; fsync of a file, syncfs and unmount make its creation durable; dio_wait makes earlier O_DSYNC direct I/O durable under barrier=stable",
                 atomicity: "none beyond the sector; metadata through the journal",
                 recovery_must_succeed: true,
             },
