@@ -212,7 +212,10 @@ pub fn fuzz_with(
         // A state found by a sampled pass of a stronger mode: the
         // reproducer replays in that mode, where the same id names it.
         let mut workload = workload;
-        if let Some(mode) = finding.state.as_deref().and_then(mode_of_state) {
+        // (A continuation's state keeps the workload's mode: its outer
+        // state was picked among that mode's states.)
+        let state = finding.state.as_deref().filter(|s| !s.contains('+'));
+        if let Some(mode) = state.and_then(mode_of_state) {
             let rank = |m| crate::workload::CrashMode::ALL.iter().position(|&x| x == m);
             if rank(mode) > rank(workload.header.mode) {
                 workload.header.mode = mode;

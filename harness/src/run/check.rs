@@ -216,8 +216,15 @@ pub fn check_states_over(
     };
     if let Some(id) = &oo.only_state {
         let mut ids = id.split('/');
-        let outer: StateId = ids.next().unwrap_or_default().parse()?;
-        let state = replay::crash_states::find_state(log, &enumerate, &outer)?;
+        let outer_id = ids.next().unwrap_or_default();
+        let outer: StateId = outer_id.parse()?;
+        // The id names its mode (a state of a sampled pass is found
+        // again whatever the workload's own mode).
+        let mut find = enumerate.clone();
+        if let Some(mode) = mode_of_state(outer_id) {
+            find.mode = replay_mode(mode);
+        }
+        let state = replay::crash_states::find_state(log, &find, &outer)?;
         let image = replay::crash_states::image_of_over(log, base.clone(), &state)?;
         let inner: Vec<StateId> = ids.map(str::parse).collect::<Result<_, _>>()?;
         let finding = match inner.is_empty() {

@@ -76,6 +76,7 @@ pub fn check_continuations<E: FsEngine>(
         return Ok(out);
     }
     let (points, inner) = continuation_points(workload, exec, oo, |op| matches!(op, Op::Remount))?;
+    let inner = inner_options(inner);
     for (state, next) in points {
         let r = continue_after(engine, workload, eo, &inner, &state, next)?;
         out.states_checked += r.states_checked;
@@ -174,6 +175,15 @@ pub fn continuation_points(
         })
         .collect();
     Ok((points, inner))
+}
+
+/// The options a continuation is checked with: prefix states plus the
+/// default mix's sampled passes (its workload's mode is prefix).
+pub fn inner_options(inner: OracleOptions) -> OracleOptions {
+    OracleOptions {
+        passes: crate::run::check::DEFAULT_PASSES.to_vec(),
+        ..inner
+    }
 }
 
 /// `f`, found in the continuation after state `outer` (from operation
@@ -320,6 +330,9 @@ fn continue_after<E: FsEngine>(
         header: h.clone(),
         ops: workload.ops[next.min(workload.ops.len())..].to_vec(),
     };
+    // A continuation is checked in the default mix whatever the outer
+    // mode: its cost stays a small multiple of a prefix check.
+    rest.header.mode = CrashMode::Prefix;
     rest.ops.push(Op::Remount);
     let renumber = |mut f: Finding| {
         // Operation numbers of the original workload (the appended

@@ -80,7 +80,11 @@ fn check_continuations<E: KvEngine>(
     let config = engine.configure(&workload.header);
     let mut extended = workload.clone();
     extended.ops.push(Op::Reopen);
+    // Checked in the default mix whatever the outer mode (see
+    // `run::continuation::inner_options`).
+    extended.header.mode = crate::workload::CrashMode::Prefix;
     let (points, inner) = continuation_points(workload, exec, oo, |op| matches!(op, Op::Reopen))?;
+    let inner = crate::run::continuation::inner_options(inner);
     for (state, next) in points {
         let outer = state.state.id.to_string();
         let fail = |f: Finding| Continued {
