@@ -1,6 +1,10 @@
 //! Zero false positives: with no bug switch on, a fixed, seeded budget of
 //! fuzzing finds nothing, in every crash mode and under both barrier
-//! contracts.
+//! contracts, continuations after crashes included. (Budgets in
+//! executions; since workloads reach whole files and every execution is
+//! continued, each covers several times the crash states it did, so the
+//! reorder and torn budgets are smaller than before; the long clean runs
+//! are `brownout fuzz --time 600`, recorded in the README.)
 
 mod common;
 
@@ -31,7 +35,7 @@ fn clean_corpus_mutations() {
         Barrier::Stable,
         CrashMode::Reorder,
         0xC0E5,
-        600,
+        400,
         true,
         true,
     );
@@ -53,15 +57,15 @@ fn clean_prefix() {
 
 #[test]
 fn clean_reorder() {
-    assert_clean(CrashMode::Reorder, Barrier::Stable, 1500);
+    assert_clean(CrashMode::Reorder, Barrier::Stable, 800);
 }
 
 #[test]
 fn clean_torn() {
-    assert_clean(CrashMode::Torn, Barrier::Stable, 1000);
+    assert_clean(CrashMode::Torn, Barrier::Stable, 400);
 }
 
 #[test]
 fn clean_barrier_complete() {
-    assert_clean(CrashMode::Reorder, Barrier::Complete, 1000);
+    assert_clean(CrashMode::Reorder, Barrier::Complete, 500);
 }

@@ -47,8 +47,11 @@ fn campaign(target: &str, mode: CrashMode, recovery_crashes: u32, execs: u64) ->
         jobs: 1,
         keep_going: false,
         exec: ExecOptions::default(),
+        // Crashes inside recovery alone: a continuation after the
+        // recovery (a second crash once it is done) finds this bug too.
         oracle: OracleOptions {
             recovery_crashes,
+            continue_states: 0,
             ..OracleOptions::default()
         },
         seeds: Vec::new(),
@@ -84,6 +87,7 @@ fn a_recovery_that_empties_the_journal_too_early_is_found_only_by_crashing_insid
         &ExecOptions::default(),
         &OracleOptions {
             recovery_crashes: 0,
+            continue_states: 0,
             ..OracleOptions::default()
         },
     )

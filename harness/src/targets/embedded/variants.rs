@@ -45,7 +45,13 @@ pub const HUNTS: &[Hunt] = &[
     hunt(Bug::FuaOnUnwritten, Prefix, &[AckedData, DioBarrier]),
     hunt(Bug::FuaOnExtending, Prefix, &[AckedSize, DioBarrier]),
     hunt(Bug::SizeAfterSync, Prefix, &[AckedSize, DioBarrier]),
-    hunt(Bug::FsyncNoFlush, Reorder, &[AckedData, AckedSize]),
+    // A lost data write into a block the durable commit maps (reused
+    // after a truncate) shows the block's old contents: rule 5.
+    hunt(
+        Bug::FsyncNoFlush,
+        Reorder,
+        &[AckedData, AckedSize, StaleData],
+    ),
     hunt(Bug::FdatasyncSkipsSize, Prefix, &[AckedSize]),
     hunt(Bug::CommitBeforeData, Prefix, &[StaleData]),
     hunt(Bug::ConvertBeforeIo, Prefix, &[StaleData, AckedData]),
