@@ -172,21 +172,9 @@ where
     Ok(check_distinct(states, opts, checker)?.0)
 }
 
-/// [`check`], skipping the states whose keys are in `seen` (an earlier pass
-/// over the same log checked them) and adding the keys of this pass's.
-pub fn check_unseen<E: Send, F>(
-    log: &Log,
-    opts: &CheckOptions,
-    seen: &mut Seen,
-    checker: F,
-) -> Result<CheckReport<E>, ReplayError>
-where
-    F: Fn(&CrashState, &Image) -> Result<(), E> + Sync,
-{
-    check_unseen_over(log, Image::new(log.device_bytes()), opts, seen, checker)
-}
-
-/// [`check_unseen`] on a device that held `base` before the log started.
+/// [`check_over`], skipping the states whose keys are in `seen` (an
+/// earlier pass over the same log checked them) and adding the keys of
+/// this pass's.
 pub fn check_unseen_over<E: Send, F>(
     log: &Log,
     base: Image,

@@ -534,7 +534,7 @@ fn check_over_sees_the_base_and_rejects_a_wrong_size() {
 
 /// A thinned pass yields a subset of the full mode's states, under the
 /// same ids, with subset 0 (nothing pending persisted) at every position;
-/// `check_unseen` skips what an earlier pass checked.
+/// `check_unseen_over` skips what an earlier pass checked.
 #[test]
 fn thinned_passes_keep_full_ids_and_skip_seen_states() {
     let log = small_log();
@@ -563,17 +563,15 @@ fn thinned_passes_keep_full_ids_and_skip_seen_states() {
         );
     }
     let mut seen = replay::check::Seen::new();
+    let zeros = || Image::new(log.device_bytes());
     let prefix =
-        replay::check::check_unseen(
-            &log,
-            &opts(Mode::Prefix),
-            &mut seen,
-            |_, _| Ok::<(), ()>(()),
-        )
+        replay::check::check_unseen_over(&log, zeros(), &opts(Mode::Prefix), &mut seen, |_, _| {
+            Ok::<(), ()>(())
+        })
         .unwrap();
     let mut thin = opts(Mode::Reorder);
     thin.enumerate.max_subsets = Some(1);
-    let again = replay::check::check_unseen(&log, &thin, &mut seen, |s, _| {
+    let again = replay::check::check_unseen_over(&log, zeros(), &thin, &mut seen, |s, _| {
         // Only states that lose something pending are new.
         assert!(s.id.to_string().ends_with(".0"));
         Ok::<(), ()>(())

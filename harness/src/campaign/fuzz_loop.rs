@@ -93,6 +93,8 @@ pub struct Counters {
     pub recovery_states: AtomicU64,
     /// Of `crash_states`, those of the sampled passes of other modes.
     pub sampled_states: AtomicU64,
+    /// Of `crash_states`, those of continuations after crashes.
+    pub continued_states: AtomicU64,
     pub findings: AtomicU64,
     /// Largest recorded log of one execution, in bytes (native encoding).
     pub max_log_bytes: AtomicU64,
@@ -110,6 +112,9 @@ pub struct Summary {
     /// Of `crash_states`, those of the sampled reorder and torn passes
     /// (the rest are the workloads' own mode: prefix by default).
     pub sampled_states: u64,
+    /// Of `crash_states`, those of continuations after crashes (crash and
+    /// continue).
+    pub continued_states: u64,
     pub elapsed_s: f64,
     pub execs_per_s: f64,
     pub crash_states_per_s: f64,
@@ -185,6 +190,9 @@ pub fn fuzz_with(
                 counters
                     .sampled_states
                     .fetch_add(outcome.sampled_states, Ordering::Relaxed);
+                counters
+                    .continued_states
+                    .fetch_add(outcome.continued_states, Ordering::Relaxed);
                 counters
                     .max_log_bytes
                     .fetch_max(outcome.log_bytes, Ordering::Relaxed);
@@ -275,6 +283,7 @@ pub fn fuzz_with(
         crash_states,
         recovery_states: counters.recovery_states.load(Ordering::Relaxed),
         sampled_states: counters.sampled_states.load(Ordering::Relaxed),
+        continued_states: counters.continued_states.load(Ordering::Relaxed),
         elapsed_s: elapsed,
         execs_per_s: rate(execs),
         crash_states_per_s: rate(crash_states),

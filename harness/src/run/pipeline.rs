@@ -25,6 +25,8 @@ pub struct Outcome {
     pub recovery_states: u64,
     /// Of `states_checked`, those of the sampled passes of other modes.
     pub sampled_states: u64,
+    /// Of `states_checked`, those of continuations after a crash.
+    pub continued_states: u64,
     pub log_entries: usize,
     /// Size of the recorded log in the native encoding (entry headers,
     /// labels and write data): what one execution holds in memory besides
@@ -38,9 +40,9 @@ impl Outcome {
     /// not: `check` is `None` after a run-time finding).
     pub fn of(execution: Execution, check: Option<CrashCheck>) -> Self {
         let (finding, states_enumerated, states_checked, recovery_states, sampled_states) =
-            match check {
+            match &check {
                 Some(c) => (
-                    c.finding,
+                    c.finding.clone(),
                     c.states_enumerated,
                     c.states_checked,
                     c.recovery_states,
@@ -48,12 +50,14 @@ impl Outcome {
                 ),
                 None => (execution.finding.clone(), 0, 0, 0, 0),
             };
+        let continued_states = check.map_or(0, |c| c.continued_states);
         Outcome {
             finding,
             states_enumerated,
             states_checked,
             recovery_states,
             sampled_states,
+            continued_states,
             log_entries: execution.log.len(),
             log_bytes: execution.log.native_len(),
             execution,
