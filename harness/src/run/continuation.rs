@@ -90,10 +90,12 @@ pub fn check_continuations<E: FsEngine>(
 
 /// The crash states to continue from, each with the index of the first
 /// operation the crash cut off, and the oracle options of the
-/// continuations: the last state, then the states at which the
-/// workload's remounts (`is_remount`) began, latest first, at most
-/// `oo.continue_states`; with `--state OUTER+INNER`, state `OUTER` alone
-/// and options that check state `INNER` of its continuation alone.
+/// continuations. At most `oo.continue_states` states, chosen (seeded)
+/// among the candidates of the workload's mode at the positions
+/// [`targets`] prefers: where remounts (`is_remount`) began, operation
+/// starts spread over the workload, the end. With `--state OUTER+INNER`:
+/// state `OUTER` alone, and options that check state `INNER` of its
+/// continuation alone.
 pub fn continuation_points(
     workload: &Workload,
     exec: &Execution,
