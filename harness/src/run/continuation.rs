@@ -92,7 +92,7 @@ pub fn check_continuations<E: FsEngine>(
 /// operation the crash cut off, and the oracle options of the
 /// continuations. At most `oo.continue_states` states, chosen (seeded)
 /// among the candidates of the workload's mode at the positions
-/// [`targets`] prefers: where remounts (`is_remount`) began, operation
+/// `targets` prefers: where remounts (`is_remount`) began, operation
 /// starts spread over the workload, the end. With `--state OUTER+INNER`:
 /// state `OUTER` alone, and options that check state `INNER` of its
 /// continuation alone.
