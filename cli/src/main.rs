@@ -1,8 +1,10 @@
 //! The `brownout` binary: the command line of `brownout::cli` over the
-//! built-in target (the embedded filesystem core) and the example engines
-//! of `targets/examples`. A user's own binary looks the same, with their
+//! built-in target (the embedded filesystem core), the example engines
+//! of `targets/examples` and redb (`targets/redb`). A user's own binary looks the same, with their
 //! targets in the list.
 
 fn main() -> std::process::ExitCode {
-    brownout::cli::main(&brownout_examples::targets())
+    let mut targets = brownout_examples::targets();
+    targets.extend(brownout_redb::targets());
+    brownout::cli::main(&targets)
 }

@@ -53,8 +53,10 @@ pub fn input(seed: u64, index: u64, cfg: &FuzzConfig, seeds: &[Workload]) -> Wor
     for k in 0..stack {
         let mut next = w.clone();
         mutate_once(&mut next, other, &mut rng, seed, index, k, cfg);
-        // A mutation that breaks a limit is dropped, not repaired.
-        if next.validate().is_ok() {
+        // A mutation that breaks a limit (its own or the target's) is
+        // dropped, not repaired.
+        let target = crate::campaign::registry::lookup(&cfg.target);
+        if next.validate().is_ok() && target.is_none_or(|t| next.validate_for(t.info()).is_ok()) {
             w = next;
         }
     }
@@ -239,7 +241,7 @@ fn nudge(op: &mut Op, rng: &mut ChaCha8Rng, files: u32, keys: u32, file_max: u64
         },
         Op::Remove { key } | Op::Get { key } => *key = rng.gen_range(0..keys),
         Op::Commit { durable } => *durable = !*durable,
-        Op::Syncfs | Op::Remount | Op::Abort | Op::Reopen => {}
+        Op::Syncfs | Op::Remount | Op::Abort | Op::Reopen | Op::CheckIntegrity | Op::Compact => {}
     }
 }
 

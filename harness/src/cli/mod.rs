@@ -392,6 +392,9 @@ fn cmd_targets(a: &TargetsArgs) -> Result<ExitCode> {
             i.bugs.len()
         );
         println!("    operations:  {}", i.ops.join(" "));
+        for s in &i.settings {
+            println!("    setting:      {} ({})", s.name, s.summary);
+        }
         println!("    acknowledges: {}", i.contract.acknowledges);
         println!("    atomic:       {}", i.contract.atomicity);
         println!(

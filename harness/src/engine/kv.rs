@@ -58,8 +58,13 @@ pub trait KvEngine: Send + Sync + 'static {
     /// Power loss: the device as it is, nothing more written.
     fn crash(&self, db: Self::Db) -> Self::Device;
 
-    /// The device under an open database (for log marks).
-    fn device_mut<'a>(&self, db: &'a mut Self::Db) -> &'a mut Self::Device;
+    /// The device under an open database (for log marks): a plain
+    /// `&mut`, or a guard where the engine shares the device with its
+    /// storage backend (redb's backend methods take `&self`).
+    fn device_mut<'a>(
+        &self,
+        db: &'a mut Self::Db,
+    ) -> impl std::ops::DerefMut<Target = Self::Device> + 'a;
 
     /// Puts `key` = `value` in the open transaction.
     fn put(&self, db: &mut Self::Db, key: &[u8], value: &[u8]) -> Result<(), KvError>;
@@ -74,6 +79,19 @@ pub trait KvEngine: Send + Sync + 'static {
 
     /// Drops the open transaction.
     fn abort(&self, db: &mut Self::Db) -> Result<(), KvError>;
+
+    /// The engine's integrity check and repair, between transactions
+    /// (the open one is dropped first). Only for engines that declare
+    /// `check-integrity`.
+    fn check_integrity(&self, _db: &mut Self::Db) -> Result<(), KvError> {
+        Err(KvError::new("check-integrity is not supported"))
+    }
+
+    /// The engine's compaction, between transactions (the open one is
+    /// dropped first). Only for engines that declare `compact`.
+    fn compact(&self, _db: &mut Self::Db) -> Result<(), KvError> {
+        Err(KvError::new("compact is not supported"))
+    }
 
     /// The value of `key`, the open transaction's writes included.
     fn get(&self, db: &mut Self::Db, key: &[u8]) -> Result<Option<Vec<u8>>, KvError>;

@@ -91,7 +91,8 @@ impl KvModel {
                     acked: end,
                 });
             }
-            Op::Abort | Op::Reopen => self.pending.clear(),
+            // Each runs between transactions: the open one is dropped.
+            Op::Abort | Op::Reopen | Op::CheckIntegrity | Op::Compact => self.pending.clear(),
             _ => {}
         }
     }

@@ -221,7 +221,7 @@ fn run_ops<E: KvEngine>(
                 return (exec, model);
             }
         };
-        let device = engine.device_mut(&mut db);
+        let mut device = engine.device_mut(&mut db);
         // Only a commit's return changes what a crash may leave: only it
         // becomes a mark (crash states are deduplicated between marks).
         if let Op::Commit { durable } = *op {
@@ -232,6 +232,7 @@ fn run_ops<E: KvEngine>(
             });
         }
         let end = device.position();
+        drop(device);
         times.push(crate::model::fs::OpTimes {
             start,
             end,
@@ -270,6 +271,8 @@ fn run_op<E: KvEngine>(
         Op::Remove { key } => engine.remove(db, &key_bytes(key)),
         Op::Commit { durable } => engine.commit(db, durable),
         Op::Abort => engine.abort(db),
+        Op::CheckIntegrity => engine.check_integrity(db),
+        Op::Compact => engine.compact(db),
         // Checked after the return mark, against the model.
         Op::Get { .. } => Ok(()),
         _ => unreachable!("not a kv operation: {op}"),

@@ -78,6 +78,18 @@ pub struct BugSwitch {
     pub summary: &'static str,
 }
 
+/// A named setting of the code under test that changes its crash
+/// behaviour (redb's two-phase commit, say): off by default, turned on by
+/// a workload's `settings:`; the generator turns each on in half of its
+/// workloads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Setting {
+    /// Kebab-case name, as in a workload's `settings:`.
+    pub name: &'static str,
+    /// One line on what it changes.
+    pub summary: &'static str,
+}
+
 /// Bounds a target declares; the generator reaches them and the parser
 /// enforces them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -111,6 +123,8 @@ pub struct TargetInfo {
     pub contract: Contract,
     /// Its bug switches.
     pub bugs: Vec<BugSwitch>,
+    /// Its settings.
+    pub settings: Vec<Setting>,
     /// Its bounds.
     pub limits: Limits,
 }
@@ -119,6 +133,11 @@ impl TargetInfo {
     /// Whether the target supports operation `keyword`.
     pub fn supports(&self, keyword: &str) -> bool {
         self.ops.contains(&keyword)
+    }
+
+    /// Whether the target has a setting `name`.
+    pub fn has_setting(&self, name: &str) -> bool {
+        self.settings.iter().any(|s| s.name == name)
     }
 
     /// Whether the target has a bug switch `name`.

@@ -175,7 +175,9 @@ pub fn project(w: &Workload, max_ops: usize) -> Projected {
             | Op::Commit { .. }
             | Op::Abort
             | Op::Reopen
-            | Op::Get { .. } => {
+            | Op::Get { .. }
+            | Op::CheckIntegrity
+            | Op::Compact => {
                 note(
                     Some(i),
                     format!("`{op}` dropped (the byte encoding is the fs generator's)"),

@@ -63,13 +63,25 @@ pub(super) fn parse_op<'a>(
             None => return Err(err(line, "missing `durable` or `nondurable`")),
         },
         "abort" => Op::Abort,
+        "check-integrity" => Op::CheckIntegrity,
+        "compact" => Op::Compact,
         _ => Op::Reopen,
     })
 }
 
-/// Base weights of put, remove, commit, abort, reopen, get.
-const BASE_WEIGHTS: [u32; 6] = [40, 10, 20, 3, 3, 8];
-const KINDS: [&str; 6] = ["put", "remove", "commit", "abort", "reopen", "get"];
+/// Base weights of put, remove, commit, abort, reopen, get,
+/// check-integrity, compact.
+const BASE_WEIGHTS: [u32; 8] = [40, 10, 20, 3, 3, 8, 2, 2];
+const KINDS: [&str; 8] = [
+    "put",
+    "remove",
+    "commit",
+    "abort",
+    "reopen",
+    "get",
+    "check-integrity",
+    "compact",
+];
 
 /// Builds a `kv` workload from fuzzer bytes: swarm-weighted operations
 /// over a few keys, transactions of one to several puts, value sizes from
@@ -83,7 +95,7 @@ pub(super) fn generate(
     let keys_max = info.limits.keys_max.clamp(1, MAX_KEYS);
     let keys: u32 = u.int_in_range(1..=keys_max.min(8))?;
     let mut weights = BASE_WEIGHTS;
-    let bits: u16 = u.int_in_range(0..=(1 << 12) - 1)?;
+    let bits: u16 = u.int_in_range(0..=u16::MAX)?;
     for (k, w) in weights.iter_mut().enumerate() {
         *w *= u32::from((bits >> (2 * k)) & 3);
         if !info.supports(KINDS[k]) {
@@ -125,13 +137,24 @@ pub(super) fn generate(
             },
             3 => Op::Abort,
             4 => Op::Reopen,
-            _ => Op::Get { key },
+            5 => Op::Get { key },
+            6 => Op::CheckIntegrity,
+            _ => Op::Compact,
         });
+    }
+    // Each setting on in half the workloads (swarm-style, like the
+    // weights), drawn last so the operations above keep their bytes.
+    let mut settings = super::Settings::none();
+    for s in &info.settings {
+        if u.ratio(1, 2)? {
+            settings = settings.with(s.name);
+        }
     }
     Ok(Workload {
         header: Header {
             target: cfg.target.clone(),
             bugs: cfg.bugs.clone(),
+            settings,
             mode: cfg.mode,
             keys,
             ..Header::default()

@@ -118,15 +118,21 @@ impl FromStr for Barrier {
     }
 }
 
-/// The bug switches a workload turns on, by name: sorted, without
+/// Names a workload turns on (bug switches, settings): sorted, without
 /// duplicates. Which names exist is the target's to say.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Bugs(Vec<String>);
+pub struct Names(Vec<String>);
 
-impl Bugs {
+/// The bug switches a workload turns on (`bugs:`).
+pub type Bugs = Names;
+/// The target settings a workload turns on (`settings:`), such as redb's
+/// two-phase commit.
+pub type Settings = Names;
+
+impl Names {
     /// No switch on.
     pub const fn none() -> Self {
-        Bugs(Vec::new())
+        Names(Vec::new())
     }
 
     /// Just `name`.
@@ -155,7 +161,7 @@ impl Bugs {
     }
 }
 
-impl fmt::Display for Bugs {
+impl fmt::Display for Names {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0.is_empty() {
             return f.write_str("none");
@@ -164,7 +170,7 @@ impl fmt::Display for Bugs {
     }
 }
 
-impl FromStr for Bugs {
+impl FromStr for Names {
     type Err = String;
     /// A comma- or space-separated list of names; `none` or nothing for
     /// no switch.
@@ -179,13 +185,32 @@ impl FromStr for Bugs {
     }
 }
 
-impl<'a> FromIterator<&'a str> for Bugs {
+impl<'a> FromIterator<&'a str> for Names {
     fn from_iter<I: IntoIterator<Item = &'a str>>(iter: I) -> Self {
         iter.into_iter().fold(Bugs::none(), Bugs::with)
     }
 }
 
-impl Bugs {
+impl Names {
+    /// Checks every name against `target`'s settings.
+    pub fn validate_settings(&self, target: &TargetInfo) -> Result<(), String> {
+        match self.iter().find(|n| !target.has_setting(n)) {
+            None => Ok(()),
+            Some(n) => {
+                let known: Vec<&str> = target.settings.iter().map(|s| s.name).collect();
+                Err(format!(
+                    "unknown setting `{n}` for target {} (known: {})",
+                    target.name,
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
+            }
+        }
+    }
+
     /// Checks every name against `target`'s switches.
     pub fn validate(&self, target: &TargetInfo) -> Result<(), String> {
         match self.iter().find(|n| !target.has_bug(n)) {
@@ -288,6 +313,14 @@ pub enum Op {
     Get {
         key: KeyId,
     },
+    /// `kv`: the engine's own integrity check and repair (redb's
+    /// `check_integrity`), between transactions: the open one is dropped
+    /// first. It changes no committed data.
+    CheckIntegrity,
+    /// `kv`: the engine's compaction (redb's `compact`), between
+    /// transactions like [`Op::CheckIntegrity`]. It changes no committed
+    /// data.
+    Compact,
 }
 
 impl Op {
@@ -352,6 +385,8 @@ impl Op {
             Op::Abort => "abort",
             Op::Reopen => "reopen",
             Op::Get { .. } => "get",
+            Op::CheckIntegrity => "check-integrity",
+            Op::Compact => "compact",
         }
     }
 }
@@ -372,8 +407,22 @@ pub const FS_OPS: &[&str] = &[
     "complete",
 ];
 
+/// The `kv` operations every key-value engine has: a target's `ops` for
+/// the vocabulary's core (engines with an integrity check or compaction
+/// add those keywords).
+pub const KV_CORE_OPS: &[&str] = &["put", "remove", "commit", "abort", "reopen", "get"];
+
 /// Every operation keyword of the `kv` vocabulary.
-pub const KV_OPS: &[&str] = &["put", "remove", "commit", "abort", "reopen", "get"];
+pub const KV_OPS: &[&str] = &[
+    "put",
+    "remove",
+    "commit",
+    "abort",
+    "reopen",
+    "get",
+    "check-integrity",
+    "compact",
+];
 
 /// The workload's header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -381,6 +430,8 @@ pub struct Header {
     /// The target, by registered name (`brownout targets`).
     pub target: String,
     pub bugs: Bugs,
+    /// Target settings that change its crash behaviour (`settings:`).
+    pub settings: Settings,
     /// The DIO barrier contract (`fs` targets with direct I/O).
     pub barrier: Barrier,
     pub mode: CrashMode,
@@ -401,6 +452,7 @@ impl Default for Header {
         Header {
             target: DEFAULT_TARGET.to_string(),
             bugs: Bugs::none(),
+            settings: Settings::none(),
             barrier: Barrier::Stable,
             mode: CrashMode::Prefix,
             files: 4,
@@ -698,7 +750,12 @@ impl fmt::Display for Op {
                 }
                 Ok(())
             }
-            Op::Syncfs | Op::Remount | Op::Abort | Op::Reopen => f.write_str(kw),
+            Op::Syncfs
+            | Op::Remount
+            | Op::Abort
+            | Op::Reopen
+            | Op::CheckIntegrity
+            | Op::Compact => f.write_str(kw),
             Op::Complete { pick } => write!(f, "{kw} {pick}"),
             Op::Put { key, len } => write!(f, "{kw} k{key} {len}"),
             Op::Remove { key } | Op::Get { key } => write!(f, "{kw} k{key}"),
@@ -718,6 +775,9 @@ impl Workload {
         let _ = writeln!(s, "target: {}", h.target);
         if !h.bugs.is_empty() {
             let _ = writeln!(s, "bugs: {}", h.bugs);
+        }
+        if !h.settings.is_empty() {
+            let _ = writeln!(s, "settings: {}", h.settings);
         }
         let vocabulary = self.vocabulary();
         if vocabulary != Some(Vocabulary::Kv) {
@@ -868,9 +928,7 @@ fn parse_op(line: usize, text: &str) -> Result<Op, ParseError> {
         }
         "syncfs" => Op::Syncfs,
         "remount" => Op::Remount,
-        "put" | "remove" | "commit" | "abort" | "reopen" | "get" => {
-            kv::parse_op(line, kw, &mut words)?
-        }
+        kw if KV_OPS.contains(&kw) => kv::parse_op(line, kw, &mut words)?,
         "complete" => {
             let pick = parse_num(line, "request pick", words.next())?;
             Op::Complete {
@@ -900,6 +958,8 @@ pub struct Lines {
     pub target: usize,
     /// The `bugs:` header's line (0: none).
     pub bugs: usize,
+    /// The `settings:` header's line (0: none).
+    pub settings: usize,
     /// The line of each operation.
     pub ops: Vec<usize>,
 }
@@ -942,6 +1002,7 @@ impl Workload {
                 match key {
                     "target" => lines.target = line,
                     "bugs" => lines.bugs = line,
+                    "settings" => lines.settings = line,
                     _ => {}
                 }
                 seen_keys.push(key.to_string());
@@ -993,6 +1054,9 @@ pub fn check_target<'a>(
         ));
     };
     h.bugs.validate(info).map_err(|e| err(lines.bugs, e))?;
+    h.settings
+        .validate_settings(info)
+        .map_err(|e| err(lines.settings, e))?;
     for (op, &line) in w.ops.iter().zip(&lines.ops) {
         op.validate_for(info, h)
             .map_err(|e| err(line, e.to_string()))?;
@@ -1005,6 +1069,7 @@ fn parse_header(line: usize, key: &str, value: &str, h: &mut Header) -> Result<(
         // Both checked against the registered targets after parsing.
         "target" => h.target = value.to_string(),
         "bugs" => h.bugs = value.parse::<Bugs>().map_err(|e| err(line, e))?,
+        "settings" => h.settings = value.parse::<Settings>().map_err(|e| err(line, e))?,
         "barrier" => h.barrier = value.parse::<Barrier>().map_err(|e| err(line, e))?,
         "keys" => {
             let n = parse_num(line, "key count", Some(value))?;
@@ -1052,7 +1117,7 @@ fn parse_header(line: usize, key: &str, value: &str, h: &mut Header) -> Result<(
             return Err(err(
                 line,
                 format!(
-                    "unknown header `{other}:` (expected target, bugs, barrier, mode, files, keys, schedule or expect)"
+                    "unknown header `{other}:` (expected target, bugs, settings, barrier, mode, files, keys, schedule or expect)"
                 ),
             ))
         }

@@ -124,7 +124,7 @@ impl KvEngine for InPlace {
             version: env!("CARGO_PKG_VERSION").to_string(),
             device: DeviceModel::File,
             vocabulary: Vocabulary::Kv,
-            ops: brownout::workload::KV_OPS.to_vec(),
+            ops: brownout::workload::KV_CORE_OPS.to_vec(),
             contract: Contract {
                 acknowledges: "commit(durable) returns: the transaction is durable",
                 atomicity: "claims a commit is all or nothing (it is not: records are \
@@ -132,6 +132,7 @@ impl KvEngine for InPlace {
                 recovery_must_succeed: true,
             },
             bugs: Vec::new(),
+            settings: Vec::new(),
             limits: Limits {
                 files_max: 0,
                 file_size_max: 0,
@@ -181,7 +182,7 @@ impl KvEngine for InPlace {
         db.file
     }
 
-    fn device_mut<'a>(&self, db: &'a mut InPlaceDb) -> &'a mut File {
+    fn device_mut<'a>(&self, db: &'a mut InPlaceDb) -> impl std::ops::DerefMut<Target = File> + 'a {
         &mut db.file
     }
 

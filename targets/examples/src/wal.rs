@@ -207,7 +207,7 @@ impl KvEngine for Wal {
             version: env!("CARGO_PKG_VERSION").to_string(),
             device: DeviceModel::File,
             vocabulary: Vocabulary::Kv,
-            ops: brownout::workload::KV_OPS.to_vec(),
+            ops: brownout::workload::KV_CORE_OPS.to_vec(),
             contract: Contract {
                 acknowledges: "commit(durable) returns: the transaction and every earlier \
                                commit are durable",
@@ -215,6 +215,7 @@ impl KvEngine for Wal {
                 recovery_must_succeed: true,
             },
             bugs: Vec::new(),
+            settings: Vec::new(),
             limits: Limits {
                 files_max: 0,
                 file_size_max: 0,
@@ -258,7 +259,7 @@ impl KvEngine for Wal {
         db.file
     }
 
-    fn device_mut<'a>(&self, db: &'a mut WalDb) -> &'a mut File {
+    fn device_mut<'a>(&self, db: &'a mut WalDb) -> impl std::ops::DerefMut<Target = File> + 'a {
         &mut db.file
     }
 

@@ -175,6 +175,7 @@ impl FsUnderTest {
                     summary: b.description(),
                 })
                 .collect(),
+            settings: Vec::new(),
             limits: Limits {
                 files_max: crate::workload::MAX_FILES,
                 file_size_max: fut::MAX_FILE_SIZE.min(crate::workload::FILE_LIMIT),

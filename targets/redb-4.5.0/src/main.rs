@@ -1,0 +1,12 @@
+//! brownout with one target: redb 4.5.0 (pinned), through the adapter of
+//! the current release (`targets/redb/src/adapter.rs`).
+
+#[path = "../../redb/src/adapter.rs"]
+mod adapter;
+
+fn main() -> std::process::ExitCode {
+    let redb = brownout::KvTarget::new(adapter::Redb {
+        version: env!("CARGO_PKG_VERSION"),
+    });
+    brownout::cli::main(&[Box::leak(Box::new(redb))])
+}
