@@ -21,6 +21,8 @@ pub const PAGE_SIZE: u64 = 4096;
 const SECTOR: u64 = 512;
 /// The length record: magic, then the length (little endian).
 const LEN_MAGIC: &[u8; 8] = b"brnfile1";
+/// Most partial versions a sub-sector write logs on byte-atomic media.
+const MAX_BYTE_TEARS: usize = 4;
 
 /// A malformed file request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,9 +59,25 @@ pub struct File {
     /// showed, not yet in the log (logged before recovery's first write,
     /// so a recovery that only reads leaves an empty log).
     unlogged_zeroes: Option<(u64, u64)>,
+    /// The engine assumes only byte atomicity ([`File::set_byte_atomic`]).
+    byte_atomic: bool,
 }
 
 impl File {
+    /// Declares that the engine assumes only that single bytes are written
+    /// atomically (redb's design.md, "Assumptions about underlying
+    /// media"), not sectors: a power loss may then tear a write anywhere.
+    /// A write that does not cover whole sectors (a header, a commit slot)
+    /// is recorded after its partial versions: the runs of bytes it
+    /// changes, persisted in order up to a run boundary (at most
+    /// [`MAX_BYTE_TEARS`], evenly chosen among the boundaries). Each is a
+    /// cached write like any other, so every crash mode reaches them; each
+    /// is a state byte-atomic media can leave, so the check stays sound.
+    /// Whole-sector writes tear at sectors as before (torn mode).
+    pub fn set_byte_atomic(&mut self, on: bool) {
+        self.byte_atomic = on;
+    }
+
     /// Bytes the file may grow to on this device.
     pub fn capacity(&self) -> u64 {
         self.device_bytes - SECTOR
@@ -123,6 +141,9 @@ impl File {
             return Ok(());
         }
         self.log_zeroes_at_open();
+        if self.byte_atomic && self.log.is_some() {
+            self.log_byte_tears(offset, data);
+        }
         self.write_raw(offset, data);
         if self.log.is_some() {
             let first = offset / PAGE_SIZE;
@@ -136,6 +157,48 @@ impl File {
             self.log_len();
         }
         Ok(())
+    }
+
+    /// Logs the partial versions of a sub-sector write (see
+    /// [`File::set_byte_atomic`]), leaving the file's bytes as they were.
+    fn log_byte_tears(&mut self, offset: u64, data: &[u8]) {
+        let whole_sectors =
+            offset.is_multiple_of(SECTOR) && (data.len() as u64).is_multiple_of(SECTOR);
+        if whole_sectors {
+            return;
+        }
+        let mut old = vec![0u8; data.len()];
+        self.read_raw(offset, &mut old);
+        // The end of each run of changed bytes but the last: cutting there
+        // persists whole runs only.
+        let mut cuts = Vec::new();
+        let mut in_run = false;
+        for (i, (new, old)) in data.iter().zip(&old).enumerate() {
+            let changed = new != old;
+            if in_run && !changed {
+                cuts.push(i);
+            }
+            in_run = changed;
+        }
+        if !in_run {
+            cuts.pop(); // the last run ended before the end of the write
+        }
+        let picks: Vec<usize> = if cuts.len() <= MAX_BYTE_TEARS {
+            cuts
+        } else {
+            let last = cuts.len() - 1;
+            (0..MAX_BYTE_TEARS)
+                .map(|k| cuts[k * last / (MAX_BYTE_TEARS - 1)])
+                .collect()
+        };
+        for cut in picks {
+            self.write_raw(offset, &data[..cut]);
+            let end = offset + cut as u64;
+            for page in offset / PAGE_SIZE..=(end - 1) / PAGE_SIZE {
+                self.log_page(page);
+            }
+        }
+        self.write_raw(offset, &old);
     }
 
     /// Sets the file's length; bytes past a shrink read as zero if the
@@ -259,6 +322,7 @@ impl Recorder for File {
             log: Some(LogBuilder::new(device_bytes)),
             page: Vec::new(),
             unlogged_zeroes: None,
+            byte_atomic: false,
         }
     }
 
@@ -278,6 +342,7 @@ impl Recorder for File {
             log: record.then(|| LogBuilder::new(device_bytes)),
             page: Vec::new(),
             unlogged_zeroes: None,
+            byte_atomic: false,
         };
         // What lies past the end is not the file's: a crash may have kept
         // pages whose length change it lost. They read as zero if the file
@@ -306,5 +371,61 @@ impl Recorder for File {
         self.log
             .unwrap_or_else(|| LogBuilder::new(self.device_bytes))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use replay::log::EntryRef;
+
+    /// The first `n` bytes of each page write in the log.
+    fn page_writes(file: File, n: usize) -> Vec<Vec<u8>> {
+        file.finish()
+            .entries()
+            .filter_map(|e| match e {
+                EntryRef::Write {
+                    sector: 0, data, ..
+                } => Some(data[..n].to_vec()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_sub_sector_write_on_byte_atomic_media_logs_its_partial_versions() {
+        let mut file = File::fresh(64 << 10);
+        file.write(0, &[1, 1, 1, 1, 1, 1, 1, 1]).unwrap();
+        file.set_byte_atomic(true);
+        // Three runs of changed bytes: [1], [3, 4], [7].
+        file.write(0, &[1, 9, 1, 9, 9, 1, 1, 9]).unwrap();
+        assert_eq!(
+            page_writes(file, 8),
+            [
+                vec![1, 1, 1, 1, 1, 1, 1, 1],
+                vec![1, 9, 1, 1, 1, 1, 1, 1],
+                vec![1, 9, 1, 9, 9, 1, 1, 1],
+                vec![1, 9, 1, 9, 9, 1, 1, 9],
+            ]
+        );
+    }
+
+    #[test]
+    fn whole_sector_writes_and_sector_atomic_media_log_one_version() {
+        let mut file = File::fresh(64 << 10);
+        file.write(0, &[1; 8]).unwrap();
+        file.write(0, &[1, 9, 1, 9, 9, 1, 1, 9]).unwrap();
+        file.set_byte_atomic(true);
+        file.write(0, &[7; 512]).unwrap();
+        assert_eq!(page_writes(file, 1), [vec![1], vec![1], vec![7]]);
+    }
+
+    #[test]
+    fn many_runs_give_at_most_the_cap_of_partial_versions() {
+        let mut file = File::fresh(64 << 10);
+        file.set_byte_atomic(true);
+        let data: Vec<u8> = (0..100).map(|i| u8::from(i % 2 == 0)).collect();
+        file.write(0, &data).unwrap();
+        assert_eq!(page_writes(file, 1).len(), MAX_BYTE_TEARS + 1);
     }
 }

@@ -347,11 +347,16 @@ impl<E: KvEngine> StateCheck for KvStateCheck<'_, E> {
             }
             Err(_) => return Ok(None),
         };
-        let entries = self.engine.scan(&mut db).map_err(|e| {
+        let entries = self.engine.scan(&mut db);
+        // The state is read: power off rather than close (a clean shutdown
+        // is no part of the crash state, and redb's commits a whole
+        // transaction).
+        let device = self.engine.crash(db);
+        let entries = entries.map_err(|e| {
             Finding::new(Rule::Recovery, format!("scan after recovery failed: {e}"))
         })?;
         self.judge(position, &entries)?;
-        Ok(record.then(|| self.engine.crash(db).finish()))
+        Ok(record.then(|| device.finish()))
     }
 }
 

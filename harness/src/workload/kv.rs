@@ -93,7 +93,15 @@ pub(super) fn generate(
     info: &TargetInfo,
 ) -> arbitrary::Result<Workload> {
     let keys_max = info.limits.keys_max.clamp(1, MAX_KEYS);
-    let keys: u32 = u.int_in_range(1..=keys_max.min(8))?;
+    // Most workloads name a few keys (conflicts, overwrites); one in
+    // `WIDE_ONE_IN` up to every key the target allows, so the database
+    // outgrows a page and its file grows (page splits, file growth).
+    let narrow = keys_max.min(8);
+    let keys: u32 = if u.ratio(1, super::WIDE_ONE_IN)? {
+        u.int_in_range(narrow..=keys_max)?
+    } else {
+        u.int_in_range(1..=narrow)?
+    };
     let mut weights = BASE_WEIGHTS;
     let bits: u16 = u.int_in_range(0..=u16::MAX)?;
     for (k, w) in weights.iter_mut().enumerate() {

@@ -285,7 +285,11 @@ impl KvEngine for Redb {
         }
     }
 
-    fn open(&self, config: &Config, file: File) -> Result<RedbDb, KvError> {
+    fn open(&self, config: &Config, mut file: File) -> Result<RedbDb, KvError> {
+        // redb assumes only that single bytes are written atomically
+        // (docs/design.md, "Assumptions about underlying media"): its
+        // header may tear anywhere, and brownout holds it to that.
+        file.set_byte_atomic(true);
         let shared = Arc::new(Shared {
             file: Mutex::new(Some(file)),
             powered: AtomicBool::new(true),
