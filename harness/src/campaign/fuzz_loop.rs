@@ -77,6 +77,9 @@ impl FuzzOptions {
 #[derive(Clone, Debug)]
 pub struct FoundCase {
     pub exec: u64,
+    /// Seconds from the campaign's start to this finding (a measurement,
+    /// for time-to-first-finding figures; nothing else depends on it).
+    pub secs: f64,
     pub workload: Workload,
     pub finding: Finding,
     /// Where its reproducer was written (with an output directory).
@@ -242,6 +245,7 @@ pub fn fuzz_with(
         }
         lock(&found).push(FoundCase {
             exec: i,
+            secs: start.elapsed().as_secs_f64(),
             workload,
             finding,
             reproducer,

@@ -565,6 +565,7 @@ fn cmd_fuzz(a: FuzzArgs) -> Result<ExitCode> {
         }
         let mut v = serde_json::to_value(&finding)?;
         v["exec"] = case.exec.into();
+        v["secs"] = case.secs.into();
         v["reproducer"] = case
             .reproducer
             .as_ref()
