@@ -70,7 +70,8 @@ impl File {
     /// A write that does not cover whole sectors (a header, a commit slot)
     /// is recorded after its partial versions: the runs of bytes it
     /// changes, persisted in order up to a run boundary (at most
-    /// [`MAX_BYTE_TEARS`], evenly chosen among the boundaries). Each is a
+    /// [`MAX_BYTE_TEARS`], evenly chosen among the boundaries), then all
+    /// of them but the first. Each is a
     /// cached write like any other, so every crash mode reaches them; each
     /// is a state byte-atomic media can leave, so the check stays sound.
     /// Whole-sector writes tear at sectors as before (torn mode).
@@ -146,11 +147,7 @@ impl File {
         }
         self.write_raw(offset, data);
         if self.log.is_some() {
-            let first = offset / PAGE_SIZE;
-            let last = (end - 1) / PAGE_SIZE;
-            for page in first..=last {
-                self.log_page(page);
-            }
+            self.log_pages(offset, data.len() as u64);
         }
         if end > self.len {
             self.len = end;
@@ -183,6 +180,7 @@ impl File {
         if !in_run {
             cuts.pop(); // the last run ended before the end of the write
         }
+        let first = cuts.first().copied();
         let picks: Vec<usize> = if cuts.len() <= MAX_BYTE_TEARS {
             cuts
         } else {
@@ -193,12 +191,24 @@ impl File {
         };
         for cut in picks {
             self.write_raw(offset, &data[..cut]);
-            let end = offset + cut as u64;
-            for page in offset / PAGE_SIZE..=(end - 1) / PAGE_SIZE {
-                self.log_page(page);
-            }
+            self.log_pages(offset, cut as u64);
+        }
+        // And the other way round: everything but the first run (the
+        // media need not write a sector's bytes in order).
+        if let Some(first) = first {
+            self.write_raw(offset, &old);
+            self.write_raw(offset + first as u64, &data[first..]);
+            self.log_pages(offset + first as u64, (data.len() - first) as u64);
         }
         self.write_raw(offset, &old);
+    }
+
+    /// Logs every page of `offset..offset + len` (`len > 0`).
+    fn log_pages(&mut self, offset: u64, len: u64) {
+        let end = offset + len;
+        for page in offset / PAGE_SIZE..=(end - 1) / PAGE_SIZE {
+            self.log_page(page);
+        }
     }
 
     /// Sets the file's length; bytes past a shrink read as zero if the
@@ -405,6 +415,7 @@ mod tests {
                 vec![1, 1, 1, 1, 1, 1, 1, 1],
                 vec![1, 9, 1, 1, 1, 1, 1, 1],
                 vec![1, 9, 1, 9, 9, 1, 1, 1],
+                vec![1, 1, 1, 9, 9, 1, 1, 9],
                 vec![1, 9, 1, 9, 9, 1, 1, 9],
             ]
         );
@@ -426,6 +437,6 @@ mod tests {
         file.set_byte_atomic(true);
         let data: Vec<u8> = (0..100).map(|i| u8::from(i % 2 == 0)).collect();
         file.write(0, &data).unwrap();
-        assert_eq!(page_writes(file, 1).len(), MAX_BYTE_TEARS + 1);
+        assert_eq!(page_writes(file, 1).len(), MAX_BYTE_TEARS + 2);
     }
 }

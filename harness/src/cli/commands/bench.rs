@@ -81,6 +81,8 @@ struct CleanFigure {
     barrier: String,
     execs: u64,
     crash_states: u64,
+    /// Crash states inside recoveries (`--recovery-crashes`), on top.
+    recovery_states: u64,
     seconds: f64,
     execs_per_s: f64,
     crash_states_per_s: f64,
@@ -226,16 +228,26 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
                 barrier: barrier.to_string(),
                 execs: s.execs,
                 crash_states: s.crash_states,
+                recovery_states: s.recovery_states,
                 seconds: s.elapsed_s,
                 execs_per_s: s.execs_per_s,
                 crash_states_per_s: s.crash_states_per_s,
                 findings: s.found.len(),
             };
             if !a.json {
+                let barrier = if dio {
+                    format!(" barrier {:<9}", fig.barrier)
+                } else {
+                    String::new()
+                };
+                let recovery = if fig.seconds > 0.0 {
+                    fig.recovery_states as f64 / fig.seconds
+                } else {
+                    0.0
+                };
                 println!(
-                    "clean {:<8} barrier {:<9} {:>8.0} execs/s {:>9.0} crash states/s {} finding(s)",
+                    "clean {:<8}{barrier} {:>8.1} execs/s {:>9.0} crash states/s (+{recovery:.0}/s inside recoveries) {} finding(s)",
                     mode.name(),
-                    fig.barrier,
                     fig.execs_per_s,
                     fig.crash_states_per_s,
                     fig.findings
