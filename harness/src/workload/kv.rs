@@ -72,16 +72,9 @@ pub(super) fn parse_op<'a>(
 /// Base weights of put, remove, commit, abort, reopen, get,
 /// check-integrity, compact.
 const BASE_WEIGHTS: [u32; 8] = [40, 10, 20, 3, 3, 8, 2, 2];
-const KINDS: [&str; 8] = [
-    "put",
-    "remove",
-    "commit",
-    "abort",
-    "reopen",
-    "get",
-    "check-integrity",
-    "compact",
-];
+/// The kinds, in the order of [`BASE_WEIGHTS`]: the vocabulary's.
+const KINDS: &[&str] = super::KV_OPS;
+const _: () = assert!(KINDS.len() == BASE_WEIGHTS.len());
 
 /// Builds a `kv` workload from fuzzer bytes: swarm-weighted operations
 /// over a few keys, transactions of one to several puts, value sizes from
