@@ -52,20 +52,21 @@ pub fn check_case(w: &Workload, eo: &ExecOptions, oo: &OracleOptions) -> Result<
 }
 
 /// Checks every case of `dir` as `brownout corpus DIR` does, with default
-/// options: each file with its verdict, or why it could not be checked
-/// (unreadable, malformed, a failed run). For a target's own corpus test.
-pub fn check_dir(dir: &Path) -> std::io::Result<Vec<(PathBuf, Result<Verdict, String>)>> {
+/// options (for a target's own corpus test): how many cases behaved as
+/// they say, or the first that could not be checked or did not, named by
+/// its file.
+pub fn check_dir(dir: &Path) -> Result<usize, String> {
     let (eo, oo) = (ExecOptions::default(), OracleOptions::default());
-    Ok(list(dir)?
-        .into_iter()
-        .map(|path| {
-            let verdict = std::fs::read_to_string(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|text| {
-                    crate::campaign::registry::parse_workload(&text).map_err(|e| e.to_string())
-                })
-                .and_then(|w| check_case(&w, &eo, &oo).map_err(|e| e.to_string()));
-            (path, verdict)
-        })
-        .collect())
+    let cases = list(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for path in &cases {
+        let fail = |e: String| format!("{}: {e}", path.display());
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        let w =
+            crate::campaign::registry::parse_workload(&text).map_err(|e| fail(e.to_string()))?;
+        let verdict = check_case(&w, &eo, &oo).map_err(|e| fail(e.to_string()))?;
+        if !verdict.ok {
+            return Err(fail(verdict.detail));
+        }
+    }
+    Ok(cases.len())
 }

@@ -50,12 +50,12 @@ pub fn input(seed: u64, index: u64, cfg: &FuzzConfig, seeds: &[Workload]) -> Wor
     let other = &seeds[rng.gen_range(0..seeds.len())];
     let mut w = base.clone();
     let stack = rng.gen_range(1..=MAX_STACK);
+    let target = crate::campaign::registry::lookup(&cfg.target);
     for k in 0..stack {
         let mut next = w.clone();
         mutate_once(&mut next, other, &mut rng, seed, index, k, cfg);
         // A mutation that breaks a limit (its own or the target's) is
         // dropped, not repaired.
-        let target = crate::campaign::registry::lookup(&cfg.target);
         if next.validate().is_ok() && target.is_none_or(|t| next.validate_for(t.info()).is_ok()) {
             w = next;
         }

@@ -13,10 +13,6 @@ fn every_reproducer_still_finds_its_bug() {
     });
     brownout::register(Box::leak(Box::new(redb)));
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    let cases = brownout::campaign::corpus::check_dir(&dir).unwrap();
-    assert!(cases.len() >= 4, "{}", dir.display());
-    for (path, verdict) in cases {
-        let v = verdict.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(v.ok, "{}: {}", path.display(), v.detail);
-    }
+    let n = brownout::campaign::corpus::check_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+    assert!(n >= 4, "{}: {n} cases", dir.display());
 }

@@ -9,10 +9,6 @@ fn every_redb_corpus_case_behaves_as_it_says() {
         brownout::register(t);
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    let cases = brownout::campaign::corpus::check_dir(&dir).unwrap();
-    assert!(cases.len() >= 4, "{}", dir.display());
-    for (path, verdict) in cases {
-        let v = verdict.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(v.ok, "{}: {}", path.display(), v.detail);
-    }
+    let n = brownout::campaign::corpus::check_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+    assert!(n >= 4, "{}: {n} cases", dir.display());
 }
