@@ -241,7 +241,13 @@ fn nudge(op: &mut Op, rng: &mut ChaCha8Rng, files: u32, keys: u32, file_max: u64
         },
         Op::Remove { key } | Op::Get { key } => *key = rng.gen_range(0..keys),
         Op::Commit { durable } => *durable = !*durable,
-        Op::Syncfs | Op::Remount | Op::Abort | Op::Reopen | Op::CheckIntegrity | Op::Compact => {}
+        Op::Syncfs
+        | Op::Remount
+        | Op::Abort
+        | Op::Reopen
+        | Op::CheckIntegrity
+        | Op::Compact
+        | Op::Unwind => {}
     }
 }
 

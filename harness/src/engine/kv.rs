@@ -93,6 +93,16 @@ pub trait KvEngine: Send + Sync + 'static {
         Err(KvError::new("compact is not supported"))
     }
 
+    /// The application panics with the transaction open (one is begun
+    /// if none is) and catches the panic: the engine's transaction is
+    /// dropped while the thread unwinds. Raise the panic with
+    /// [`std::panic::resume_unwind`] inside [`std::panic::catch_unwind`]
+    /// so no panic hook reports it. Only for engines that declare
+    /// `unwind`.
+    fn unwind(&self, _db: &mut Self::Db) -> Result<(), KvError> {
+        Err(KvError::new("unwind is not supported"))
+    }
+
     /// The value of `key`, the open transaction's writes included.
     fn get(&self, db: &mut Self::Db, key: &[u8]) -> Result<Option<Vec<u8>>, KvError>;
 

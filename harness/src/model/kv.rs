@@ -92,7 +92,9 @@ impl KvModel {
                 });
             }
             // Each runs between transactions: the open one is dropped.
-            Op::Abort | Op::Reopen | Op::CheckIntegrity | Op::Compact => self.pending.clear(),
+            Op::Abort | Op::Reopen | Op::CheckIntegrity | Op::Compact | Op::Unwind => {
+                self.pending.clear()
+            }
             _ => {}
         }
     }

@@ -376,7 +376,7 @@ fn check_nested_path(
 /// Runs `f`; a panic of the target is a rule-1 finding, a panic of
 /// brownout's own code unwinds to the pipeline (an internal error).
 #[allow(clippy::result_large_err)]
-fn guarded<T>(f: impl FnOnce() -> Result<T, Finding>) -> Result<T, Finding> {
+pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, Finding>) -> Result<T, Finding> {
     match crate::guard::catch(f) {
         Ok(r) => r,
         Err(p) if p.in_harness() => std::panic::resume_unwind(Box::new(p.text())),

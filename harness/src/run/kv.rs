@@ -192,7 +192,13 @@ fn run_ops<E: KvEngine>(
                 Ok(device) => engine.open(config, device),
                 Err(e) => Err(e),
             },
-            _ => run_op(engine, &mut db, i, op).map(|()| db),
+            _ => match guarded_op(engine, &mut db, workload, |db| run_op(engine, db, i, op)) {
+                Ok(r) => r.map(|()| db),
+                Err(f) => {
+                    finding = Some(f);
+                    break;
+                }
+            },
         };
         db = match result {
             Ok(db) => db,
@@ -241,7 +247,10 @@ fn run_ops<E: KvEngine>(
             dio_ack: crate::model::fs::NEVER,
         });
         if let Op::Get { key } = *op {
-            if let Some(f) = check_get(engine, &mut db, workload, &model, i, key) {
+            let checked = guarded_op(engine, &mut db, workload, |db| {
+                check_get(engine, db, workload, &model, i, key)
+            });
+            if let Some(f) = checked.unwrap_or_else(Some) {
                 finding = Some(f);
                 break;
             }
@@ -260,6 +269,26 @@ fn run_ops<E: KvEngine>(
     (exec, model)
 }
 
+/// Runs `f` on the open database under the panic guard. A panic of the
+/// engine becomes its finding here, while the database is still owned
+/// by the executor: unwinding further would drop the database mid-unwind,
+/// and a second panic in the engine's drop (likely, once its state is
+/// broken) aborts the process instead of reporting the first. A panic of
+/// brownout's own code goes on as an internal error.
+#[allow(clippy::result_large_err)]
+fn guarded_op<E: KvEngine, R>(
+    _engine: &E,
+    db: &mut E::Db,
+    workload: &Workload,
+    f: impl FnOnce(&mut E::Db) -> R,
+) -> Result<R, Finding> {
+    match crate::guard::catch(|| f(db)) {
+        Ok(r) => Ok(r),
+        Err(report) if report.in_harness() => panic!("{}", report.text()),
+        Err(report) => Err(crate::run::pipeline::panic_finding(workload, &report)),
+    }
+}
+
 fn run_op<E: KvEngine>(
     engine: &E,
     db: &mut E::Db,
@@ -273,6 +302,7 @@ fn run_op<E: KvEngine>(
         Op::Abort => engine.abort(db),
         Op::CheckIntegrity => engine.check_integrity(db),
         Op::Compact => engine.compact(db),
+        Op::Unwind => engine.unwind(db),
         // Checked after the return mark, against the model.
         Op::Get { .. } => Ok(()),
         _ => unreachable!("not a kv operation: {op}"),
@@ -335,6 +365,7 @@ struct KvStateCheck<'a, E: KvEngine> {
 }
 
 impl<E: KvEngine> StateCheck for KvStateCheck<'_, E> {
+    #[allow(clippy::result_large_err)]
     fn check(&self, position: usize, image: &Image, record: bool) -> Result<Option<Log>, Finding> {
         let device = E::Device::over_image(image.clone(), record);
         let mut db = match self.engine.open(self.config, device) {
@@ -347,12 +378,14 @@ impl<E: KvEngine> StateCheck for KvStateCheck<'_, E> {
             }
             Err(_) => return Ok(None),
         };
-        let entries = self.engine.scan(&mut db);
+        // A panic while reading is caught before the database is dropped
+        // (see `guarded_op`).
+        let entries = crate::run::check::guarded(|| Ok(self.engine.scan(&mut db)));
         // The state is read: power off rather than close (a clean shutdown
         // is no part of the crash state, and redb's commits a whole
         // transaction).
         let device = self.engine.crash(db);
-        let entries = entries.map_err(|e| {
+        let entries = entries?.map_err(|e| {
             Finding::new(Rule::Recovery, format!("scan after recovery failed: {e}"))
         })?;
         self.judge(position, &entries)?;

@@ -177,7 +177,8 @@ pub fn project(w: &Workload, max_ops: usize) -> Projected {
             | Op::Reopen
             | Op::Get { .. }
             | Op::CheckIntegrity
-            | Op::Compact => {
+            | Op::Compact
+            | Op::Unwind => {
                 note(
                     Some(i),
                     format!("`{op}` dropped (the byte encoding is the fs generator's)"),

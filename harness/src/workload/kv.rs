@@ -65,13 +65,14 @@ pub(super) fn parse_op<'a>(
         "abort" => Op::Abort,
         "check-integrity" => Op::CheckIntegrity,
         "compact" => Op::Compact,
+        "unwind" => Op::Unwind,
         _ => Op::Reopen,
     })
 }
 
 /// Base weights of put, remove, commit, abort, reopen, get,
-/// check-integrity, compact.
-const BASE_WEIGHTS: [u32; 8] = [40, 10, 20, 3, 3, 8, 2, 2];
+/// check-integrity, compact, unwind.
+const BASE_WEIGHTS: [u32; 9] = [40, 10, 20, 3, 3, 8, 2, 2, 2];
 /// The kinds, in the order of [`BASE_WEIGHTS`]: the vocabulary's.
 const KINDS: &[&str] = super::KV_OPS;
 const _: () = assert!(KINDS.len() == BASE_WEIGHTS.len());
@@ -96,9 +97,9 @@ pub(super) fn generate(
         u.int_in_range(1..=narrow)?
     };
     let mut weights = BASE_WEIGHTS;
-    let bits: u16 = u.int_in_range(0..=u16::MAX)?;
+    let bits: u32 = u.int_in_range(0..=u32::MAX)?;
     for (k, w) in weights.iter_mut().enumerate() {
-        *w *= u32::from((bits >> (2 * k)) & 3);
+        *w *= (bits >> (2 * k)) & 3;
         if !info.supports(KINDS[k]) {
             *w = 0;
         }
@@ -140,7 +141,8 @@ pub(super) fn generate(
             4 => Op::Reopen,
             5 => Op::Get { key },
             6 => Op::CheckIntegrity,
-            _ => Op::Compact,
+            7 => Op::Compact,
+            _ => Op::Unwind,
         });
     }
     // Each setting on in half the workloads (swarm-style, like the
@@ -173,4 +175,58 @@ fn value_len(u: &mut Unstructured, max: u64) -> arbitrary::Result<u64> {
         1 | 2 => u.int_in_range(1..=max)?,
         _ => u.int_in_range(1..=max.min(32))?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{generate, FuzzConfig, Workload, KV_CORE_OPS, KV_OPS};
+    use crate::target::{Contract, DeviceModel, Limits, TargetInfo, Vocabulary};
+    use std::collections::BTreeSet;
+
+    fn kv_target(ops: &[&'static str]) -> TargetInfo {
+        TargetInfo {
+            name: "kv-test",
+            version: "0".to_string(),
+            device: DeviceModel::File,
+            vocabulary: Vocabulary::Kv,
+            ops: ops.to_vec(),
+            contract: Contract {
+                acknowledges: "commit",
+                atomicity: "transaction",
+                recovery_must_succeed: true,
+            },
+            bugs: Vec::new(),
+            settings: Vec::new(),
+            limits: Limits {
+                files_max: 0,
+                file_size_max: 0,
+                keys_max: super::MAX_KEYS,
+                value_len_max: 4096,
+                device_bytes: 1 << 20,
+            },
+        }
+    }
+
+    /// The generator draws every operation the target declares (`unwind`
+    /// included) and none it does not, and each workload reads back from
+    /// its text.
+    #[test]
+    fn generated_kinds_are_the_targets_ops() {
+        for ops in [KV_OPS, KV_CORE_OPS] {
+            let info = kv_target(ops);
+            let cfg = FuzzConfig {
+                target: info.name.to_string(),
+                max_ops: 64,
+                ..FuzzConfig::default()
+            };
+            let mut seen = BTreeSet::new();
+            for i in 0..400 {
+                let w = generate(7, i, &cfg, Some(&info));
+                w.validate_for(&info).unwrap();
+                assert_eq!(Workload::parse(&w.to_text()).unwrap(), w);
+                seen.extend(w.ops.iter().map(|op| op.keyword()));
+            }
+            assert_eq!(seen, ops.iter().copied().collect::<BTreeSet<_>>());
+        }
+    }
 }

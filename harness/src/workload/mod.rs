@@ -321,6 +321,11 @@ pub enum Op {
     /// transactions like [`Op::CheckIntegrity`]. It changes no committed
     /// data.
     Compact,
+    /// `kv`: the application panics with a transaction open and catches
+    /// the panic (`catch_unwind`): the engine sees its transaction dropped
+    /// while the thread unwinds, not aborted. Committed data are
+    /// unchanged, like [`Op::Abort`].
+    Unwind,
 }
 
 impl Op {
@@ -387,6 +392,7 @@ impl Op {
             Op::Get { .. } => "get",
             Op::CheckIntegrity => "check-integrity",
             Op::Compact => "compact",
+            Op::Unwind => "unwind",
         }
     }
 }
@@ -408,8 +414,9 @@ pub const FS_OPS: &[&str] = &[
 ];
 
 /// The `kv` operations every key-value engine has: a target's `ops` for
-/// the vocabulary's core (engines with an integrity check or compaction
-/// add those keywords).
+/// the vocabulary's core (engines with an integrity check, compaction or
+/// a defined behaviour for a transaction dropped by a panic add those
+/// keywords).
 pub const KV_CORE_OPS: &[&str] = &["put", "remove", "commit", "abort", "reopen", "get"];
 
 /// Every operation keyword of the `kv` vocabulary.
@@ -422,6 +429,7 @@ pub const KV_OPS: &[&str] = &[
     "get",
     "check-integrity",
     "compact",
+    "unwind",
 ];
 
 /// The workload's header.
@@ -755,7 +763,8 @@ impl fmt::Display for Op {
             | Op::Abort
             | Op::Reopen
             | Op::CheckIntegrity
-            | Op::Compact => f.write_str(kw),
+            | Op::Compact
+            | Op::Unwind => f.write_str(kw),
             Op::Complete { pick } => write!(f, "{kw} {pick}"),
             Op::Put { key, len } => write!(f, "{kw} k{key} {len}"),
             Op::Remove { key } | Op::Get { key } => write!(f, "{kw} k{key}"),
