@@ -1,8 +1,10 @@
-//! The reproducers of this pinned version's bugs (`corpus/`), each
-//! expecting its finding, checked as `brownout corpus` checks them:
-//! brownout still finds what it rediscovered.
+//! The reproducers of a pinned version's bugs (`targets/redb-<version>/
+//! corpus/`), each expecting its finding, checked as `brownout corpus`
+//! checks them: brownout still finds what it rediscovered. Each pinned
+//! package runs this file as its `corpus` test (`[[test]]` in its
+//! Cargo.toml), compiled against its own redb.
 
-#[path = "../../redb/src/adapter.rs"]
+#[path = "../../src/adapter.rs"]
 #[allow(dead_code)]
 mod adapter;
 
@@ -14,5 +16,5 @@ fn every_reproducer_still_finds_its_bug() {
     brownout::register(Box::leak(Box::new(redb)));
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
     let n = brownout::campaign::corpus::check_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
-    assert!(n >= 4, "{}: {n} cases", dir.display());
+    assert!(n > 0, "{}: no cases", dir.display());
 }
