@@ -27,6 +27,24 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// `println!` that hands a failed write (the reader of a pipe went away:
+/// `brownout run … | head -1`) back as an error, which `main` ends
+/// quietly on, where `println!` would panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
+/// `print!`, the same way as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 pub mod commands {
     pub mod bench;
     pub mod convert;
@@ -366,10 +384,10 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn cmd_bugs(a: &BugsArgs) -> Result<ExitCode> {
     let t = target_named(&a.target)?;
     if t.info().bugs.is_empty() {
-        println!("{} has no bug switches", a.target);
+        outln!("{} has no bug switches", a.target);
     }
     for bug in &t.info().bugs {
-        println!("{:<30} {}", bug.name, bug.summary);
+        outln!("{:<30} {}", bug.name, bug.summary);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -378,12 +396,12 @@ fn cmd_targets(a: &TargetsArgs) -> Result<ExitCode> {
     let all = crate::campaign::registry::all();
     if a.json {
         let infos: Vec<&crate::target::TargetInfo> = all.iter().map(|t| t.info()).collect();
-        println!("{}", serde_json::to_string(&infos)?);
+        outln!("{}", serde_json::to_string(&infos)?);
         return Ok(ExitCode::SUCCESS);
     }
     for t in all {
         let i = t.info();
-        println!(
+        outln!(
             "{:<18} {:<8} device {:<5} vocabulary {:<3} {} bug switch(es)",
             i.name,
             i.version,
@@ -391,13 +409,13 @@ fn cmd_targets(a: &TargetsArgs) -> Result<ExitCode> {
             i.vocabulary.name(),
             i.bugs.len()
         );
-        println!("    operations:  {}", i.ops.join(" "));
+        outln!("    operations:  {}", i.ops.join(" "));
         for s in &i.settings {
-            println!("    setting:      {} ({})", s.name, s.summary);
+            outln!("    setting:      {} ({})", s.name, s.summary);
         }
-        println!("    acknowledges: {}", i.contract.acknowledges);
-        println!("    atomic:       {}", i.contract.atomicity);
-        println!(
+        outln!("    acknowledges: {}", i.contract.acknowledges);
+        outln!("    atomic:       {}", i.contract.atomicity);
+        outln!(
             "    recovery:     {}",
             if i.contract.recovery_must_succeed {
                 "must always succeed"
@@ -561,7 +579,7 @@ fn cmd_fuzz(a: FuzzArgs) -> Result<ExitCode> {
             finding.reproduce = Some(reproduce_command(path, &finding));
         }
         if !a.json {
-            println!("{finding}");
+            outln!("{finding}");
         }
         let mut v = serde_json::to_value(&finding)?;
         v["exec"] = case.exec.into();
@@ -577,9 +595,9 @@ fn cmd_fuzz(a: FuzzArgs) -> Result<ExitCode> {
         let mut v = serde_json::to_value(&summary)?;
         v["findings"] = reported.into();
         v["interrupted"] = interrupted.into();
-        println!("{v}");
+        outln!("{v}");
     } else {
-        println!(
+        outln!(
             "{} executions, {} crash states (and {} inside recoveries) in {:.1} s ({:.0} execs/s, {:.0} states/s), {} finding(s){}",
             summary.execs,
             summary.crash_states,
@@ -590,7 +608,7 @@ fn cmd_fuzz(a: FuzzArgs) -> Result<ExitCode> {
             summary.found.len(),
             if interrupted { " (interrupted)" } else { "" }
         );
-        println!(
+        outln!(
             "memory per execution: log at most {} bytes ({} entries), device image {} bytes, at most {} operations",
             summary.max_log_bytes, summary.max_log_entries, summary.image_bytes, summary.max_ops
         );
@@ -631,15 +649,15 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
                 "states_checked": outcome.states_checked,
                 "recovery_states": outcome.recovery_states,
             });
-            println!("{v}");
+            outln!("{v}");
         } else {
             match &outcome.finding {
                 Some(f) => {
                     let mut f = f.clone();
                     f.reproduce = Some(reproduce_command(path, &f));
-                    println!("{}: {f}", path.display());
+                    outln!("{}: {f}", path.display());
                 }
-                None => println!(
+                None => outln!(
                     "{}: clean ({} log entries, {} crash states checked, {} inside recoveries)",
                     path.display(),
                     outcome.log_entries,
@@ -662,7 +680,7 @@ fn cmd_corpus(a: CorpusArgs) -> Result<ExitCode> {
             crate::campaign::corpus::check_case(&w, &a.check.exec(), &a.check.oracle(1, 0))
                 .with_context(|| format!("{}", path.display()))?;
         if a.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({
                     "file": path.display().to_string(),
@@ -673,14 +691,14 @@ fn cmd_corpus(a: CorpusArgs) -> Result<ExitCode> {
             );
         } else {
             let mark = if verdict.ok { "ok  " } else { "FAIL" };
-            println!("{mark} {} — {}", path.display(), verdict.detail);
+            outln!("{mark} {} — {}", path.display(), verdict.detail);
         }
         if !verdict.ok {
             failures += 1;
         }
     }
     if !a.json {
-        println!("{} passed, {} failed", cases.len() - failures, failures);
+        outln!("{} passed, {} failed", cases.len() - failures, failures);
     }
     Ok(finding_exit(failures > 0))
 }
@@ -688,9 +706,9 @@ fn cmd_corpus(a: CorpusArgs) -> Result<ExitCode> {
 fn cmd_show(a: ShowArgs) -> Result<ExitCode> {
     let w = load_workload_for(&a.file, a.target.as_deref())?;
     let exec = target_named(&w.header.target)?.execute(&w, &ExecOptions::default());
-    print!("{}", crate::run::show::timeline(&w, &exec, a.all));
+    out!("{}", crate::run::show::timeline(&w, &exec, a.all));
     if let Some(f) = &exec.finding {
-        println!("{f}");
+        outln!("{f}");
     }
     if let Some(path) = &a.log_out {
         let file = std::fs::File::create(path)
@@ -721,7 +739,7 @@ fn cmd_minimize(a: MinimizeArgs) -> Result<ExitCode> {
     let after_ops = m.workload.ops.len();
     let after_bytes = m.workload.to_text().len();
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "ops_before": before_ops,
@@ -734,7 +752,7 @@ fn cmd_minimize(a: MinimizeArgs) -> Result<ExitCode> {
         );
     } else {
         if a.output.is_none() {
-            print!("{text}");
+            out!("{text}");
         }
         eprintln!(
             "minimized {}: {before_ops} -> {after_ops} operations, {before_bytes} -> {after_bytes} bytes ({} runs); {}",

@@ -185,7 +185,7 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
                 seconds: s.elapsed_s,
             };
             if !a.json {
-                println!(
+                outln!(
                     "{:<30} {:<8} {:<18} {:>7} execs {:>7.2} s",
                     fig.bug,
                     if a.recipe { fig.mode.name() } else { "default" },
@@ -245,7 +245,7 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
                 } else {
                     0.0
                 };
-                println!(
+                outln!(
                     "clean {:<8}{barrier} {:>8.1} execs/s {:>9.0} crash states/s (+{recovery:.0}/s inside recoveries) {} finding(s)",
                     mode.name(),
                     fig.execs_per_s,
@@ -257,7 +257,7 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
         }
     }
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?);
     }
     let missed = report.hunts.iter().any(|h| !h.found);
     let false_positive = report.clean.iter().any(|c| c.findings > 0);

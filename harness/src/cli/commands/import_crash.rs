@@ -126,7 +126,7 @@ pub fn run(a: &ImportCrashArgs) -> Result<ExitCode> {
             eprintln!("{} -> {}: {summary}", a.file.display(), out.display());
         }
         None => {
-            print!("{text}");
+            out!("{text}");
             eprintln!("{}: {summary}", a.file.display());
         }
     }
