@@ -411,3 +411,26 @@ fn every_subcommand_with_bad_paths_numbers_and_options() {
     let total: usize = counts.iter().map(|c| c.1).sum();
     eprintln!("CLI bad arguments: {total} cases: {counts:?}");
 }
+
+/// A reader that goes away before the output is written (`brownout show
+/// FILE | head -0`) ends the command quietly: no panic, no error.
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    let mut child = common::brownout_command()
+        .arg("show")
+        .arg(corpus("bug-convert-before-io.workload"))
+        .arg("--all")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run brownout");
+    drop(child.stdout.take()); // before the child has parsed its arguments
+    let out = child.wait_with_output().expect("wait for brownout");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        out.status.code().is_some_and(|c| c != 101),
+        "{:?}",
+        out.status
+    );
+}
