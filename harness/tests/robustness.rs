@@ -145,7 +145,13 @@ fn a_panic_is_a_finding_and_the_workers_go_on() {
     assert!(s.error.is_none(), "{:?}", s.error);
     // Every execution ran: the panics did not stop the workers.
     assert_eq!(s.execs, 60);
-    assert!(s.found.len() >= 10, "{}", s.found.len());
+    // Two panic sites, two buckets, every hit counted in one, and one
+    // reproducer file per bucket.
+    assert_eq!(s.buckets.len(), 2, "{:?}", s.buckets);
+    assert_eq!(s.found.len(), 2);
+    let hits: u64 = s.buckets.iter().map(|b| b.count).sum();
+    assert!(hits >= 20, "{hits}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     for case in &s.found {
         let p = case.finding.panic.as_deref().expect("a panic finding");
         assert!(

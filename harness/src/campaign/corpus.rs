@@ -3,6 +3,7 @@
 //! `expect:` rule under its own bug switches.
 
 use crate::campaign::registry::run_workload;
+use crate::finding::Signature;
 use crate::run::check::OracleOptions;
 use crate::run::execute::ExecOptions;
 use crate::run::pipeline::RunError;
@@ -69,4 +70,29 @@ pub fn check_dir(dir: &Path) -> Result<usize, String> {
         }
     }
     Ok(cases.len())
+}
+
+/// The buckets the reproducers of `dir` stand for: the signature of each
+/// case with an `expect:` rule that still finds something (run with
+/// `eo` and `oo`). Clean cases stand for none.
+pub fn known_signatures(
+    dir: &Path,
+    eo: &ExecOptions,
+    oo: &OracleOptions,
+) -> Result<std::collections::BTreeSet<Signature>, String> {
+    let mut known = std::collections::BTreeSet::new();
+    for path in &list(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let fail = |e: String| format!("{}: {e}", path.display());
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        let w =
+            crate::campaign::registry::parse_workload(&text).map_err(|e| fail(e.to_string()))?;
+        if w.header.expect.is_none() {
+            continue;
+        }
+        let outcome = run_workload(&w, eo, oo).map_err(|e| fail(e.to_string()))?;
+        if let Some(f) = outcome.finding {
+            known.insert(Signature::of(&w.header.target, &f));
+        }
+    }
+    Ok(known)
 }

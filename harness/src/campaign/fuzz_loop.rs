@@ -7,18 +7,22 @@
 //! finding is the one of the lowest execution index (workers finish every
 //! index below the first finding before stopping).
 //!
-//! Nothing is lost: with an output directory ([`fuzz_with`]) and
-//! `keep_going`, a worker writes each finding's reproducer
-//! ([`crate::campaign::reproducer::save`]: atomic, content-named) before the finding
-//! is counted or reported, so a campaign that is interrupted or dies later
-//! keeps it; without `keep_going`, only the one finding reported is written,
-//! when the workers stop, before it is reported. A panic of the filesystem
+//! With `keep_going`, findings are grouped into buckets by signature
+//! ([`crate::campaign::bucket`]): one bucket per bug, represented by the
+//! smallest workload that hit it. Nothing is lost: with an output
+//! directory ([`fuzz_with`]), a worker writes a bucket's reproducer
+//! ([`crate::campaign::reproducer::save`]: atomic, content-named) as soon
+//! as a hit becomes its representative, before it is reported, so a
+//! campaign that is interrupted or dies later keeps one file per bucket;
+//! without `keep_going`, only the one finding reported is written, when the
+//! workers stop, before it is reported. A panic of the filesystem
 //! under test never kills a worker: it becomes a finding with the panic's
 //! message and location ([`crate::guard`]); a panic in brownout's own code
 //! stops the campaign with an internal error.
 
+use crate::campaign::bucket::{remove_superseded, Added, Bucket, Buckets};
 use crate::campaign::registry::run_workload;
-use crate::finding::Finding;
+use crate::finding::{Finding, Signature};
 use crate::run::check::{mode_of_state, OracleOptions, DEFAULT_PASSES};
 use crate::run::execute::ExecOptions;
 use crate::run::pipeline::{Outcome, RunError};
@@ -131,8 +135,14 @@ pub struct Summary {
     /// most `MAX_IO` bytes each reach the log (plus the filesystem's own
     /// metadata and journal writes, which the device size bounds).
     pub max_ops: usize,
+    /// The findings: with `keep_going`, each bucket's representative
+    /// (first seen first); otherwise the one of the lowest execution.
     #[serde(skip)]
     pub found: Vec<FoundCase>,
+    /// The findings by signature (with `keep_going`, every hit counted;
+    /// otherwise the one finding's bucket).
+    #[serde(skip)]
+    pub buckets: Vec<Bucket>,
     /// Set when the campaign stopped on an error of the harness itself.
     pub error: Option<String>,
 }
@@ -165,6 +175,7 @@ pub fn fuzz_with(
     // stop taking indices above it).
     let first_found = AtomicU64::new(u64::MAX);
     let found: Mutex<Vec<FoundCase>> = Mutex::new(Vec::new());
+    let buckets: Mutex<Buckets> = Mutex::new(Buckets::default());
     let error: Mutex<Option<String>> = Mutex::new(None);
     let out_of_time = || opts.time.is_some_and(|t| start.elapsed() >= t);
 
@@ -236,20 +247,33 @@ pub fn fuzz_with(
         // higher ones a worker reaches first depends on thread timing: save
         // only the candidates, and the one reported once the workers stop.
         let candidate = i < first_found.fetch_min(i, Ordering::Relaxed);
-        let mut reproducer = None;
-        if opts.keep_going {
-            reproducer = save_reproducer(out, &workload, &finding, &error, stop);
-        }
-        if opts.keep_going || candidate {
-            counters.findings.fetch_add(1, Ordering::Relaxed);
-        }
-        lock(&found).push(FoundCase {
+        let case = FoundCase {
             exec: i,
             secs: start.elapsed().as_secs_f64(),
             workload,
             finding,
-            reproducer,
-        });
+            reproducer: None,
+        };
+        if opts.keep_going {
+            counters.findings.fetch_add(1, Ordering::Relaxed);
+            let signature = Signature::of(&opts.config.target, &case.finding);
+            // An unmodified corpus seed: its bug is known.
+            let known = i < opts.seeds.len() as u64;
+            let mut buckets = lock(&buckets);
+            let old = match buckets.add(signature.clone(), case, known) {
+                Added::New => None,
+                Added::Smaller(old) => old,
+                Added::Counted => continue,
+            };
+            let rep = buckets.case_mut(&signature).expect("just added");
+            rep.reproducer = save_reproducer(out, &rep.workload, &rep.finding, &error, stop);
+            remove_superseded(old.as_deref(), rep.reproducer.as_deref());
+            continue;
+        }
+        if candidate {
+            counters.findings.fetch_add(1, Ordering::Relaxed);
+        }
+        lock(&found).push(case);
     };
 
     let jobs = opts.jobs.max(1);
@@ -266,13 +290,25 @@ pub fn fuzz_with(
 
     let elapsed = start.elapsed().as_secs_f64();
     let mut found = found.into_inner().unwrap_or_else(|e| e.into_inner());
-    found.sort_by_key(|c| c.exec);
-    if !opts.keep_going {
+    let buckets = if opts.keep_going {
+        let buckets = buckets.into_inner().unwrap_or_else(|e| e.into_inner());
+        let buckets = buckets.into_sorted();
+        found = buckets.iter().map(|b| b.case.clone()).collect();
+        buckets
+    } else {
+        found.sort_by_key(|c| c.exec);
         found.truncate(1);
         if let Some(case) = found.first_mut() {
             case.reproducer = save_reproducer(out, &case.workload, &case.finding, &error, stop);
         }
-    }
+        let mut one = Buckets::default();
+        for case in &found {
+            let signature = Signature::of(&opts.config.target, &case.finding);
+            let known = case.exec < opts.seeds.len() as u64;
+            one.add(signature, case.clone(), known);
+        }
+        one.into_sorted()
+    };
     let execs = counters.execs.load(Ordering::Relaxed);
     let crash_states = counters.crash_states.load(Ordering::Relaxed);
     let rate = |n: u64| {
@@ -297,6 +333,7 @@ pub fn fuzz_with(
             .map_or(0, |t| t.info().limits.device_bytes),
         max_ops: opts.config.max_ops.clamp(1, crate::workload::MAX_OPS),
         found,
+        buckets,
         error: error.into_inner().unwrap_or_else(|e| e.into_inner()),
     }
 }

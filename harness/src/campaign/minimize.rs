@@ -15,7 +15,7 @@
 //! repeated until nothing changes. Deterministic: same input, same output.
 
 use crate::campaign::registry::run_workload;
-use crate::finding::Finding;
+use crate::finding::{Finding, Signature};
 use crate::run::check::OracleOptions;
 use crate::run::execute::ExecOptions;
 use crate::run::pipeline::RunError;
@@ -43,6 +43,9 @@ pub enum MinimizeError {
 
 struct Shrinker<'a> {
     target: Finding,
+    /// Keep the finding's bucket ([`Signature`]) rather than only its
+    /// rule and file.
+    keep_signature: bool,
     eo: &'a ExecOptions,
     oo: &'a OracleOptions,
     runs: usize,
@@ -59,7 +62,17 @@ impl Shrinker<'_> {
         }
         self.runs += 1;
         let outcome = run_workload(w, self.eo, self.oo).ok()?;
-        outcome.finding.filter(|f| f.same_kind(&self.target))
+        outcome.finding.filter(|f| self.keeps(w, f))
+    }
+
+    /// Whether `f` (found running `w`) is the finding being kept.
+    fn keeps(&self, w: &Workload, f: &Finding) -> bool {
+        if self.keep_signature {
+            let target = &w.header.target;
+            Signature::of(target, f) == Signature::of(target, &self.target)
+        } else {
+            f.same_kind(&self.target)
+        }
     }
 
     /// Tries `candidate`; on success replaces `best`.
@@ -317,11 +330,34 @@ pub fn minimize(
     oo: &OracleOptions,
     budget: usize,
 ) -> Result<Minimized, MinimizeError> {
+    shrink(workload, eo, oo, budget, false)
+}
+
+/// [`minimize`] keeping the finding's bucket: the same [`Signature`]
+/// (rule, operation kind, crash-state class, panic location), not only the
+/// same rule and file, so a bucket's reproducer stays in its bucket.
+pub fn minimize_in_bucket(
+    workload: &Workload,
+    eo: &ExecOptions,
+    oo: &OracleOptions,
+    budget: usize,
+) -> Result<Minimized, MinimizeError> {
+    shrink(workload, eo, oo, budget, true)
+}
+
+fn shrink(
+    workload: &Workload,
+    eo: &ExecOptions,
+    oo: &OracleOptions,
+    budget: usize,
+    keep_signature: bool,
+) -> Result<Minimized, MinimizeError> {
     let target = run_workload(workload, eo, oo)?
         .finding
         .ok_or(MinimizeError::NoFinding)?;
     let mut s = Shrinker {
         target,
+        keep_signature,
         eo,
         oo,
         runs: 1,
@@ -340,7 +376,7 @@ pub fn minimize(
     }
     let finding = run_workload(&best, eo, oo)?
         .finding
-        .filter(|f| f.same_kind(&s.target))
+        .filter(|f| s.keeps(&best, f))
         .expect("the minimiser only keeps workloads that reproduce");
     best.header.expect = Some(finding.rule);
     Ok(Minimized {

@@ -11,7 +11,7 @@
 //!
 //! Exit status: 0 no finding, 1 finding(s), 2 error (bad input, I/O).
 
-use crate::campaign::fuzz_loop::{fuzz_with, Counters, FuzzOptions};
+use crate::campaign::fuzz_loop::{fuzz_with, Counters, FuzzOptions, Summary};
 use crate::campaign::registry::run_workload;
 use crate::campaign::reproducer;
 use crate::finding::Finding;
@@ -253,9 +253,14 @@ struct FuzzArgs {
     /// alternate with fresh workloads.
     #[arg(long, value_name = "DIR")]
     corpus: Option<PathBuf>,
-    /// Keep fuzzing after a finding.
+    /// Keep fuzzing after a finding: findings are grouped into buckets by
+    /// signature, one reproducer per bucket.
     #[arg(long)]
     keep_going: bool,
+    /// With --keep-going: leave each bucket's reproducer as found instead
+    /// of minimising it when the campaign ends.
+    #[arg(long)]
+    no_minimize: bool,
     /// Print one JSON summary object instead of text.
     #[arg(long)]
     json: bool,
@@ -568,8 +573,12 @@ fn cmd_fuzz(a: FuzzArgs) -> Result<ExitCode> {
         }
         campaign.join()
     });
-    let summary = summary.map_err(|_| anyhow::anyhow!("internal error: the fuzz loop panicked"))?;
+    let mut summary =
+        summary.map_err(|_| anyhow::anyhow!("internal error: the fuzz loop panicked"))?;
     let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+    if a.keep_going && !a.no_minimize && !interrupted && summary.error.is_none() {
+        minimize_buckets(&mut summary, &opts, &a.out, show_progress);
+    }
     // Reproducers were written by the workers, before the findings were
     // counted: report them now.
     let mut reported: Vec<serde_json::Value> = Vec::new();
@@ -591,21 +600,63 @@ fn cmd_fuzz(a: FuzzArgs) -> Result<ExitCode> {
             .into();
         reported.push(v);
     }
+    let buckets: Vec<serde_json::Value> = summary
+        .buckets
+        .iter()
+        .map(|b| {
+            serde_json::json!({
+                "signature": b.signature,
+                "count": b.count,
+                "first_exec": b.first_exec,
+                "first_secs": b.first_secs,
+                "known": b.known,
+                "rule": b.case.finding.rule,
+                "ops": b.case.workload.ops.len(),
+                "reproducer": b.case.reproducer.as_ref().map(|p| p.display().to_string()),
+            })
+        })
+        .collect();
     if a.json {
         let mut v = serde_json::to_value(&summary)?;
         v["findings"] = reported.into();
+        v["buckets"] = buckets.into();
         v["interrupted"] = interrupted.into();
         outln!("{v}");
     } else {
+        if a.keep_going && !summary.buckets.is_empty() {
+            outln!("buckets (one per signature; hits, first seen, reproducer):");
+            for b in &summary.buckets {
+                outln!(
+                    "  {:>6}  exec {:<6} {:>7.1} s  {}{}",
+                    b.count,
+                    b.first_exec,
+                    b.first_secs,
+                    b.signature,
+                    if b.known {
+                        "  (known: in --corpus)"
+                    } else {
+                        ""
+                    }
+                );
+                if let Some(path) = &b.case.reproducer {
+                    outln!("          {}", reproduce_command(path, &b.case.finding));
+                }
+            }
+        }
         outln!(
-            "{} executions, {} crash states (and {} inside recoveries) in {:.1} s ({:.0} execs/s, {:.0} states/s), {} finding(s){}",
+            "{} executions, {} crash states (and {} inside recoveries) in {:.1} s ({:.0} execs/s, {:.0} states/s), {} finding(s){}{}",
             summary.execs,
             summary.crash_states,
             summary.recovery_states,
             summary.elapsed_s,
             summary.execs_per_s,
             summary.crash_states_per_s,
-            summary.found.len(),
+            summary.buckets.iter().map(|b| b.count).sum::<u64>(),
+            if a.keep_going {
+                format!(" in {} bucket(s)", summary.buckets.len())
+            } else {
+                String::new()
+            },
             if interrupted { " (interrupted)" } else { "" }
         );
         outln!(
@@ -718,6 +769,67 @@ fn cmd_show(a: ShowArgs) -> Result<ExitCode> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(finding_exit(exec.finding.is_some()))
+}
+
+/// Most candidate runs when minimising one bucket's reproducer at the end
+/// of a campaign (`brownout minimize`'s own default is larger).
+const BUCKET_MINIMIZE_BUDGET: usize = 500;
+
+/// Minimises each bucket's reproducer, keeping its signature, and puts the
+/// smaller file in place of the one found. A minimisation that fails
+/// leaves the reproducer as found (and says so).
+fn minimize_buckets(summary: &mut Summary, opts: &FuzzOptions, out: &Path, progress: bool) {
+    for (k, bucket) in summary.buckets.iter_mut().enumerate() {
+        if progress {
+            eprint!("\rminimising bucket {} of {}", k + 1, summary.found.len());
+        }
+        let case = &mut bucket.case;
+        let shrunk = crate::guard::catch(|| {
+            crate::campaign::minimize::minimize_in_bucket(
+                &case.workload,
+                &opts.exec,
+                &opts.oracle,
+                BUCKET_MINIMIZE_BUDGET,
+            )
+        });
+        let m = match shrunk {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => {
+                eprintln!("brownout: bucket `{}` left as found: {e}", bucket.signature);
+                continue;
+            }
+            Err(report) => {
+                eprintln!(
+                    "brownout: bucket `{}` left as found: {report}",
+                    bucket.signature
+                );
+                continue;
+            }
+        };
+        if m.workload.ops.len() >= case.workload.ops.len()
+            && m.workload.to_text().len() >= case.workload.to_text().len()
+        {
+            continue;
+        }
+        let saved = match reproducer::save(out, &m.workload, &m.finding) {
+            Ok(path) => path,
+            Err(e) => {
+                eprintln!(
+                    "brownout: cannot write a reproducer into {}: {e}",
+                    out.display()
+                );
+                continue;
+            }
+        };
+        crate::campaign::bucket::remove_superseded(case.reproducer.as_deref(), Some(&saved));
+        case.workload = m.workload;
+        case.finding = m.finding;
+        case.reproducer = Some(saved);
+    }
+    if progress {
+        eprint!("\r\x1b[K");
+    }
+    summary.found = summary.buckets.iter().map(|b| b.case.clone()).collect();
 }
 
 fn cmd_minimize(a: MinimizeArgs) -> Result<ExitCode> {

@@ -2,8 +2,10 @@
 //! act on, and as JSON for scripts.
 
 mod rule;
+mod signature;
 pub use rule::Rule;
 use serde::Serialize;
+pub use signature::{Signature, StateClass};
 use std::fmt;
 
 /// One violation of an oracle rule.

@@ -12,11 +12,15 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::campaign::corpus::known_signatures;
 use crate::campaign::fuzz_targets::{
     check_workload_input, config_from_lookup, parse_bugs, ENV_BARRIER, ENV_BUGS, ENV_MAX_OPS,
     ENV_MODE,
 };
 use crate::campaign::reproducer::reproducer_text;
+use crate::finding::Signature;
+use crate::run::check::OracleOptions;
+use crate::run::execute::ExecOptions;
 use crate::workload::FuzzConfig;
 use anyhow::{Context, Result};
 
@@ -43,6 +47,15 @@ pub struct ImportCrashArgs {
     /// Only decode; do not run the workload to add its finding.
     #[arg(long)]
     pub no_run: bool,
+    /// Reproducers of known bugs: the finding's bucket (signature) is
+    /// reported as known when one of them finds the same signature, new
+    /// otherwise (what a CI job needs to tell them apart).
+    #[arg(long, value_name = "DIR")]
+    pub corpus: Option<PathBuf>,
+    /// Print one JSON object (operations, rule, signature, known) besides
+    /// writing the workload.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The configuration: environment first, flags over it. A variable that a
@@ -90,6 +103,7 @@ pub fn run(a: &ImportCrashArgs) -> Result<ExitCode> {
         cfg.max_ops
     );
     let summary;
+    let mut found: Option<(usize, crate::finding::Finding)> = None;
     if a.no_run {
         let w = crate::campaign::fuzz_targets::decode_for(&bytes, &cfg);
         summary = format!("{} operations (not run)", w.ops.len());
@@ -99,8 +113,15 @@ pub fn run(a: &ImportCrashArgs) -> Result<ExitCode> {
             .with_context(|| format!("running the workload of {}", a.file.display()))?;
         match finding {
             Some(f) => {
-                summary = format!("{} operations; reproduces {}", w.ops.len(), f.rule);
+                let signature = Signature::of(&cfg.target, &f);
+                summary = format!(
+                    "{} operations; reproduces {}; bucket `{signature}`",
+                    w.ops.len(),
+                    f.rule
+                );
+                text.push_str(&format!("# bucket: {signature}\n"));
                 text.push_str(&reproducer_text(&w, &f));
+                found = Some((w.ops.len(), f));
             }
             None => {
                 summary = format!(
@@ -119,16 +140,48 @@ pub fn run(a: &ImportCrashArgs) -> Result<ExitCode> {
             }
         }
     }
+    let known = match (&a.corpus, &found) {
+        (Some(dir), Some((_, f))) => {
+            let signatures =
+                known_signatures(dir, &ExecOptions::default(), &OracleOptions::default())
+                    .map_err(anyhow::Error::msg)
+                    .context("--corpus")?;
+            Some(signatures.contains(&Signature::of(&cfg.target, f)))
+        }
+        _ => None,
+    };
+    let verdict = match known {
+        Some(true) => " (known: a --corpus reproducer has it)",
+        Some(false) => " (new: no --corpus reproducer has it)",
+        None => "",
+    };
     match &a.output {
         Some(out) => {
             std::fs::write(out, &text)
                 .with_context(|| format!("cannot write {}", out.display()))?;
-            eprintln!("{} -> {}: {summary}", a.file.display(), out.display());
+            eprintln!(
+                "{} -> {}: {summary}{verdict}",
+                a.file.display(),
+                out.display()
+            );
         }
+        None if a.json => eprintln!("{}: {summary}{verdict}", a.file.display()),
         None => {
             out!("{text}");
-            eprintln!("{}: {summary}", a.file.display());
+            eprintln!("{}: {summary}{verdict}", a.file.display());
         }
+    }
+    if a.json {
+        let v = serde_json::json!({
+            "file": a.file.display().to_string(),
+            "output": a.output.as_ref().map(|p| p.display().to_string()),
+            "ops": found.as_ref().map(|(n, _)| *n),
+            "rule": found.as_ref().map(|(_, f)| f.rule),
+            "signature": found.as_ref().map(|(_, f)| Signature::of(&cfg.target, f)),
+            "known": known,
+            "workload": text,
+        });
+        outln!("{v}");
     }
     Ok(ExitCode::SUCCESS)
 }
