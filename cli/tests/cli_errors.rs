@@ -434,3 +434,60 @@ fn closed_stdout_is_not_a_panic() {
         out.status
     );
 }
+
+/// A dm-log-writes log whose superblock count lags its entries (a device
+/// not removed cleanly) replays up to the count, exit 0, and names how
+/// many well-formed entries follow; `--include-trailing` replays them;
+/// `--state dm:N` takes replay-log's entry numbers.
+#[test]
+fn dm_log_with_entries_past_its_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let log = d.join("ok.blog");
+    let clean = corpus("clean-every-op-prefix.workload");
+    assert!(brownout(["show", p(&clean), "--log-out", p(&log)])
+        .status
+        .success());
+    let dm = d.join("ok.dm");
+    assert!(
+        brownout(["convert", p(&log), p(&dm), "--to", "dm-log-writes"])
+            .status
+            .success()
+    );
+    let mut bytes = std::fs::read(&dm).unwrap();
+    let declared = u64::from_le_bytes(bytes[16..24].try_into().unwrap());
+    assert!(declared > 3);
+    bytes[16..24].copy_from_slice(&(declared - 3).to_le_bytes());
+    let lagging = d.join("lagging.dm");
+    std::fs::write(&lagging, &bytes).unwrap();
+
+    let out = brownout(["replay", p(&lagging), "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_eq!(v["dm_declared_entries"], declared - 3);
+    assert_eq!(v["dm_trailing_entries"], 3);
+    assert_eq!(v["dm_trailing_included"], false);
+    let text = String::from_utf8(brownout(["replay", p(&lagging)]).stdout).unwrap();
+    assert!(text.contains("3 well-formed entries follow"), "{text}");
+
+    let all = brownout(["replay", p(&lagging), "--include-trailing", "--json"]);
+    assert_eq!(all.status.code(), Some(0));
+    let w: serde_json::Value =
+        serde_json::from_str(String::from_utf8(all.stdout).unwrap().trim()).unwrap();
+    let whole = brownout(["replay", p(&dm), "--json"]);
+    let x: serde_json::Value =
+        serde_json::from_str(String::from_utf8(whole.stdout).unwrap().trim()).unwrap();
+    assert_eq!(w["entries"], x["entries"]);
+    assert_eq!(w["states_checked"], x["states_checked"]);
+
+    // dm:N is the state after the first N entries (replay-log --limit N).
+    let out = brownout(["replay", p(&dm), "--state", "dm:1"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("\tdm:1"), "{text}");
+    fails(
+        ["replay", p(&dm), "--state", &format!("dm:{}", declared + 1)],
+        &["past the last entry"],
+    );
+}

@@ -25,8 +25,8 @@
 //! (writes never flushed are logged at the end, as the kernel does when the
 //! target is torn down; the kernel's own closing "dm-log-writes-end" mark is
 //! not added). Writes that never completed are not logged. Mark payloads
-//! have no place in the format and are dropped; a mark's label must fit in
-//! `ss - 32` bytes.
+//! have no place in the format and are dropped; a mark's label is cut to
+//! what the kernel writes, [`mark_label_max`] bytes (`ss - 33`).
 //!
 //! Import gives each entry its own position: a write or discard is submitted
 //! and completed there, so it is volatile until the next flush entry, which
@@ -59,15 +59,182 @@ const ENTRY_HEADER_LEN: usize = 32;
 const SUPER_LEN: usize = 28;
 const FORMAT: &str = "dm-log-writes";
 
+/// The longest mark label the kernel writes into a log of `sectorsize`:
+/// `log_mark` copies at most `maxsize - 1` bytes of the message, where
+/// `maxsize = sectorsize - sizeof(struct log_write_entry)`
+/// (`kstrndup(data, maxsize - 1)`): 479 for 512-byte sectors. Older
+/// kernels copied one byte more, which import accepts.
+pub fn mark_label_max(sectorsize: u32) -> usize {
+    sectorsize as usize - ENTRY_HEADER_LEN - 1
+}
+
 fn le64(b: &[u8], at: usize) -> u64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(&b[at..at + 8]);
     u64::from_le_bytes(a)
 }
 
+/// One entry of the log, parsed: its native entries (a write, discard or
+/// flush and its completion, or a mark), where the next entry begins, and
+/// the end (in 512-byte sectors) of what it touches.
+struct Parsed {
+    raws: Vec<RawEntry>,
+    next_off: usize,
+    end: u64,
+}
+
+/// Parses entry `index` at byte `off` (a write taking request id `id`);
+/// `None` for an all-zero header, where the log ends.
+fn parse_entry(
+    b: &[u8],
+    ss: usize,
+    off: usize,
+    index: u64,
+    id: u64,
+) -> Result<Option<Parsed>, ReplayError> {
+    let ratio = (ss / SECTOR_SIZE) as u64;
+    let bad = |reason: String| ReplayError::BadEntry {
+        format: FORMAT,
+        index,
+        offset: off as u64,
+        reason,
+    };
+    if b.len() - off < ss {
+        return Err(ReplayError::Truncated {
+            format: FORMAT,
+            index,
+            offset: off as u64,
+            needed: ss as u64,
+            file_len: b.len() as u64,
+        });
+    }
+    let sector = le64(b, off);
+    let nr = le64(b, off + 8);
+    let flags = le64(b, off + 16);
+    let data_len = le64(b, off + 24);
+    if flags & !KNOWN_FLAGS != 0 {
+        return Err(bad(format!("unknown flags {flags:#x}")));
+    }
+    // The kernel never logs an empty non-flush write, so an all-zero
+    // header is where the log ends, not an entry.
+    if sector == 0 && nr == 0 && flags == 0 && data_len == 0 {
+        return Ok(None);
+    }
+    let to_512 = |v: u64| {
+        v.checked_mul(ratio)
+            .ok_or_else(|| bad(format!("sector value {v} overflows")))
+    };
+    let mut raw = RawEntry {
+        kind: Kind::Mark,
+        flags: WriteFlags {
+            fua: flags & FLAG_FUA != 0,
+            preflush: flags & FLAG_FLUSH != 0,
+            metadata: flags & FLAG_METADATA != 0,
+        },
+        id: 0,
+        sector: 0,
+        nr_sectors: 0,
+        off: off + ENTRY_HEADER_LEN,
+        label_len: 0,
+        data_len: 0,
+        file_off: off as u64,
+    };
+    let mut next_off = off + ss;
+    if flags & FLAG_MARK != 0 {
+        if flags != FLAG_MARK || sector != 0 || nr != 0 {
+            return Err(bad("a mark with other flags, a sector or data".into()));
+        }
+        if data_len > (ss - ENTRY_HEADER_LEN) as u64 {
+            return Err(bad(format!(
+                "mark length {data_len} exceeds the {} bytes of its sector",
+                ss - ENTRY_HEADER_LEN
+            )));
+        }
+        let label = &b[raw.off..raw.off + data_len as usize];
+        if std::str::from_utf8(label).is_err() {
+            return Err(bad("mark text is not UTF-8".into()));
+        }
+        raw.label_len = data_len as usize;
+        return Ok(Some(Parsed {
+            raws: vec![raw],
+            next_off,
+            end: 0,
+        }));
+    }
+    if data_len != 0 {
+        return Err(bad(format!(
+            "data_len {data_len} on a non-mark entry (inline data is not supported)"
+        )));
+    }
+    let sector512 = to_512(sector)?;
+    let nr512 = to_512(nr)?;
+    raw.id = id;
+    raw.sector = sector512;
+    if flags & FLAG_DISCARD != 0 {
+        raw.kind = Kind::Discard;
+        raw.nr_sectors = nr512;
+    } else {
+        let declared = nr.saturating_mul(ss as u64);
+        let available = (b.len() - off - ss) as u64;
+        if declared > available {
+            return Err(ReplayError::DataPastEnd {
+                format: FORMAT,
+                index,
+                offset: off as u64,
+                declared,
+                available,
+            });
+        }
+        if flags == FLAG_FLUSH && nr == 0 && sector == 0 {
+            raw.kind = Kind::Flush;
+            raw.flags = WriteFlags::default();
+        } else {
+            raw.kind = Kind::Write;
+            raw.off = off + ss;
+            raw.data_len = declared as usize;
+            next_off += declared as usize;
+        }
+    }
+    let mut end = 0;
+    if raw.kind != Kind::Flush {
+        end = sector512.checked_add(raw_len(&raw)).ok_or_else(|| {
+            bad(format!(
+                "sector range {sector512}+{} overflows",
+                raw_len(&raw)
+            ))
+        })?;
+    }
+    let complete = RawEntry {
+        kind: Kind::Complete,
+        flags: WriteFlags::default(),
+        nr_sectors: 0,
+        sector: 0,
+        label_len: 0,
+        data_len: 0,
+        ..raw
+    };
+    Ok(Some(Parsed {
+        raws: vec![raw, complete],
+        next_off,
+        end,
+    }))
+}
+
 /// Parses a dm-log-writes log held in `arena`. Without `device_bytes`, the
 /// device ends at the highest sector written, rounded up to 4 KiB.
-pub(crate) fn parse(arena: Arena, device_bytes: Option<u64>) -> Result<Log, ReplayError> {
+///
+/// The kernel rewrites the superblock's entry count only after a FUA or
+/// mark entry, so the log of a device that was not removed cleanly holds
+/// well-formed entries past the count. Like xfstests' `replay-log`, the
+/// count is honoured; the well-formed entries after it are counted
+/// ([`Provenance::dm_trailing_entries`]) and, with `include_trailing`,
+/// replayed too. (Stale entries of an earlier log on the same device are
+/// well-formed as well: that is why they are not replayed by default.)
+pub(crate) fn parse(
+    arena: Arena,
+    device_bytes: Option<u64>,
+    include_trailing: bool,
+) -> Result<Log, ReplayError> {
     let b = arena.bytes();
     let file_len = b.len() as u64;
     let truncated = |index: u64, offset: u64, needed: u64| ReplayError::Truncated {
@@ -102,7 +269,6 @@ pub(crate) fn parse(arena: Arena, device_bytes: Option<u64>) -> Result<Log, Repl
         return Err(ReplayError::BadSectorSize { sectorsize: ss32 });
     }
     let ss = ss32 as usize;
-    let ratio = (ss / SECTOR_SIZE) as u64;
     if b.len() < ss {
         return Err(truncated(0, 0, ss as u64));
     }
@@ -116,142 +282,38 @@ pub(crate) fn parse(arena: Arena, device_bytes: Option<u64>) -> Result<Log, Repl
     let mut max_end = 0u64;
     let mut off = ss;
     for index in 0..nr_entries {
-        let bad = |reason: String| ReplayError::BadEntry {
-            format: FORMAT,
-            index,
-            offset: off as u64,
-            reason,
-        };
-        if b.len() - off < ss {
-            return Err(truncated(index, off as u64, ss as u64));
-        }
-        let sector = le64(b, off);
-        let nr = le64(b, off + 8);
-        let flags = le64(b, off + 16);
-        let data_len = le64(b, off + 24);
-        if flags & !KNOWN_FLAGS != 0 {
-            return Err(bad(format!("unknown flags {flags:#x}")));
-        }
-        // The kernel never logs an empty non-flush write, so an all-zero
-        // header is where the log ends, not an entry: a header whose
-        // nr_entries lies over zeros (a sparse or zeroed log device) stops
-        // here instead of indexing every sector of the file.
-        if sector == 0 && nr == 0 && flags == 0 && data_len == 0 {
-            return Err(bad(format!(
-                "empty entry header: the log ends before the {nr_entries} entries its superblock declares"
-            )));
-        }
-        let to_512 = |v: u64| {
-            v.checked_mul(ratio)
-                .ok_or_else(|| bad(format!("sector value {v} overflows")))
-        };
-        let mut raw = RawEntry {
-            kind: Kind::Mark,
-            flags: WriteFlags {
-                fua: flags & FLAG_FUA != 0,
-                preflush: flags & FLAG_FLUSH != 0,
-                metadata: flags & FLAG_METADATA != 0,
-            },
-            id: 0,
-            sector: 0,
-            nr_sectors: 0,
-            off: off + ENTRY_HEADER_LEN,
-            label_len: 0,
-            data_len: 0,
-            file_off: off as u64,
-        };
-        let mut next_off = off + ss;
-        if flags & FLAG_MARK != 0 {
-            if flags != FLAG_MARK || sector != 0 || nr != 0 {
-                return Err(bad("a mark with other flags, a sector or data".into()));
-            }
-            if data_len > (ss - ENTRY_HEADER_LEN) as u64 {
-                return Err(bad(format!(
-                    "mark length {data_len} exceeds the {} bytes of its sector",
-                    ss - ENTRY_HEADER_LEN
-                )));
-            }
-            let label = &b[raw.off..raw.off + data_len as usize];
-            if std::str::from_utf8(label).is_err() {
-                return Err(bad("mark text is not UTF-8".into()));
-            }
-            raw.label_len = data_len as usize;
-            entries.push(raw);
-        } else {
-            if data_len != 0 {
-                return Err(bad(format!(
-                    "data_len {data_len} on a non-mark entry (inline data is not supported)"
-                )));
-            }
-            let sector512 = to_512(sector)?;
-            let nr512 = to_512(nr)?;
-            raw.id = next_id;
-            next_id += 1;
-            raw.sector = sector512;
-            if flags & FLAG_DISCARD != 0 {
-                raw.kind = Kind::Discard;
-                raw.nr_sectors = nr512;
-            } else {
-                let declared = nr.saturating_mul(ss as u64);
-                let available = (b.len() - off - ss) as u64;
-                if declared > available {
-                    return Err(ReplayError::DataPastEnd {
-                        format: FORMAT,
-                        index,
-                        offset: off as u64,
-                        declared,
-                        available,
-                    });
-                }
-                if flags == FLAG_FLUSH && nr == 0 && sector == 0 {
-                    raw.kind = Kind::Flush;
-                    raw.flags = WriteFlags::default();
-                } else {
-                    raw.kind = Kind::Write;
-                    raw.off = off + ss;
-                    raw.data_len = declared as usize;
-                    next_off += declared as usize;
-                }
-            }
-            if raw.kind != Kind::Flush {
-                let end = sector512.checked_add(raw_len(&raw)).ok_or_else(|| {
-                    bad(format!(
-                        "sector range {sector512}+{} overflows",
-                        raw_len(&raw)
-                    ))
-                })?;
-                max_end = max_end.max(end);
-            }
-            let complete = RawEntry {
-                kind: Kind::Complete,
-                flags: WriteFlags::default(),
-                nr_sectors: 0,
-                sector: 0,
-                label_len: 0,
-                data_len: 0,
-                ..raw
-            };
-            entries.push(raw);
-            entries.push(complete);
-        }
-        off = next_off;
-    }
-    // More entries than declared? Check whether a plausible entry header
-    // follows (a log device may hold stale bytes further on, so only a
-    // well-formed header counts).
-    if b.len() - off >= ss {
-        let flags = le64(b, off + 16);
-        let data_len = le64(b, off + 24);
-        let plausible = b[off..off + ENTRY_HEADER_LEN].iter().any(|&x| x != 0)
-            && flags & !KNOWN_FLAGS == 0
-            && (flags & FLAG_MARK == 0 || data_len <= (ss - ENTRY_HEADER_LEN) as u64)
-            && (flags & FLAG_MARK != 0 || data_len == 0);
-        if plausible {
-            return Err(ReplayError::NrEntriesMismatch {
+        // An all-zero header inside the count: a header whose nr_entries
+        // lies over zeros (a sparse or zeroed log device) stops here
+        // instead of indexing every sector of the file.
+        let Some(p) = parse_entry(b, ss, off, index, next_id)? else {
+            return Err(ReplayError::BadEntry {
                 format: FORMAT,
-                declared: nr_entries,
+                index,
                 offset: off as u64,
+                reason: format!(
+                    "empty entry header: the log ends before the {nr_entries} entries its superblock declares"
+                ),
             });
+        };
+        next_id += u64::from(p.raws.len() == 2);
+        max_end = max_end.max(p.end);
+        entries.extend(p.raws);
+        off = p.next_off;
+    }
+    // Well-formed entries past the count, up to the first that is not.
+    let mut trailing = 0u64;
+    while b.len() - off >= ss {
+        match parse_entry(b, ss, off, nr_entries + trailing, next_id) {
+            Ok(Some(p)) => {
+                trailing += 1;
+                if include_trailing {
+                    next_id += u64::from(p.raws.len() == 2);
+                    max_end = max_end.max(p.end);
+                    entries.extend(p.raws);
+                }
+                off = p.next_off;
+            }
+            Ok(None) | Err(_) => break,
         }
     }
     let device_bytes = device_bytes.unwrap_or_else(|| {
@@ -265,6 +327,9 @@ pub(crate) fn parse(arena: Arena, device_bytes: Option<u64>) -> Result<Log, Repl
         provenance: Provenance {
             dm_order: true,
             dm_sectorsize: ss32,
+            dm_declared_entries: nr_entries,
+            dm_trailing_entries: trailing,
+            dm_trailing_included: include_trailing && trailing > 0,
         },
     };
     log.validate()?;
@@ -379,13 +444,19 @@ pub fn export<W: Write>(log: &Log, mut w: W) -> Result<(), ReplayError> {
                 &[],
             ),
             crate::log::EntryRef::Mark { label, .. } => {
-                if label.len() > ss - ENTRY_HEADER_LEN {
-                    return Err(err(format!(
-                        "mark label of {} bytes does not fit in a {ss}-byte sector",
-                        label.len()
-                    )));
+                // An imported label came from a kernel and goes back as it
+                // was (byte-exact round trips); brownout's own are cut the
+                // way the kernel cuts what it is given.
+                let limit = if log.provenance.dm_order {
+                    ss - ENTRY_HEADER_LEN
+                } else {
+                    mark_label_max(ss as u32)
+                };
+                let mut end = label.len().min(limit);
+                while !label.is_char_boundary(end) {
+                    end -= 1;
                 }
-                (0, 0, FLAG_MARK, label.as_bytes())
+                (0, 0, FLAG_MARK, &label.as_bytes()[..end])
             }
             crate::log::EntryRef::Complete { .. } => continue,
         };
@@ -404,15 +475,65 @@ pub fn export<W: Write>(log: &Log, mut w: W) -> Result<(), ReplayError> {
 impl Log {
     /// Reads a dm-log-writes log file (memory-mapped).
     pub fn read_dm_log_writes(path: &Path, device_bytes: Option<u64>) -> Result<Log, ReplayError> {
-        parse(Arena::Mapped(crate::map_file(path)?), device_bytes)
+        parse(Arena::Mapped(crate::map_file(path)?), device_bytes, false)
     }
 
-    /// Parses a dm-log-writes log from bytes.
+    /// Parses a dm-log-writes log from bytes (up to the superblock's entry
+    /// count; see [`Provenance::dm_trailing_entries`]).
     pub fn from_dm_log_writes_bytes(
         bytes: Vec<u8>,
         device_bytes: Option<u64>,
     ) -> Result<Log, ReplayError> {
-        parse(Arena::Owned(bytes), device_bytes)
+        parse(Arena::Owned(bytes), device_bytes, false)
+    }
+
+    /// Parses a dm-log-writes log from bytes, replaying the well-formed
+    /// entries past the superblock's count too.
+    pub fn from_dm_log_writes_bytes_with_trailing(
+        bytes: Vec<u8>,
+        device_bytes: Option<u64>,
+    ) -> Result<Log, ReplayError> {
+        parse(Arena::Owned(bytes), device_bytes, true)
+    }
+
+    /// For a log imported from dm-log-writes: the log position right after
+    /// its first `n` dm entries (the crash state `replay-log --limit n`
+    /// replays). `None` for other logs, or past the end.
+    pub fn dm_entry_position(&self, n: u64) -> Option<usize> {
+        if !self.provenance.dm_order {
+            return None;
+        }
+        let mut seen = 0u64;
+        for (i, e) in self.entries.iter().enumerate() {
+            if e.kind != Kind::Complete {
+                if seen == n {
+                    return Some(i);
+                }
+                seen += 1;
+            }
+        }
+        (seen == n).then_some(self.entries.len())
+    }
+
+    /// For a log imported from dm-log-writes: for each log position
+    /// `0..=len()`, how many dm entries lie wholly before it (what
+    /// `replay-log --limit` takes for the same state).
+    pub fn dm_entries_before(&self) -> Option<Vec<u64>> {
+        if !self.provenance.dm_order {
+            return None;
+        }
+        let mut before = Vec::with_capacity(self.entries.len() + 1);
+        let mut n = 0u64;
+        before.push(0);
+        for i in 0..self.entries.len() {
+            let last_of_entry = self
+                .entries
+                .get(i + 1)
+                .is_none_or(|next| next.kind != Kind::Complete);
+            n += u64::from(last_of_entry);
+            before.push(n);
+        }
+        Some(before)
     }
 
     /// The dm-log-writes encoding of the log.

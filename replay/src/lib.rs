@@ -60,6 +60,18 @@ pub fn open_log(
     format: Option<Format>,
     device_bytes: Option<u64>,
 ) -> Result<Log, ReplayError> {
+    open_log_with(path, format, device_bytes, false)
+}
+
+/// [`open_log`]; with `include_trailing`, a dm-log-writes log's
+/// well-formed entries past its superblock's count are replayed too (see
+/// [`log::Provenance::dm_trailing_entries`]).
+pub fn open_log_with(
+    path: &std::path::Path,
+    format: Option<Format>,
+    device_bytes: Option<u64>,
+    include_trailing: bool,
+) -> Result<Log, ReplayError> {
     let mmap = map_file(path)?;
     if mmap.is_empty() {
         return Err(ReplayError::io(
@@ -73,7 +85,9 @@ pub fn open_log(
     };
     let log = match format {
         Format::Native => native::parse(log::Arena::Mapped(mmap))?,
-        Format::DmLogWrites => dm_log_writes::parse(log::Arena::Mapped(mmap), device_bytes)?,
+        Format::DmLogWrites => {
+            dm_log_writes::parse(log::Arena::Mapped(mmap), device_bytes, include_trailing)?
+        }
     };
     match device_bytes {
         Some(d) if d != log.device_bytes() => {

@@ -147,6 +147,14 @@ pub struct Provenance {
     pub dm_order: bool,
     /// The sector size of the dm-log-writes log this came from (0: none).
     pub dm_sectorsize: u32,
+    /// The entry count the dm-log-writes superblock declared.
+    pub dm_declared_entries: u64,
+    /// Well-formed dm-log-writes entries found after the declared count
+    /// (the kernel updates the count only after a FUA or mark entry, so a
+    /// log not closed cleanly has some).
+    pub dm_trailing_entries: u64,
+    /// Whether those were replayed (`--include-trailing`) or left out.
+    pub dm_trailing_included: bool,
 }
 
 /// An immutable log. Cheap to clone (the arena is shared).

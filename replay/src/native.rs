@@ -122,6 +122,7 @@ pub(crate) fn parse(arena: Arena) -> Result<Log, ReplayError> {
     let provenance = Provenance {
         dm_order: flags & 1 != 0,
         dm_sectorsize: le32(b, 32),
+        ..Provenance::default()
     };
     // Never trust nr_entries for an allocation: each entry takes at least
     // ENTRY_HEADER_LEN bytes of the file, and a huge (sparse) file must not

@@ -5,6 +5,12 @@
 //! Without `--check-cmd` the states are enumerated and deduplicated only
 //! (useful with `--list`); with it, each distinct state is written as an
 //! image file and the command decides (non-zero exit = finding).
+//!
+//! A dm-log-writes log is read up to its superblock's entry count, as
+//! `replay-log` does; well-formed entries after it (a log the kernel did
+//! not close cleanly) are counted and named, and replayed with
+//! `--include-trailing`. Its states also carry dm entry numbers: `dm:N`
+//! is the state `replay-log --limit N` gives, accepted by `--state`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -68,9 +74,16 @@ pub struct ReplayArgs {
     /// without checking.
     #[arg(long, conflicts_with_all = ["state", "check_cmd", "keep_going"])]
     pub list: bool,
-    /// Replay only this state (an id printed by --list or a report).
+    /// Replay only this state (an id printed by --list or a report; for a
+    /// dm-log-writes log also `dm:N`, the state after its first N entries,
+    /// as `replay-log --limit N`).
     #[arg(long)]
     pub state: Option<String>,
+    /// dm-log-writes: replay the well-formed entries found after the
+    /// superblock's entry count too (by default they are counted, not
+    /// replayed).
+    #[arg(long)]
+    pub include_trailing: bool,
     /// Check command run through `sh -c` on each state's image: the path is
     /// in $BROWNOUT_IMAGE and replaces `{image}`; non-zero exit = finding.
     #[arg(long)]
@@ -170,42 +183,120 @@ fn run_check_cmd(
     Err(format!("check command failed ({}): {tail}", output.status))
 }
 
-fn state_json(state: &CrashState, hash: Option<blake3::Hash>) -> serde_json::Value {
+/// dm entries before each log position (a dm-log-writes log), for ids
+/// a `replay-log --limit` user can follow.
+type DmCounts = Option<Vec<u64>>;
+
+fn state_json(dm: &DmCounts, state: &CrashState, hash: Option<blake3::Hash>) -> serde_json::Value {
     let mut v = serde_json::json!({
         "id": state.id.to_string(),
         "position": state.position,
         "marks": state.marks,
         "persisted": state.persisted,
     });
+    if let Some(n) = dm.as_ref().and_then(|d| d.get(state.position)) {
+        v["dm_entries"] = (*n).into();
+    }
     if let Some(h) = hash {
         v["blake3"] = serde_json::Value::String(h.to_hex().to_string());
     }
     v
 }
 
-fn open(args_log: &Path, format: Option<FormatArg>, device_size: Option<u64>) -> Result<Log> {
-    replay::open_log(args_log, format.map(Format::from), device_size)
-        .with_context(|| format!("reading log {}", args_log.display()))
+/// `\tdm N` for a dm-log-writes log: the dm entries a state lies after.
+fn dm_column(dm: &DmCounts, position: usize) -> String {
+    dm.as_ref()
+        .and_then(|d| d.get(position))
+        .map_or(String::new(), |n| format!("\tdm:{n}"))
+}
+
+fn open(args: &ReplayArgs) -> Result<Log> {
+    let log = replay::open_log_with(
+        &args.log,
+        args.format.map(Format::from),
+        args.device_size,
+        args.include_trailing,
+    )
+    .with_context(|| format!("reading log {}", args.log.display()))?;
+    Ok(log)
+}
+
+/// What a dm-log-writes log held past its superblock's count, in words
+/// (`None`: nothing).
+fn trailing_note(log: &Log) -> Option<String> {
+    let p = log.provenance();
+    (p.dm_trailing_entries > 0).then(|| {
+        format!(
+            "the superblock declares {} entries; {} well-formed entries follow them ({})",
+            p.dm_declared_entries,
+            p.dm_trailing_entries,
+            if p.dm_trailing_included {
+                "replayed: --include-trailing"
+            } else {
+                "not replayed, as replay-log does; --include-trailing replays them"
+            }
+        )
+    })
+}
+
+/// `--state`: a state id, or `dm:N` (the prefix state after the first N
+/// dm entries: the latest state at or before that position, since a
+/// position where nothing changed is no state of its own).
+fn state_by_id(log: &Log, opts: &EnumOptions, text: &str) -> Result<CrashState> {
+    let Some(n) = text.strip_prefix("dm:") else {
+        let id: StateId = text.parse()?;
+        return Ok(replay::find_state(log, opts, &id)?);
+    };
+    let n: u64 = n
+        .parse()
+        .with_context(|| format!("--state {text}: expected dm:N with N a number of entries"))?;
+    let Some(end) = log.dm_entry_position(n) else {
+        anyhow::bail!(
+            "--state {text}: {}",
+            if log.provenance().dm_order {
+                "past the last entry of the log"
+            } else {
+                "dm:N names states of dm-log-writes logs only"
+            }
+        );
+    };
+    let mut opts = opts.clone();
+    opts.mode = Mode::Prefix;
+    for position in (0..=end).rev() {
+        match replay::find_state(log, &opts, &StateId::Prefix { position }) {
+            Ok(state) => return Ok(state),
+            Err(replay::ReplayError::NoSuchState { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    anyhow::bail!("--state {text}: no prefix state at or before log position {end}")
 }
 
 pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
-    let log = open(&args.log, args.format, args.device_size)?;
+    let log = open(args)?;
     let opts = args.enum_options();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    let trailing = trailing_note(&log);
+    let dm = log.dm_entries_before();
 
-    if let Some(id) = &args.state {
-        let id: StateId = id.parse()?;
-        // The id names its mode family: `r` ids exist in reorder (and torn)
-        // mode, `t` ids in torn mode; follow it unless --mode already fits.
+    if let Some(text) = &args.state {
+        if let Some(note) = &trailing {
+            eprintln!("{}: {note}", args.log.display());
+        }
         let mut opts = opts;
-        opts.mode = match (id, opts.mode) {
-            (StateId::Reorder { .. }, Mode::Prefix) => Mode::Reorder,
-            (StateId::Torn { .. }, _) => Mode::Torn,
-            (StateId::Prefix { .. }, _) => Mode::Prefix,
-            (_, mode) => mode,
-        };
-        let state = replay::find_state(&log, &opts, &id)?;
+        if let Ok(id) = text.parse::<StateId>() {
+            // The id names its mode family: `r` ids exist in reorder (and
+            // torn) mode, `t` ids in torn mode; follow it unless --mode
+            // already fits.
+            opts.mode = match (id, opts.mode) {
+                (StateId::Reorder { .. }, Mode::Prefix) => Mode::Reorder,
+                (StateId::Torn { .. }, _) => Mode::Torn,
+                (StateId::Prefix { .. }, _) => Mode::Prefix,
+                (_, mode) => mode,
+            };
+        }
+        let state = state_by_id(&log, &opts, text)?;
         let image = replay::image_of(&log, &state)?;
         let verdict = match &args.check_cmd {
             Some(cmd) => {
@@ -216,7 +307,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         };
         let failed = matches!(verdict, Some(Err(_)));
         if args.json {
-            let mut v = state_json(&state, Some(image.hash()));
+            let mut v = state_json(&dm, &state, Some(image.hash()));
             if let Some(Err(e)) = &verdict {
                 v["error"] = serde_json::Value::String(e.clone());
             }
@@ -225,10 +316,11 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         } else {
             writeln!(
                 out,
-                "{}\tposition {}\tblake3 {}",
+                "{}\tposition {}\tblake3 {}{}",
                 state.id,
                 state.position,
-                image.hash()
+                image.hash(),
+                dm_column(&dm, state.position)
             )?;
             match &verdict {
                 Some(Err(e)) => writeln!(out, "FINDING {}: {e}", state.id)?,
@@ -244,13 +336,23 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     }
 
     if args.list {
+        if let Some(note) = &trailing {
+            eprintln!("{}: {note}", args.log.display());
+        }
         let mut states = replay::DistinctStates::new(&log, &opts)?;
         for s in states.by_ref() {
             let hash = s.image.hash();
             if args.json {
-                writeln!(out, "{}", state_json(&s.state, Some(hash)))?;
+                writeln!(out, "{}", state_json(&dm, &s.state, Some(hash)))?;
             } else {
-                writeln!(out, "{}\t{}\t{}", s.state.id, s.state.position, hash)?;
+                writeln!(
+                    out,
+                    "{}\t{}\t{}{}",
+                    s.state.id,
+                    s.state.position,
+                    hash,
+                    dm_column(&dm, s.state.position)
+                )?;
             }
         }
         if !args.json {
@@ -283,7 +385,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             .failures
             .iter()
             .map(|f| {
-                let mut v = state_json(&f.state, None);
+                let mut v = state_json(&dm, &f.state, None);
                 v["error"] = serde_json::Value::String(f.error.clone());
                 v
             })
@@ -292,6 +394,9 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             "log": args.log.display().to_string(),
             "mode": args.mode.to_string(),
             "entries": log.len(),
+            "dm_declared_entries": log.provenance().dm_order.then_some(log.provenance().dm_declared_entries),
+            "dm_trailing_entries": log.provenance().dm_order.then_some(log.provenance().dm_trailing_entries),
+            "dm_trailing_included": log.provenance().dm_trailing_included,
             "device_bytes": log.device_bytes(),
             "states_enumerated": report.states_enumerated,
             "states_checked": report.states_checked,
@@ -303,9 +408,14 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     } else {
         writeln!(
             out,
-            "{}: {} entries, device {} bytes, mode {}: {} states, {} distinct{}",
+            "{}: {}, device {} bytes, mode {}: {} states, {} distinct{}",
             args.log.display(),
-            log.len(),
+            match dm.as_ref().and_then(|d| d.last()) {
+                // dm-log-writes counts entries its own way (a write and
+                // its completion are one entry there).
+                Some(n) => format!("{n} dm-log-writes entries ({} log entries)", log.len()),
+                None => format!("{} entries", log.len()),
+            },
             log.device_bytes(),
             args.mode,
             report.states_enumerated,
@@ -316,11 +426,17 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
                 " (no --check-cmd: enumerated only)"
             }
         )?;
+        if let Some(note) = &trailing {
+            writeln!(out, "{}: {note}", args.log.display())?;
+        }
         for f in &report.failures {
             writeln!(
                 out,
-                "FINDING {} (position {}): {}",
-                f.state.id, f.state.position, f.error
+                "FINDING {} (position {}{}): {}",
+                f.state.id,
+                f.state.position,
+                dm_column(&dm, f.state.position).replace('\t', ", "),
+                f.error
             )?;
         }
     }
