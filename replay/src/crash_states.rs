@@ -957,6 +957,39 @@ fn at_position(
     })
 }
 
+/// Where the data requests stand at a crash after `entries[..position]`
+/// (request ids): durable, volatile (completed, not yet durable) and in
+/// flight (submitted, not completed). What a picture of a crash state
+/// needs; the enumeration itself works on the same sweep.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestsAt {
+    pub durable: Vec<u64>,
+    pub volatile: Vec<u64>,
+    pub in_flight: Vec<u64>,
+}
+
+/// [`RequestsAt`] of `log` at `position`.
+pub fn requests_at(log: &Log, position: usize) -> Result<RequestsAt, ReplayError> {
+    let model = Model::new(log)?;
+    let mut sweep = Sweep::new(&model);
+    while sweep.pos < position.min(log.len()) {
+        sweep.advance();
+    }
+    let id = |r: usize| model.reqs[r].id;
+    let mut out = RequestsAt::default();
+    for &r in &model.by_rank[..sweep.completed as usize] {
+        let req = &model.reqs[r];
+        if req.fua || req.rank.is_some_and(|rank| rank < sweep.durable_upto) {
+            out.durable.push(req.id);
+        }
+    }
+    for &rank in &sweep.volatile {
+        out.volatile.push(id(model.by_rank[rank as usize]));
+    }
+    out.in_flight = sweep.in_flight.iter().map(|&r| id(r)).collect();
+    Ok(out)
+}
+
 /// The state with id `id` under options `opts` (the limit is ignored).
 pub fn find_state(log: &Log, opts: &EnumOptions, id: &StateId) -> Result<CrashState, ReplayError> {
     let model = Model::new(log)?;

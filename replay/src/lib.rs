@@ -21,8 +21,8 @@ pub mod native;
 
 pub use check::{check, check_over, CheckOptions, CheckReport, DistinctStates, StateFailure};
 pub use crash_states::{
-    find_state, image_of, image_of_over, CrashState, EnumOptions, EnumeratedState, Mode, Persisted,
-    StateId, StateIter,
+    find_state, image_of, image_of_over, requests_at, CrashState, EnumOptions, EnumeratedState,
+    Mode, Persisted, RequestsAt, StateId, StateIter,
 };
 pub use error::ReplayError;
 pub use image::Image;

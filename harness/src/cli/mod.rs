@@ -325,6 +325,11 @@ struct ShowArgs {
     /// Also write the execution's block log (native format) here.
     #[arg(long, value_name = "PATH")]
     log_out: Option<PathBuf>,
+    /// Also check the crash states and write the finding as a picture: a
+    /// self-contained SVG timeline (operations, block requests, marks, the
+    /// crash point, the writes it kept and dropped).
+    #[arg(long, value_name = "PATH")]
+    svg: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -767,6 +772,20 @@ fn cmd_show(a: ShowArgs) -> Result<ExitCode> {
         exec.log
             .write_native(std::io::BufWriter::new(file))
             .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &a.svg {
+        // The picture shows the finding of the whole check (crash states
+        // included), as `brownout run` reports it.
+        let outcome = run_workload(&w, &ExecOptions::default(), &OracleOptions::default())
+            .with_context(|| format!("{}", a.file.display()))?;
+        let svg = crate::run::svg::render(&w, &outcome.execution, outcome.finding.as_ref());
+        std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
+        if let Some(f) = &outcome.finding {
+            if exec.finding.is_none() {
+                outln!("{f}");
+            }
+        }
+        return Ok(finding_exit(outcome.finding.is_some()));
     }
     Ok(finding_exit(exec.finding.is_some()))
 }

@@ -7,4 +7,5 @@ pub mod execute;
 pub mod kv;
 pub mod pipeline;
 pub mod show;
+pub mod svg;
 pub mod target;
