@@ -761,9 +761,20 @@ fn cmd_corpus(a: CorpusArgs) -> Result<ExitCode> {
 
 fn cmd_show(a: ShowArgs) -> Result<ExitCode> {
     let w = load_workload_for(&a.file, a.target.as_deref())?;
-    let exec = target_named(&w.header.target)?.execute(&w, &ExecOptions::default());
+    // The picture shows the finding of the whole check (crash states
+    // included), as `brownout run` reports it; the text needs only the
+    // execution. Either way the workload runs once.
+    let (exec, finding) = if a.svg.is_some() {
+        let outcome = run_workload(&w, &ExecOptions::default(), &OracleOptions::default())
+            .with_context(|| format!("{}", a.file.display()))?;
+        (outcome.execution, outcome.finding)
+    } else {
+        let exec = target_named(&w.header.target)?.execute(&w, &ExecOptions::default());
+        let finding = exec.finding.clone();
+        (exec, finding)
+    };
     out!("{}", crate::run::show::timeline(&w, &exec, a.all));
-    if let Some(f) = &exec.finding {
+    if let Some(f) = &finding {
         outln!("{f}");
     }
     if let Some(path) = &a.log_out {
@@ -774,20 +785,10 @@ fn cmd_show(a: ShowArgs) -> Result<ExitCode> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(path) = &a.svg {
-        // The picture shows the finding of the whole check (crash states
-        // included), as `brownout run` reports it.
-        let outcome = run_workload(&w, &ExecOptions::default(), &OracleOptions::default())
-            .with_context(|| format!("{}", a.file.display()))?;
-        let svg = crate::run::svg::render(&w, &outcome.execution, outcome.finding.as_ref());
+        let svg = crate::run::svg::render(&w, &exec, finding.as_ref());
         std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
-        if let Some(f) = &outcome.finding {
-            if exec.finding.is_none() {
-                outln!("{f}");
-            }
-        }
-        return Ok(finding_exit(outcome.finding.is_some()));
     }
-    Ok(finding_exit(exec.finding.is_some()))
+    Ok(finding_exit(finding.is_some()))
 }
 
 /// Most candidate runs when minimising one bucket's reproducer at the end

@@ -11,7 +11,9 @@ const SECTORS_PER_BLOCK: u64 = 8;
 use replay::log::EntryRef;
 use std::fmt::Write as _;
 
-fn owner(o: Option<&BioOwner>) -> String {
+/// Who issued a request, in the timeline's words (also the picture's,
+/// `run::svg`).
+pub(crate) fn owner(o: Option<&BioOwner>) -> String {
     match o {
         Some(BioOwner::Dio { file, dio }) => format!("dio f{file} #{dio}"),
         Some(BioOwner::Writeback { file }) => format!("writeback f{file}"),

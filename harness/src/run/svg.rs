@@ -97,7 +97,7 @@ fn requests(exec: &Execution) -> Vec<Request> {
             EntryRef::Mark { .. } => continue,
         };
         let detail = match exec.owners.get(&id) {
-            Some(owner) => format!("{detail} [{}]", owner_words(owner)),
+            Some(o) => format!("{detail} [{}]", crate::run::show::owner(Some(o))),
             None => detail,
         };
         index.insert(id, reqs.len());
@@ -110,15 +110,6 @@ fn requests(exec: &Execution) -> Vec<Request> {
         });
     }
     reqs
-}
-
-fn owner_words(o: &crate::device::disk::BioOwner) -> String {
-    use crate::device::disk::BioOwner;
-    match o {
-        BioOwner::Dio { file, dio } => format!("dio f{file} #{dio}"),
-        BioOwner::Writeback { file } => format!("writeback f{file}"),
-        BioOwner::Other(label) => label.to_string(),
-    }
 }
 
 /// Lanes for spans `[from, to]`, greedily: the first lane free at `from`.
