@@ -237,6 +237,11 @@ pub fn fuzz_with(
         // (A continuation's state keeps the workload's mode: its outer
         // state was picked among that mode's states.)
         let state = finding.state.as_deref().filter(|s| !s.contains('+'));
+        // A continuation's outer state was picked with the campaign's
+        // seed: the reproducer names it, so that it replays without it.
+        if finding.state.as_deref().is_some_and(|s| s.contains('+')) {
+            workload.header.seed.get_or_insert(opts.oracle.seed);
+        }
         if let Some(mode) = state.and_then(mode_of_state) {
             let rank = |m| crate::workload::CrashMode::ALL.iter().position(|&x| x == m);
             if rank(mode) > rank(workload.header.mode) {

@@ -60,6 +60,12 @@ impl Shrinker<'_> {
         if self.runs >= self.budget || w.validate().is_err() {
             return None;
         }
+        // Within the target's vocabulary and bounds too (a store that
+        // commits each change alone must keep a commit after each).
+        let target = crate::campaign::registry::lookup(&w.header.target);
+        if target.is_some_and(|t| w.validate_for(t.info()).is_err()) {
+            return None;
+        }
         self.runs += 1;
         let outcome = run_workload(w, self.eo, self.oo).ok()?;
         outcome.finding.filter(|f| self.keeps(w, f))

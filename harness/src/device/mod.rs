@@ -5,6 +5,7 @@
 
 pub mod disk;
 pub mod file;
+pub mod flash;
 
 use replay::image::Image;
 use replay::log::Log;
@@ -21,6 +22,15 @@ pub trait Recorder: Sized {
     fn mark(&mut self, label: &str);
     /// The recorded log; the device is spent.
     fn finish(self) -> Log;
+    /// A misuse of the media the engine committed since the last call
+    /// (a NOR program that sets bits), to report as a finding.
+    fn take_violation(&mut self) -> Option<String> {
+        None
+    }
+    /// The crash mode the log is recorded for: a device whose calls are
+    /// durable on return (`flash`) records what a crash in the middle of
+    /// a call leaves only for `torn`.
+    fn set_crash_mode(&mut self, _mode: crate::workload::CrashMode) {}
 }
 
 impl Recorder for disk::Disk {

@@ -111,6 +111,8 @@ pub fn continuation_points(
     if oo.continue_states == 0 && only.is_none() {
         return Ok((Vec::new(), inner));
     }
+    // The seed of the campaign that found a reproducer, which it names.
+    let seed = workload.header.seed.unwrap_or(oo.seed);
     let picked: Vec<EnumeratedState> = match only {
         Some((outer, _)) => {
             // The candidates the campaign picked `outer` from: a lost-cache
@@ -131,7 +133,14 @@ pub fn continuation_points(
         }
         None => {
             let mode = candidate_mode(workload, oo);
-            let targets = targets(workload, exec, oo.continue_states, &is_remount);
+            let mut targets = targets(workload, exec, oo.continue_states, &is_remount);
+            // As many again inside operations, anywhere in the log: a power
+            // cut does not wait for an operation to end, and what recovery
+            // then leaves for the next operations (a half-finished page
+            // switch, a torn commit repaired) is where crash-and-continue
+            // bugs live.
+            let preferred = targets.len();
+            targets.extend(inside_targets(exec, seed, oo.continue_states));
             // Streamed: per target, the states at the last position at or
             // before it (a full mode has many per position).
             let mut at: Vec<Vec<EnumeratedState>> = vec![Vec::new(); targets.len()];
@@ -150,15 +159,26 @@ pub fn continuation_points(
                 }
             }
             let mut picked: Vec<EnumeratedState> = Vec::new();
+            let mut preferred_picked = 0;
             for (k, states) in at.into_iter().enumerate() {
-                let Some(s) = choose(states, oo.seed, k) else {
+                // Each kind of target fills at most its own share.
+                let inside = k >= preferred;
+                let share = match inside {
+                    true => picked.len() - preferred_picked,
+                    false => picked.len(),
+                };
+                if share >= oo.continue_states {
+                    match inside {
+                        true => break,
+                        false => continue,
+                    }
+                }
+                let Some(s) = choose(states, seed, k) else {
                     continue;
                 };
                 if !picked.iter().any(|p| p.state.id == s.state.id) {
                     picked.push(s);
-                }
-                if picked.len() >= oo.continue_states {
-                    break;
+                    preferred_picked += usize::from(!inside);
                 }
             }
             picked
@@ -230,7 +250,8 @@ fn candidates(workload: &Workload, oo: &OracleOptions, mode: CrashMode) -> repla
     options
 }
 
-/// Log positions to crash at, in order of preference: where each remount
+/// Log positions to crash at between operations, in order of preference
+/// (the positions inside operations are [`inside_targets`]): where each remount
 /// began (latest first: a power cut instead of the clean unmount), then
 /// the starts of operations spread over the workload (so that a
 /// continuation has operations left to run), then the end.
@@ -256,6 +277,24 @@ fn targets(
     );
     t.push(usize::MAX);
     t
+}
+
+/// `n` log positions inside the workload, seeded by the campaign seed and
+/// the log's length (so each execution gets its own), after its start.
+fn inside_targets(exec: &Execution, seed: u64, n: usize) -> Vec<usize> {
+    let len = exec.log.len() as u64;
+    let start = exec.times.first().map_or(0, |t| t.start) as u64;
+    if len <= start + 1 {
+        return Vec::new();
+    }
+    (0..n as u64)
+        .map(|k| {
+            let h = (seed ^ len.rotate_left(17) ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                .wrapping_mul(0xD1B5_4A32_D192_ED03)
+                .rotate_left(31);
+            (start + 1 + h % (len - start - 1)) as usize
+        })
+        .collect()
 }
 
 /// One of the states at a crash position, chosen by the campaign seed

@@ -91,7 +91,8 @@ fn check_continuations<E: KvEngine>(
             states_checked: out.states_checked,
             finding: Some(label(f, &outer, next, None)),
         };
-        let device = E::Device::over_image(state.image.clone(), true);
+        let mut device = E::Device::over_image(state.image.clone(), true);
+        device.set_crash_mode(extended.header.mode);
         let mut db = match engine.open(&config, device) {
             Ok(db) => db,
             // Recovery of this image passed the crash-state check (or
@@ -156,7 +157,9 @@ pub fn execute<E: KvEngine>(
     let device_bytes = info.limits.device_bytes;
     let config = engine.configure(&workload.header);
     crate::guard::set_op(None);
-    let mut db = match engine.open(&config, E::Device::fresh(device_bytes)) {
+    let mut device = E::Device::fresh(device_bytes);
+    device.set_crash_mode(workload.header.mode);
+    let mut db = match engine.open(&config, device) {
         Ok(db) => db,
         Err(e) => {
             let f = Finding::new(
@@ -238,7 +241,14 @@ fn run_ops<E: KvEngine>(
             });
         }
         let end = device.position();
+        let violation = device.take_violation();
         drop(device);
+        if let Some(v) = violation {
+            // The engine wrote what the media cannot hold: the data it
+            // believes it wrote are not there.
+            finding = Some(op_finding(Rule::StaleData, workload, i, v));
+            break;
+        }
         times.push(crate::model::fs::OpTimes {
             start,
             end,
@@ -367,7 +377,8 @@ struct KvStateCheck<'a, E: KvEngine> {
 impl<E: KvEngine> StateCheck for KvStateCheck<'_, E> {
     #[allow(clippy::result_large_err)]
     fn check(&self, position: usize, image: &Image, record: bool) -> Result<Option<Log>, Finding> {
-        let device = E::Device::over_image(image.clone(), record);
+        let mut device = E::Device::over_image(image.clone(), record);
+        device.set_crash_mode(self.workload.header.mode);
         let mut db = match self.engine.open(self.config, device) {
             Ok(db) => db,
             Err(e) if self.recovery_must_succeed => {

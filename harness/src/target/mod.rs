@@ -104,6 +104,14 @@ pub struct Limits {
     pub value_len_max: u64,
     /// Size of the recording device in bytes.
     pub device_bytes: u64,
+    /// Most puts and removes one commit may hold (`kv`; 0: no bound). A
+    /// store whose every update is its own atomic, durable operation (a
+    /// flash key-value map) declares 1: the generator then commits after
+    /// each change.
+    pub changes_per_commit_max: u32,
+    /// Whether `commit nondurable` exists (`kv`): a commit that is not
+    /// durable until a later durable one.
+    pub nondurable_commits: bool,
 }
 
 /// Everything `brownout targets` shows about a target.

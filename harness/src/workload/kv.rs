@@ -114,7 +114,16 @@ pub(super) fn generate(
     let max_ops = cfg.max_ops.clamp(1, super::MAX_OPS);
     let n: usize = u.int_in_range(1..=max_ops)?;
     let mut ops = Vec::with_capacity(n);
-    for _ in 0..n {
+    // Puts and removes in the open transaction, for a target whose commits
+    // hold a bounded number of them.
+    let changes_max = info.limits.changes_per_commit_max;
+    let mut pending = 0u32;
+    let n = if changes_max > 0 {
+        n.min(super::MAX_OPS - 1) // room for the commit after the last
+    } else {
+        n
+    };
+    while ops.len() < n {
         if u.is_empty() {
             break;
         }
@@ -135,7 +144,7 @@ pub(super) fn generate(
             },
             1 => Op::Remove { key },
             2 => Op::Commit {
-                durable: u.ratio(2, 3)?,
+                durable: !info.limits.nondurable_commits || u.ratio(2, 3)?,
             },
             3 => Op::Abort,
             4 => Op::Reopen,
@@ -144,6 +153,15 @@ pub(super) fn generate(
             7 => Op::Compact,
             _ => Op::Unwind,
         });
+        match ops.last() {
+            Some(Op::Put { .. } | Op::Remove { .. }) => pending += 1,
+            Some(Op::Get { .. }) => {}
+            _ => pending = 0,
+        }
+        if changes_max > 0 && pending >= changes_max {
+            ops.push(Op::Commit { durable: true });
+            pending = 0;
+        }
     }
     // Each setting on in half the workloads (swarm-style, like the
     // weights), drawn last so the operations above keep their bytes.
@@ -203,6 +221,8 @@ mod tests {
                 keys_max: super::MAX_KEYS,
                 value_len_max: 4096,
                 device_bytes: 1 << 20,
+                changes_per_commit_max: 0,
+                nondurable_commits: true,
             },
         }
     }

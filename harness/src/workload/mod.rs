@@ -453,6 +453,10 @@ pub struct Header {
     pub schedule: Vec<u32>,
     /// The rule a reproducer must trigger; `None` for a clean case.
     pub expect: Option<Rule>,
+    /// The seed that picks the crash states continuations start from (a
+    /// reproducer found in a continuation names its campaign's seed);
+    /// `None`: the run's own (`--seed`, else 0).
+    pub seed: Option<u64>,
 }
 
 impl Default for Header {
@@ -467,6 +471,7 @@ impl Default for Header {
             keys: 8,
             schedule: Vec::new(),
             expect: None,
+            seed: None,
         }
     }
 }
@@ -557,6 +562,10 @@ pub enum InvalidOp {
         keyword: &'static str,
         supported: String,
     },
+    #[error("more than {max} put/remove in one transaction: target {target} commits each change on its own (add `commit durable` after each)")]
+    TooManyChanges { target: String, max: u32 },
+    #[error("target {target} has no non-durable commits (use `commit durable`)")]
+    NoNondurableCommit { target: String },
     #[error("{what} {value} is past target {target}'s limit of {limit}")]
     PastTargetLimit {
         target: String,
@@ -670,6 +679,38 @@ impl Workload {
         for (i, op) in self.ops.iter().enumerate() {
             op.validate_for(target, &self.header)
                 .map_err(|e| (Some(i), e))?;
+        }
+        self.check_commits(target).map_err(|(i, e)| (Some(i), e))
+    }
+
+    /// Checks the transactions against what the target's commits can
+    /// hold ([`crate::target::Limits::changes_per_commit_max`],
+    /// [`crate::target::Limits::nondurable_commits`]); the error names the
+    /// operation.
+    pub fn check_commits(&self, target: &TargetInfo) -> Result<(), (usize, InvalidOp)> {
+        let max = target.limits.changes_per_commit_max;
+        let mut pending = 0u32;
+        for (i, op) in self.ops.iter().enumerate() {
+            match *op {
+                Op::Put { .. } | Op::Remove { .. } => {
+                    pending += 1;
+                    if max > 0 && pending > max {
+                        let target = target.name.to_string();
+                        return Err((i, InvalidOp::TooManyChanges { target, max }));
+                    }
+                }
+                Op::Commit { durable } => {
+                    if !durable && !target.limits.nondurable_commits {
+                        let target = target.name.to_string();
+                        return Err((i, InvalidOp::NoNondurableCommit { target }));
+                    }
+                    pending = 0;
+                }
+                Op::Abort | Op::Reopen | Op::CheckIntegrity | Op::Compact | Op::Unwind => {
+                    pending = 0
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -802,6 +843,9 @@ impl Workload {
         if !h.schedule.is_empty() {
             let picks: Vec<String> = h.schedule.iter().map(u32::to_string).collect();
             let _ = writeln!(s, "schedule: {}", picks.join(" "));
+        }
+        if let Some(seed) = h.seed {
+            let _ = writeln!(s, "seed: {seed}");
         }
         if let Some(rule) = h.expect {
             let _ = writeln!(s, "expect: {}", rule.name());
@@ -1070,7 +1114,8 @@ pub fn check_target<'a>(
         op.validate_for(info, h)
             .map_err(|e| err(line, e.to_string()))?;
     }
-    Ok(())
+    w.check_commits(info)
+        .map_err(|(i, e)| err(lines.ops[i], e.to_string()))
 }
 
 fn parse_header(line: usize, key: &str, value: &str, h: &mut Header) -> Result<(), ParseError> {
@@ -1115,6 +1160,7 @@ fn parse_header(line: usize, key: &str, value: &str, h: &mut Header) -> Result<(
             }
             h.schedule = picks;
         }
+        "seed" => h.seed = Some(parse_num(line, "seed", Some(value))?),
         "expect" => {
             h.expect = if value == "clean" {
                 None
@@ -1126,7 +1172,7 @@ fn parse_header(line: usize, key: &str, value: &str, h: &mut Header) -> Result<(
             return Err(err(
                 line,
                 format!(
-                    "unknown header `{other}:` (expected target, bugs, settings, barrier, mode, files, keys, schedule or expect)"
+                    "unknown header `{other}:` (expected target, bugs, settings, barrier, mode, files, keys, schedule, seed or expect)"
                 ),
             ))
         }

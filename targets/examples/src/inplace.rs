@@ -139,6 +139,8 @@ impl KvEngine for InPlace {
                 keys_max: 16,
                 value_len_max: VALUE_LEN_MAX,
                 device_bytes: 256 << 10,
+                changes_per_commit_max: 0,
+                nondurable_commits: true,
             },
         }
     }

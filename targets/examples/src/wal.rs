@@ -222,6 +222,8 @@ impl KvEngine for Wal {
                 keys_max: 16,
                 value_len_max: VALUE_LEN_MAX,
                 device_bytes: 256 << 10,
+                changes_per_commit_max: 0,
+                nondurable_commits: true,
             },
         }
     }

@@ -291,6 +291,8 @@ impl KvEngine for Redb {
                 keys_max: brownout::workload::kv::MAX_KEYS,
                 value_len_max: VALUE_LEN_MAX,
                 device_bytes: DEVICE_BYTES,
+                changes_per_commit_max: 0,
+                nondurable_commits: true,
             },
         }
     }

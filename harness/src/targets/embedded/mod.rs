@@ -182,6 +182,8 @@ impl FsUnderTest {
                 keys_max: 0,
                 value_len_max: 0,
                 device_bytes: DEVICE_BYTES,
+                changes_per_commit_max: 0,
+                nondurable_commits: false,
             },
         }
     }
