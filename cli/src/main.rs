@@ -1,12 +1,13 @@
 //! The `brownout` binary: the command line of `brownout::cli` over the
 //! built-in target (the embedded filesystem core), the example engines
-//! of `targets/examples`, redb (`targets/redb`) and sequential-storage
-//! (`targets/sequential-storage`). A user's own binary looks the same, with their
+//! of `targets/examples`, redb (`targets/redb`), sequential-storage
+//! (`targets/sequential-storage`) and ekv (`targets/ekv`). A user's own binary looks the same, with their
 //! targets in the list.
 
 fn main() -> std::process::ExitCode {
     let mut targets = brownout_examples::targets();
     targets.extend(brownout_redb::targets());
     targets.extend(brownout_sequential_storage::targets());
+    targets.extend(brownout_ekv::targets());
     brownout::cli::main(&targets)
 }
