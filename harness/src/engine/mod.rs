@@ -20,3 +20,21 @@
 
 pub mod fs;
 pub mod kv;
+
+/// Runs an engine's future to completion on the calling thread, for
+/// engines with an async API (embedded stores) whose device never makes
+/// them wait: one poll finishes it.
+///
+/// # Panics
+/// If the future is not ready after that poll: it awaited something
+/// other than the device, which an adapter must not hide.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => {
+            panic!("the engine awaited something other than the recording device")
+        }
+    }
+}

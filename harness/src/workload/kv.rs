@@ -249,4 +249,36 @@ mod tests {
             assert_eq!(seen, ops.iter().copied().collect::<BTreeSet<_>>());
         }
     }
+
+    /// A store that commits each change alone: every generated workload
+    /// has a commit after each put or remove and none that is not durable,
+    /// and a workload file that holds two changes in one transaction is
+    /// refused at the line of the second.
+    #[test]
+    fn one_change_per_commit_is_generated_and_enforced() {
+        let mut info = kv_target(KV_CORE_OPS);
+        info.limits.changes_per_commit_max = 1;
+        info.limits.nondurable_commits = false;
+        let cfg = FuzzConfig {
+            target: info.name.to_string(),
+            max_ops: 64,
+            ..FuzzConfig::default()
+        };
+        let mut commits = 0;
+        for i in 0..200 {
+            let w = generate(3, i, &cfg, Some(&info));
+            w.validate_for(&info).unwrap();
+            commits += w.ops.iter().filter(|op| op.keyword() == "commit").count();
+            assert!(!w.to_text().contains("nondurable"));
+        }
+        assert!(commits > 200);
+        let text = "target: kv-test\nkeys: 2\nput k0 1\nput k1 1\ncommit durable\n";
+        let (w, _) = Workload::parse_with_lines(text).unwrap();
+        let (at, e) = w.check_commits(&info).unwrap_err();
+        assert_eq!(at, 1);
+        assert!(
+            e.to_string().contains("commits each change on its own"),
+            "{e}"
+        );
+    }
 }

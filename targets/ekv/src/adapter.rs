@@ -17,16 +17,15 @@
 //! never makes them wait and no other task holds ekv's locks.
 
 use brownout::device::flash::{Flash, FlashError, Geometry, ERASED};
+use brownout::engine::block_on;
 use brownout::engine::kv::{Entries, KvEngine, KvError};
 use brownout::target::{Contract, DeviceModel, Limits, TargetInfo, Vocabulary};
 use brownout::workload::Header;
 use ekv::flash::PageID;
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
 
 /// The target's name.
 pub const NAME: &str = "ekv";
@@ -128,15 +127,6 @@ impl DerefMut for FlashGuard<'_> {
         self.0
             .as_mut()
             .expect("the flash is taken back only with the database")
-    }
-}
-
-/// Polls `f` to completion; nothing makes it wait.
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("brownout adapter: ekv awaited something other than the flash"),
     }
 }
 

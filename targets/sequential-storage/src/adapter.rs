@@ -19,14 +19,13 @@
 //! never makes them wait, so one poll finishes each.
 
 use brownout::device::flash::{Flash, FlashError, Geometry};
+use brownout::engine::block_on;
 use brownout::engine::kv::{Entries, KvEngine, KvError};
 use brownout::target::{Contract, DeviceModel, Limits, TargetInfo, Vocabulary};
 use brownout::workload::Header;
 use embedded_storage_async::nor_flash::{MultiwriteNorFlash, NorFlash, ReadNorFlash};
 use sequential_storage::cache::{Cache, Uncached};
 use sequential_storage::map::{MapConfig, MapStorage};
-use std::future::Future;
-use std::task::{Context, Poll, Waker};
 
 /// The target's name.
 pub const NAME: &str = "sequential-storage";
@@ -121,16 +120,6 @@ impl Db {
     /// The map itself, for tests that call it directly.
     pub fn map(&mut self) -> &mut Map {
         &mut self.map
-    }
-}
-
-/// Polls `f` to completion; the flash never makes it wait.
-pub fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("brownout adapter: the map awaited something other than the flash"),
     }
 }
 

@@ -7,9 +7,7 @@
 //! fuzz --target sequential-storage` (see targets/README.md).
 
 use brownout::campaign::fuzz_loop::{fuzz, Counters, FuzzOptions, Summary};
-use brownout::run::check::OracleOptions;
-use brownout::run::execute::ExecOptions;
-use brownout::workload::{CrashMode, FuzzConfig};
+use brownout::workload::CrashMode;
 use brownout::Rule;
 use std::sync::atomic::AtomicBool;
 
@@ -17,32 +15,15 @@ fn campaign(mode: Option<CrashMode>, seed: u64, execs: u64) -> Summary {
     for t in brownout_sequential_storage::targets() {
         brownout::register(t);
     }
-    let oracle = OracleOptions {
-        seed,
-        // No mode: the default campaign (prefix plus the sampled passes).
-        passes: match mode {
-            None => brownout::run::check::DEFAULT_PASSES.to_vec(),
-            Some(_) => Vec::new(),
-        },
-        ..OracleOptions::default()
-    };
-    let opts = FuzzOptions {
-        config: FuzzConfig {
-            target: "sequential-storage".to_string(),
-            mode: mode.unwrap_or_default(),
-            // As the command line: long enough for the map to wrap.
-            max_ops: 256,
-            ..FuzzConfig::default()
-        },
-        seed,
-        execs: Some(execs),
-        time: None,
-        jobs: 1,
-        keep_going: false,
-        exec: ExecOptions::default(),
-        oracle,
-        seeds: Vec::new(),
-    };
+    let mut opts = FuzzOptions::new("sequential-storage");
+    opts.seed = seed;
+    opts.execs = Some(execs);
+    opts.oracle.seed = seed;
+    if let Some(mode) = mode {
+        // One mode alone, without the default campaign's sampled passes.
+        opts.config.mode = mode;
+        opts.oracle.passes = Vec::new();
+    }
     fuzz(&opts, &Counters::default(), &AtomicBool::new(false))
 }
 
