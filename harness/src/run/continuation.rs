@@ -414,3 +414,40 @@ fn continue_after<E: FsEngine>(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use replay::log::LogBuilder;
+
+    /// The positions inside operations lie after the workload's start and
+    /// inside the log, and depend only on the seed and the log.
+    #[test]
+    fn inside_targets_are_seeded_positions_in_the_workload() {
+        let mut log = LogBuilder::new(1 << 20);
+        for i in 0..100 {
+            let id = log.submit_write(i, &[1u8; 512], Default::default());
+            log.complete(id);
+        }
+        let times = vec![crate::model::fs::OpTimes {
+            start: 10,
+            end: 20,
+            ok: true,
+            dio_end: crate::model::fs::NEVER,
+            dio_ack: crate::model::fs::NEVER,
+        }];
+        let exec = Execution {
+            log: log.finish(),
+            times,
+            events: Vec::new(),
+            owners: Default::default(),
+            finding: None,
+            base: Vec::new(),
+        };
+        let a = inside_targets(&exec, 1, 3);
+        assert_eq!(a.len(), 3);
+        assert!(a.iter().all(|&p| p > 10 && p < exec.log.len()), "{a:?}");
+        assert_eq!(a, inside_targets(&exec, 1, 3));
+        assert_ne!(a, inside_targets(&exec, 2, 3));
+    }
+}

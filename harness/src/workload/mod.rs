@@ -1672,4 +1672,18 @@ mod tests {
         assert_ne!(a, pattern(0, 0, 4096, 8));
         assert_ne!(a, pattern(1, 0, 4096, 7));
     }
+
+    /// A reproducer's `seed:` (the campaign seed its continuation states
+    /// were picked with) survives the text, and a bad one names its line.
+    #[test]
+    fn the_seed_header_round_trips() {
+        let text = "target: redb\nmode: prefix\nkeys: 2\nseed: 7\nput k0 1\ncommit durable\n";
+        let w = Workload::parse(text).unwrap();
+        assert_eq!(w.header.seed, Some(7));
+        assert_eq!(Workload::parse(&w.to_text()).unwrap(), w);
+        assert!(w.to_text().contains("seed: 7\n"));
+        let e = Workload::parse("seed: x\n").unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(Workload::parse("put k0 1\n").unwrap().header.seed.is_none());
+    }
 }
