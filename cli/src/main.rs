@@ -1,7 +1,8 @@
 //! The `brownout` binary: the command line of `brownout::cli` over the
 //! built-in target (the embedded filesystem core), the example engines
 //! of `targets/examples`, redb (`targets/redb`), sequential-storage
-//! (`targets/sequential-storage`) and ekv (`targets/ekv`). A user's own binary looks the same, with their
+//! (`targets/sequential-storage`), ekv (`targets/ekv`) and tickv
+//! (`targets/tickv`). A user's own binary looks the same, with their
 //! targets in the list.
 
 fn main() -> std::process::ExitCode {
@@ -9,5 +10,6 @@ fn main() -> std::process::ExitCode {
     targets.extend(brownout_redb::targets());
     targets.extend(brownout_sequential_storage::targets());
     targets.extend(brownout_ekv::targets());
+    targets.extend(brownout_tickv::targets());
     brownout::cli::main(&targets)
 }

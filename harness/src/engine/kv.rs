@@ -19,13 +19,36 @@ use crate::workload::Header;
 
 /// An engine's error, in its own words.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct KvError(pub String);
+#[error("{message}")]
+pub struct KvError {
+    message: String,
+    refused: bool,
+}
 
 impl KvError {
-    /// An error with `message`.
+    /// An error with `message`: the operation failed (a finding unless
+    /// the workload expected it).
     pub fn new(message: impl Into<String>) -> Self {
-        KvError(message.into())
+        KvError {
+            message: message.into(),
+            refused: false,
+        }
+    }
+
+    /// A documented refusal: the engine declined the operation, as its
+    /// documentation says it may, and changed nothing (tickv's
+    /// `KeyAlreadyExists` for an append to a present key). The executor
+    /// goes on: a refused commit is an abort.
+    pub fn refused(message: impl Into<String>) -> Self {
+        KvError {
+            message: message.into(),
+            refused: true,
+        }
+    }
+
+    /// Whether this is a documented refusal ([`KvError::refused`]).
+    pub fn is_refusal(&self) -> bool {
+        self.refused
     }
 }
 

@@ -190,19 +190,29 @@ fn run_ops<E: KvEngine>(
     for (i, op) in workload.ops.iter().enumerate().skip(from) {
         crate::guard::set_op(Some(i));
         let start = engine.device_mut(&mut db).position();
+        let mut refused = false;
         let result = match *op {
             Op::Reopen => match engine.close(db) {
                 Ok(device) => engine.open(config, device),
                 Err(e) => Err(e),
             },
             _ => match guarded_op(engine, &mut db, workload, |db| run_op(engine, db, i, op)) {
-                Ok(r) => r.map(|()| db),
+                Ok(Ok(())) => Ok(db),
+                // A documented refusal of a commit changed nothing: the
+                // transaction is dropped, as by an abort, and the
+                // workload goes on.
+                Ok(Err(e)) if e.is_refusal() && matches!(op, Op::Commit { .. }) => {
+                    refused = true;
+                    Ok(db)
+                }
+                Ok(Err(e)) => Err(e),
                 Err(f) => {
                     finding = Some(f);
                     break;
                 }
             },
         };
+        let op = if refused { &Op::Abort } else { op };
         db = match result {
             Ok(db) => db,
             Err(e) => {

@@ -112,6 +112,14 @@ pub struct Limits {
     /// Whether `commit nondurable` exists (`kv`): a commit that is not
     /// durable until a later durable one.
     pub nondurable_commits: bool,
+    /// Whether a `put` may replace a present key (`kv`). A store that
+    /// refuses it (tickv appends only) declares `false`: the generator
+    /// then removes a key, in a commit of its own, before it puts it
+    /// again, and the engine reports a put it refuses anyway (after a
+    /// crash left the key present) with [`KvError::refused`].
+    ///
+    /// [`KvError::refused`]: crate::engine::kv::KvError::refused
+    pub put_overwrites: bool,
 }
 
 /// Everything `brownout targets` shows about a target.

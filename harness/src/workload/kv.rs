@@ -118,8 +118,10 @@ pub(super) fn generate(
     // hold a bounded number of them.
     let changes_max = info.limits.changes_per_commit_max;
     let mut pending = 0u32;
-    let n = if changes_max > 0 {
-        n.min(super::MAX_OPS - 1) // room for the commit after the last
+    // Keys a put may have left present (a superset: an aborted put counts).
+    let mut maybe_present = std::collections::BTreeSet::new();
+    let n = if changes_max > 0 || !info.limits.put_overwrites {
+        n.min(super::MAX_OPS - 3) // room for a remove and the commits
     } else {
         n
     };
@@ -137,6 +139,17 @@ pub(super) fn generate(
                 hit
             })
             .unwrap_or(0);
+        // A store that never overwrites: the key goes first, in a change
+        // (and, for one-change commits, a commit) of its own.
+        if kind == 0 && !info.limits.put_overwrites && maybe_present.contains(&key) {
+            ops.push(Op::Remove { key });
+            maybe_present.remove(&key);
+            pending += 1;
+            if changes_max > 0 && pending >= changes_max {
+                ops.push(Op::Commit { durable: true });
+                pending = 0;
+            }
+        }
         ops.push(match kind {
             0 => Op::Put {
                 key,
@@ -154,7 +167,14 @@ pub(super) fn generate(
             _ => Op::Unwind,
         });
         match ops.last() {
-            Some(Op::Put { .. } | Op::Remove { .. }) => pending += 1,
+            Some(Op::Put { key, .. }) => {
+                maybe_present.insert(*key);
+                pending += 1
+            }
+            Some(Op::Remove { key }) => {
+                maybe_present.remove(key);
+                pending += 1
+            }
             Some(Op::Get { .. }) => {}
             _ => pending = 0,
         }
@@ -223,6 +243,7 @@ mod tests {
                 device_bytes: 1 << 20,
                 changes_per_commit_max: 0,
                 nondurable_commits: true,
+                put_overwrites: true,
             },
         }
     }

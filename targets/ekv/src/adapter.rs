@@ -172,6 +172,7 @@ impl KvEngine for Ekv {
                 device_bytes: DEVICE_BYTES,
                 changes_per_commit_max: 0,
                 nondurable_commits: false,
+                put_overwrites: true,
             },
         }
     }

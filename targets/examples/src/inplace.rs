@@ -141,6 +141,7 @@ impl KvEngine for InPlace {
                 device_bytes: 256 << 10,
                 changes_per_commit_max: 0,
                 nondurable_commits: true,
+                put_overwrites: true,
             },
         }
     }

@@ -224,6 +224,7 @@ impl KvEngine for Wal {
                 device_bytes: 256 << 10,
                 changes_per_commit_max: 0,
                 nondurable_commits: true,
+                put_overwrites: true,
             },
         }
     }

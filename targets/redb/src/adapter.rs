@@ -293,6 +293,7 @@ impl KvEngine for Redb {
                 device_bytes: DEVICE_BYTES,
                 changes_per_commit_max: 0,
                 nondurable_commits: true,
+                put_overwrites: true,
             },
         }
     }

@@ -164,6 +164,7 @@ impl KvEngine for SequentialStorage {
                 device_bytes: DEVICE_BYTES,
                 changes_per_commit_max: 1,
                 nondurable_commits: false,
+                put_overwrites: true,
             },
         }
     }

@@ -184,6 +184,7 @@ impl FsUnderTest {
                 device_bytes: DEVICE_BYTES,
                 changes_per_commit_max: 0,
                 nondurable_commits: false,
+                put_overwrites: true,
             },
         }
     }
