@@ -71,3 +71,29 @@ fn an_append_that_ends_within_four_bytes_of_its_region_is_refused() {
     }));
     assert!(next.is_err(), "the next call panics");
 }
+
+/// Finding 2: `append_key` moves on to the next region when the object
+/// does not fit, but `get_key` (`find_key_offset`) gives up at a region
+/// whose free tail is shorter than a header (`offset + HEADER_LENGTH >=
+/// S` returns "not found, do not continue"). An object appended to the
+/// next region from such a region is never found: `append_key` returned
+/// Ok, `get_key` says `KeyNotFound`.
+#[test]
+fn an_append_that_spills_past_a_short_tail_is_never_found() {
+    let mut buf = [0u8; REGION];
+    let kv = TicKV::new(Mem(RefCell::new(vec![0xff; REGION * REGIONS])), &mut buf, REGION * REGIONS);
+    kv.initialise(hash(tickv::MAIN_KEY)).unwrap();
+    let key = hash(b"k0000");
+    // 504 bytes of the key's region used: an 8-byte tail.
+    for len in [48, 48, 41, 8, 48, 3, 15, 14, 7, 10, 48, 12, 7] {
+        kv.append_key(key, &vec![7u8; len]).unwrap();
+        kv.invalidate_key(key).unwrap();
+    }
+    kv.append_key(key, &[9u8; 8]).unwrap();
+    let mut value = [0u8; 48];
+    assert_eq!(
+        kv.get_key(key, &mut value),
+        Err(ErrorCode::KeyNotFound),
+        "upstream fixed finding 2?"
+    );
+}
