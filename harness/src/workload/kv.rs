@@ -217,7 +217,7 @@ fn value_len(u: &mut Unstructured, max: u64) -> arbitrary::Result<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{generate, FuzzConfig, Workload, KV_CORE_OPS, KV_OPS};
+    use super::super::{generate, FuzzConfig, Op, Workload, KV_CORE_OPS, KV_OPS};
     use crate::target::{Contract, DeviceModel, Limits, TargetInfo, Vocabulary};
     use std::collections::BTreeSet;
 
@@ -301,5 +301,39 @@ mod tests {
             e.to_string().contains("commits each change on its own"),
             "{e}"
         );
+    }
+
+    /// A store that never overwrites: no generated put finds its key
+    /// possibly present; a committed remove always comes between.
+    #[test]
+    fn a_store_without_overwrites_gets_a_remove_before_each_put_again() {
+        let mut info = kv_target(KV_CORE_OPS);
+        info.limits.changes_per_commit_max = 1;
+        info.limits.nondurable_commits = false;
+        info.limits.put_overwrites = false;
+        let cfg = FuzzConfig {
+            target: info.name.to_string(),
+            max_ops: 128,
+            ..FuzzConfig::default()
+        };
+        let mut again = 0;
+        for i in 0..200 {
+            let w = generate(5, i, &cfg, Some(&info));
+            w.validate_for(&info).unwrap();
+            let mut present = BTreeSet::new();
+            for op in &w.ops {
+                match *op {
+                    Op::Put { key, .. } => {
+                        assert!(present.insert(key), "{}", w.to_text());
+                        again += 1;
+                    }
+                    Op::Remove { key } => {
+                        present.remove(&key);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert!(again > 200);
     }
 }

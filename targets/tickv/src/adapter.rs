@@ -54,7 +54,10 @@ struct Chip<'a>(&'a RefCell<Flash>);
 impl FlashController<REGION> for Chip<'_> {
     fn read_region(&self, region: usize, buf: &mut [u8; REGION]) -> Result<(), ErrorCode> {
         let at = (region * REGION) as u64;
-        self.0.borrow().read(at, buf).map_err(|_| ErrorCode::ReadFail)
+        self.0
+            .borrow()
+            .read(at, buf)
+            .map_err(|_| ErrorCode::ReadFail)
     }
 
     fn write(&self, address: usize, buf: &[u8]) -> Result<(), ErrorCode> {

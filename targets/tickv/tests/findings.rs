@@ -47,7 +47,11 @@ fn hash(key: &[u8]) -> u64 {
 #[test]
 fn an_append_that_ends_within_four_bytes_of_its_region_is_refused() {
     let mut buf = [0u8; REGION];
-    let kv = TicKV::new(Mem(RefCell::new(vec![0xff; REGION * REGIONS])), &mut buf, REGION * REGIONS);
+    let kv = TicKV::new(
+        Mem(RefCell::new(vec![0xff; REGION * REGIONS])),
+        &mut buf,
+        REGION * REGIONS,
+    );
     kv.initialise(hash(tickv::MAIN_KEY)).unwrap();
     let key = hash(b"k0000");
     // Objects of 15 + len bytes (11 header, 4 checksum), each appended and
@@ -81,7 +85,11 @@ fn an_append_that_ends_within_four_bytes_of_its_region_is_refused() {
 #[test]
 fn an_append_that_spills_past_a_short_tail_is_never_found() {
     let mut buf = [0u8; REGION];
-    let kv = TicKV::new(Mem(RefCell::new(vec![0xff; REGION * REGIONS])), &mut buf, REGION * REGIONS);
+    let kv = TicKV::new(
+        Mem(RefCell::new(vec![0xff; REGION * REGIONS])),
+        &mut buf,
+        REGION * REGIONS,
+    );
     kv.initialise(hash(tickv::MAIN_KEY)).unwrap();
     let key = hash(b"k0000");
     // 504 bytes of the key's region used: an 8-byte tail.
