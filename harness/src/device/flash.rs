@@ -90,11 +90,6 @@ impl Flash {
         self.geometry = geometry;
     }
 
-    /// The chip's layout.
-    pub fn geometry(&self) -> Geometry {
-        self.geometry
-    }
-
     /// The chip's size in bytes.
     pub fn capacity(&self) -> u64 {
         self.bytes.len() as u64

@@ -136,13 +136,10 @@ fn error<E: std::fmt::Debug>(what: &str) -> impl FnOnce(E) -> KvError + '_ {
 
 /// A seed for ekv's wear levelling that differs from boot to boot but not
 /// from run to run: a hash of the chip's contents.
-fn boot_seed(flash: &Flash) -> u32 {
-    let mut buf = vec![0u8; flash.capacity() as usize];
-    flash.read(0, &mut buf).expect("the whole chip");
-    let h = buf.iter().fold(0x811c_9dc5u32, |h, &b| {
+fn boot_seed(chip: &[u8]) -> u32 {
+    chip.iter().fold(0x811c_9dc5u32, |h, &b| {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    h
+    })
 }
 
 impl KvEngine for Ekv {
@@ -189,7 +186,7 @@ impl KvEngine for Ekv {
         let blank = all.iter().all(|&b| b == ERASED);
         let config = {
             let mut c = ekv::Config::default();
-            c.random_seed = boot_seed(&flash);
+            c.random_seed = boot_seed(&all);
             c
         };
         let shared: Shared = Arc::new(Mutex::new(Some(flash)));

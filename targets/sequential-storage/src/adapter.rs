@@ -104,9 +104,9 @@ impl NorFlash for Chip {
 impl MultiwriteNorFlash for Chip {}
 
 /// The map's keys: the workload's key bytes (`k0003`).
-pub type Key = [u8; 5];
+type Key = [u8; 5];
 /// The map under test: uncached, as a reboot leaves it.
-pub type Map = MapStorage<Key, Chip, Cache<Uncached, Uncached, Uncached, Key>>;
+type Map = MapStorage<Key, Chip, Cache<Uncached, Uncached, Uncached, Key>>;
 
 /// An open map and the change waiting for its commit.
 pub struct Db {
@@ -114,13 +114,6 @@ pub struct Db {
     /// The put (`Some` value) or remove (`None`) the next commit makes.
     pending: Option<(Key, Option<Vec<u8>>)>,
     buf: Vec<u8>,
-}
-
-impl Db {
-    /// The map itself, for tests that call it directly.
-    pub fn map(&mut self) -> &mut Map {
-        &mut self.map
-    }
 }
 
 fn key(bytes: &[u8]) -> Result<Key, KvError> {

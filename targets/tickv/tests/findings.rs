@@ -37,6 +37,21 @@ fn hash(key: &[u8]) -> u64 {
     })
 }
 
+/// A store on a blank chip, initialised, with `lens`-byte values of
+/// `key` appended and invalidated in turn (each object is 15 + len bytes:
+/// 11 of header, 4 of checksum).
+fn fill(kv: &TicKV<'_, Mem, REGION>, key: u64, lens: &[usize]) {
+    kv.initialise(hash(tickv::MAIN_KEY)).unwrap();
+    for &len in lens {
+        kv.append_key(key, &vec![7u8; len]).unwrap();
+        kv.invalidate_key(key).unwrap();
+    }
+}
+
+fn chip() -> Mem {
+    Mem(RefCell::new(vec![0xff; REGION * REGIONS]))
+}
+
 /// Finding 1: `append_key` checks that an object's header and value fit
 /// before the region's end (`offset + package_length >= S`), but then
 /// writes its 4-byte checksum after them. When the region has between 1
@@ -47,19 +62,10 @@ fn hash(key: &[u8]) -> u64 {
 #[test]
 fn an_append_that_ends_within_four_bytes_of_its_region_is_refused() {
     let mut buf = [0u8; REGION];
-    let kv = TicKV::new(
-        Mem(RefCell::new(vec![0xff; REGION * REGIONS])),
-        &mut buf,
-        REGION * REGIONS,
-    );
-    kv.initialise(hash(tickv::MAIN_KEY)).unwrap();
+    let kv = TicKV::new(chip(), &mut buf, REGION * REGIONS);
     let key = hash(b"k0000");
-    // Objects of 15 + len bytes (11 header, 4 checksum), each appended and
-    // invalidated: 481 bytes of the key's region used.
-    for len in [1, 25, 42, 28, 12, 20, 7, 28, 19, 12, 3, 41, 48] {
-        kv.append_key(key, &vec![7u8; len]).unwrap();
-        kv.invalidate_key(key).unwrap();
-    }
+    // 481 bytes of the key's region used.
+    fill(&kv, key, &[1, 25, 42, 28, 12, 20, 7, 28, 19, 12, 3, 41, 48]);
     // 481 + 11 + 19 = 511 < 512 passes the check; the checksum needs
     // 511..515.
     assert_eq!(
@@ -85,18 +91,10 @@ fn an_append_that_ends_within_four_bytes_of_its_region_is_refused() {
 #[test]
 fn an_append_that_spills_past_a_short_tail_is_never_found() {
     let mut buf = [0u8; REGION];
-    let kv = TicKV::new(
-        Mem(RefCell::new(vec![0xff; REGION * REGIONS])),
-        &mut buf,
-        REGION * REGIONS,
-    );
-    kv.initialise(hash(tickv::MAIN_KEY)).unwrap();
+    let kv = TicKV::new(chip(), &mut buf, REGION * REGIONS);
     let key = hash(b"k0000");
     // 504 bytes of the key's region used: an 8-byte tail.
-    for len in [48, 48, 41, 8, 48, 3, 15, 14, 7, 10, 48, 12, 7] {
-        kv.append_key(key, &vec![7u8; len]).unwrap();
-        kv.invalidate_key(key).unwrap();
-    }
+    fill(&kv, key, &[48, 48, 41, 8, 48, 3, 15, 14, 7, 10, 48, 12, 7]);
     kv.append_key(key, &[9u8; 8]).unwrap();
     let mut value = [0u8; 48];
     assert_eq!(
