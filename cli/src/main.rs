@@ -1,8 +1,9 @@
 //! The `brownout` binary: the command line of `brownout::cli` over the
 //! built-in target (the embedded filesystem core), the example engines
 //! of `targets/examples`, redb (`targets/redb`), sequential-storage
-//! (`targets/sequential-storage`), ekv (`targets/ekv`) and tickv
-//! (`targets/tickv`). A user's own binary looks the same, with their
+//! (`targets/sequential-storage`), ekv (`targets/ekv`), tickv
+//! (`targets/tickv`) and, with the `littlefs` feature, littlefs
+//! (`targets/littlefs`). A user's own binary looks the same, with their
 //! targets in the list.
 
 fn main() -> std::process::ExitCode {
@@ -11,5 +12,6 @@ fn main() -> std::process::ExitCode {
     targets.extend(brownout_sequential_storage::targets());
     targets.extend(brownout_ekv::targets());
     targets.extend(brownout_tickv::targets());
+    targets.extend(brownout_littlefs::targets());
     brownout::cli::main(&targets)
 }

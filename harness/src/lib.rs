@@ -31,12 +31,13 @@ pub mod workload;
 
 pub use campaign::fuzz_loop::{fuzz, FuzzOptions, Summary};
 pub use campaign::registry::{register, run_workload};
+pub use engine::files::{FilesEngine, FilesError};
 pub use engine::fs::{FsEngine, FsError};
 pub use engine::kv::{KvEngine, KvError};
 pub use finding::{Finding, Rule};
 pub use run::check::OracleOptions;
 pub use run::execute::ExecOptions;
 pub use run::pipeline::{Outcome, RunError};
-pub use run::target::{FsTarget, KvTarget, Target};
+pub use run::target::{FilesTarget, FsTarget, KvTarget, Target};
 pub use target::{DeviceModel, TargetInfo, Vocabulary};
 pub use workload::{CrashMode, FuzzConfig, Workload};

@@ -288,7 +288,7 @@ impl Shrinker<'_> {
     fn shrink_header(&mut self, best: &mut Workload) -> bool {
         let mut changed = false;
         let used: Vec<u32> = {
-            let mut v: Vec<u32> = best.ops.iter().filter_map(Op::file).collect();
+            let mut v: Vec<u32> = best.ops.iter().flat_map(Op::files).collect();
             v.sort_unstable();
             v.dedup();
             v
@@ -323,9 +323,7 @@ impl Shrinker<'_> {
 }
 
 fn renumber(op: &mut Op, map: impl Fn(u32) -> u32) {
-    if let Some(file) = op.file_mut() {
-        *file = map(*file);
-    }
+    op.map_files(map);
 }
 
 /// Shrinks `workload`, which must produce a finding, to a smaller one with

@@ -155,6 +155,7 @@ fn retarget(op: &mut Op, to: u32) {
     if let Some(file) = op.file_mut() {
         *file = to;
     }
+    // A rename onto itself is invalid (and dropped by the caller).
 }
 
 /// Moves a range or truncate of `op` anywhere in the file (the
@@ -234,7 +235,11 @@ fn nudge(op: &mut Op, rng: &mut ChaCha8Rng, files: u32, keys: u32, file_max: u64
         Op::Fdatasync { file } => *op = Op::Fsync { file: *file },
         Op::Complete { pick } => *pick = rng.gen_range(0..8),
         Op::Writeback { pages, .. } => *pages = rng.gen_bool(0.5).then(|| rng.gen_range(1..=4)),
-        Op::Create { file } | Op::DioWait { file } => *file = rng.gen_range(0..files),
+        Op::Create { file } | Op::DioWait { file } | Op::Close { file } | Op::Unlink { file } => {
+            *file = rng.gen_range(0..files)
+        }
+        Op::Rename { from, to } => std::mem::swap(from, to),
+        Op::Mkdir { dir } => *dir = (*dir + 1) % crate::workload::files::DIRS,
         Op::Put { key, len } => match rng.gen_range(0..2) {
             0 => *key = rng.gen_range(0..keys),
             _ => *len = rng.gen_range(1..=(*len * 2).clamp(1, 4096)),

@@ -61,6 +61,8 @@ pub struct File {
     unlogged_zeroes: Option<(u64, u64)>,
     /// The engine assumes only byte atomicity ([`File::set_byte_atomic`]).
     byte_atomic: bool,
+    /// The modelled cache's page size ([`File::set_page_bytes`]).
+    page_bytes: u64,
 }
 
 impl File {
@@ -77,6 +79,18 @@ impl File {
     /// Whole-sector writes tear at sectors as before (torn mode).
     pub fn set_byte_atomic(&mut self, on: bool) {
         self.byte_atomic = on;
+    }
+
+    /// Sets the page size of the modelled cache (a multiple of 512 that
+    /// divides the device; [`PAGE_SIZE`] by default): the unit in which
+    /// writes reach the disk. A block device with a write cache, which
+    /// reorders sectors, is a file of 512-byte pages.
+    pub fn set_page_bytes(&mut self, page_bytes: u64) {
+        assert!(
+            page_bytes.is_multiple_of(SECTOR) && self.device_bytes.is_multiple_of(page_bytes),
+            "a page of {page_bytes} bytes is not whole sectors dividing the device"
+        );
+        self.page_bytes = page_bytes;
     }
 
     /// Bytes the file may grow to on this device.
@@ -206,7 +220,7 @@ impl File {
     /// Logs every page of `offset..offset + len` (`len > 0`).
     fn log_pages(&mut self, offset: u64, len: u64) {
         let end = offset + len;
-        for page in offset / PAGE_SIZE..=(end - 1) / PAGE_SIZE {
+        for page in offset / self.page_bytes..=(end - 1) / self.page_bytes {
             self.log_page(page);
         }
     }
@@ -220,11 +234,11 @@ impl File {
             let old = self.len;
             self.zero_raw(len, old - len);
             if self.log.is_some() {
-                if !len.is_multiple_of(PAGE_SIZE) {
-                    self.log_page(len / PAGE_SIZE);
+                if !len.is_multiple_of(self.page_bytes) {
+                    self.log_page(len / self.page_bytes);
                 }
-                let from = len.div_ceil(PAGE_SIZE) * PAGE_SIZE;
-                let to = old.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+                let from = len.div_ceil(self.page_bytes) * self.page_bytes;
+                let to = old.div_ceil(self.page_bytes) * self.page_bytes;
                 if to > from {
                     let log = self.log.as_mut().expect("checked above");
                     let id = log.submit_discard(from / SECTOR, (to - from) / SECTOR);
@@ -255,10 +269,10 @@ impl File {
         let Some((from, to)) = self.unlogged_zeroes.take() else {
             return;
         };
-        if !from.is_multiple_of(PAGE_SIZE) {
-            self.log_page(from / PAGE_SIZE);
+        if !from.is_multiple_of(self.page_bytes) {
+            self.log_page(from / self.page_bytes);
         }
-        let first = from.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        let first = from.div_ceil(self.page_bytes) * self.page_bytes;
         if let Some(log) = &mut self.log {
             if first < to {
                 let id = log.submit_discard(first / SECTOR, (to - first) / SECTOR);
@@ -279,9 +293,9 @@ impl File {
     /// Logs page `page` with its current contents (cached: volatile).
     fn log_page(&mut self, page: u64) {
         let mut buf = std::mem::take(&mut self.page);
-        buf.resize(PAGE_SIZE as usize, 0);
-        let start = page * PAGE_SIZE;
-        let n = PAGE_SIZE.min(self.capacity() - start) as usize;
+        buf.resize(self.page_bytes as usize, 0);
+        let start = page * self.page_bytes;
+        let n = self.page_bytes.min(self.capacity() - start) as usize;
         self.read_raw(start, &mut buf[..n]);
         if let Some(log) = &mut self.log {
             let id = log.submit_write(start / SECTOR, &buf[..n], WriteFlags::default());
@@ -333,6 +347,7 @@ impl Recorder for File {
             page: Vec::new(),
             unlogged_zeroes: None,
             byte_atomic: false,
+            page_bytes: PAGE_SIZE,
         }
     }
 
@@ -353,6 +368,7 @@ impl Recorder for File {
             page: Vec::new(),
             unlogged_zeroes: None,
             byte_atomic: false,
+            page_bytes: PAGE_SIZE,
         };
         // What lies past the end is not the file's: a crash may have kept
         // pages whose length change it lost. They read as zero if the file

@@ -3,12 +3,16 @@
 //!
 //! - [`fs::FsEngine`]: a filesystem mounted on a recording
 //!   [`Disk`](crate::device::disk::Disk) (the `fs` vocabulary);
+//! - [`files::FilesEngine`]: a copy-on-write file system over any
+//!   recording device (the `fs` vocabulary with namespace operations;
+//!   littlefs);
 //! - [`kv::KvEngine`]: a key-value engine over a recording device (the
-//!   `kv` vocabulary; today the `file` model).
+//!   `kv` vocabulary).
 //!
 //! Each method has one duty; the executor decides what to run, the model
 //! what a crash may leave, the oracle whether the engine kept its
-//! contract. Wrap an engine in [`crate::FsTarget`] or [`crate::KvTarget`]
+//! contract. Wrap an engine in [`crate::FsTarget`], [`crate::FilesTarget`]
+//! or [`crate::KvTarget`]
 //! and register it ([`crate::register`]), or hand it to
 //! [`crate::cli::main`].
 //!
@@ -18,6 +22,7 @@
 
 #![deny(missing_docs)]
 
+pub mod files;
 pub mod fs;
 pub mod kv;
 

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod continuation;
 pub mod execute;
+pub mod files;
 pub mod kv;
 pub mod pipeline;
 pub mod show;

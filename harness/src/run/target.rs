@@ -1,7 +1,9 @@
 //! [`Target`]: a target as the campaign sees it, one object per engine,
-//! built from an adapter with [`FsTarget`] or [`KvTarget`]. Everything
+//! built from an adapter with [`FsTarget`], [`FilesTarget`] or
+//! [`KvTarget`]. Everything
 //! below it is generic over the engine: dispatch happens once per workload.
 
+use crate::engine::files::FilesEngine;
 use crate::engine::fs::FsEngine;
 use crate::engine::kv::KvEngine;
 use crate::run::check::OracleOptions;
@@ -117,5 +119,48 @@ impl<E: KvEngine> Target for KvTarget<E> {
 
     fn execute(&self, workload: &Workload, exec: &ExecOptions) -> Execution {
         crate::run::kv::execute(&self.engine, &self.info, workload, exec).0
+    }
+}
+
+/// A [`FilesEngine`] (a copy-on-write file system) as a [`Target`].
+pub struct FilesTarget<E> {
+    engine: E,
+    info: TargetInfo,
+}
+
+impl<E: FilesEngine> FilesTarget<E> {
+    /// Wraps `engine`.
+    pub fn new(engine: E) -> Self {
+        let info = engine.info();
+        assert!(
+            info.vocabulary == Vocabulary::Fs
+                && info.contract.file_updates == crate::target::FileUpdates::CopyOnWrite,
+            "a FilesEngine speaks the fs vocabulary with copy-on-write files"
+        );
+        FilesTarget { engine, info }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &E {
+        &self.engine
+    }
+}
+
+impl<E: FilesEngine> Target for FilesTarget<E> {
+    fn info(&self) -> &TargetInfo {
+        &self.info
+    }
+
+    fn run(
+        &self,
+        workload: &Workload,
+        exec: &ExecOptions,
+        oracle: &OracleOptions,
+    ) -> Result<Outcome, RunError> {
+        crate::run::files::run(&self.engine, &self.info, workload, exec, oracle)
+    }
+
+    fn execute(&self, workload: &Workload, exec: &ExecOptions) -> Execution {
+        crate::run::files::execute(&self.engine, &self.info, workload, exec).0
     }
 }

@@ -67,6 +67,25 @@ pub struct Contract {
     pub atomicity: &'static str,
     /// Whether opening (mounting) after any crash must succeed.
     pub recovery_must_succeed: bool,
+    /// What a crash may leave of a file (the `fs` vocabulary; `kv`
+    /// targets say [`FileUpdates::InPlace`], which they never use).
+    pub file_updates: FileUpdates,
+}
+
+/// What a crash may leave of a file: the two models of the `fs`
+/// vocabulary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileUpdates {
+    /// Written in place (POSIX): each byte of a write may reach the disk
+    /// on its own, and is durable once an fsync (or O_DSYNC, or the
+    /// barrier) covering it has returned (`fs-under-test`, Linux).
+    InPlace,
+    /// Copy on write: a file after a crash equals exactly one of its
+    /// committed versions (each sync or close commits one) at or after the
+    /// last acknowledged one, and each rename, remove and mkdir is all or
+    /// nothing (littlefs).
+    CopyOnWrite,
 }
 
 /// A named bug switch a target carries (off by default).

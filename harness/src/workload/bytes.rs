@@ -178,10 +178,14 @@ pub fn project(w: &Workload, max_ops: usize) -> Projected {
             | Op::Get { .. }
             | Op::CheckIntegrity
             | Op::Compact
-            | Op::Unwind => {
+            | Op::Unwind
+            | Op::Close { .. }
+            | Op::Rename { .. }
+            | Op::Unlink { .. }
+            | Op::Mkdir { .. } => {
                 note(
                     Some(i),
-                    format!("`{op}` dropped (the byte encoding is the fs generator's)"),
+                    format!("`{op}` dropped (the byte encoding is the in-place fs generator's)"),
                 );
                 continue;
             }

@@ -232,6 +232,7 @@ mod tests {
                 acknowledges: "commit",
                 atomicity: "transaction",
                 recovery_must_succeed: true,
+                file_updates: crate::target::FileUpdates::InPlace,
             },
             bugs: Vec::new(),
             settings: Vec::new(),

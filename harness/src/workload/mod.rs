@@ -11,10 +11,11 @@
 //! [`pattern_byte`], so any byte read back names the write it came from.
 
 pub mod bytes;
+pub mod files;
 pub mod kv;
 
 use crate::finding::{Finding, Rule};
-use crate::target::{TargetInfo, Vocabulary};
+use crate::target::{FileUpdates, TargetInfo, Vocabulary};
 use arbitrary::Unstructured;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -84,6 +85,10 @@ pub type FileId = u32;
 
 /// A key of a `kv` workload, by index (`k0`, `k1`, …).
 pub type KeyId = u32;
+
+/// A directory of an `fs` workload on a copy-on-write target (`d0`,
+/// `d1`; see [`files`]).
+pub type DirId = u32;
 
 /// What `inode_dio_wait` promises (BUGS.md, "The barrier contract"): a
 /// contract an `fs` target with direct I/O declares.
@@ -291,6 +296,24 @@ pub enum Op {
     Complete {
         pick: u32,
     },
+    /// `fs`, copy-on-write targets: commit the file's changes and close
+    /// its handle (`lfs_file_close`).
+    Close {
+        file: FileId,
+    },
+    /// `fs`, copy-on-write targets: rename a file, replacing `to`.
+    Rename {
+        from: FileId,
+        to: FileId,
+    },
+    /// `fs`, copy-on-write targets: remove a file (`lfs_remove`).
+    Unlink {
+        file: FileId,
+    },
+    /// `fs`, copy-on-write targets: create directory `d{dir}`.
+    Mkdir {
+        dir: DirId,
+    },
     /// `kv`: put `key` = a value of `len` bytes (derived from key and
     /// write id) in the open transaction.
     Put {
@@ -339,10 +362,22 @@ impl Op {
             | Op::Fsync { file }
             | Op::Fdatasync { file }
             | Op::Truncate { file, .. }
-            | Op::DioWait { file } => Some(file),
+            | Op::DioWait { file }
+            | Op::Close { file }
+            | Op::Unlink { file }
+            | Op::Rename { from: file, .. } => Some(file),
             Op::Writeback { file, .. } => file,
             _ => None,
         }
+    }
+
+    /// Every file the operation names (a rename names two).
+    pub fn files(&self) -> impl Iterator<Item = FileId> {
+        let second = match *self {
+            Op::Rename { to, .. } => Some(to),
+            _ => None,
+        };
+        self.file().into_iter().chain(second)
     }
 
     /// The key the operation is about (`kv`), if any.
@@ -363,9 +398,22 @@ impl Op {
             | Op::Fsync { file }
             | Op::Fdatasync { file }
             | Op::Truncate { file, .. }
-            | Op::DioWait { file } => Some(file),
+            | Op::DioWait { file }
+            | Op::Close { file }
+            | Op::Unlink { file }
+            | Op::Rename { from: file, .. } => Some(file),
             Op::Writeback { file, .. } => file.as_mut(),
             _ => None,
+        }
+    }
+
+    /// Applies `f` to every file the operation names (renumbering files).
+    pub fn map_files(&mut self, f: impl Fn(FileId) -> FileId) {
+        if let Op::Rename { to, .. } = self {
+            *to = f(*to);
+        }
+        if let Some(file) = self.file_mut() {
+            *file = f(*file);
         }
     }
 
@@ -384,6 +432,10 @@ impl Op {
             Op::Syncfs => "syncfs",
             Op::Remount => "remount",
             Op::Complete { .. } => "complete",
+            Op::Close { .. } => "close",
+            Op::Rename { .. } => "rename",
+            Op::Unlink { .. } => "unlink",
+            Op::Mkdir { .. } => "mkdir",
             Op::Put { .. } => "put",
             Op::Remove { .. } => "remove",
             Op::Commit { .. } => "commit",
@@ -396,6 +448,28 @@ impl Op {
         }
     }
 }
+
+/// The `fs` operations of a filesystem written in place (POSIX, the
+/// embedded core): a target's `ops` declares a subset.
+pub const FS_IN_PLACE_OPS: &[&str] = &[
+    "create",
+    "write",
+    "dio-write",
+    "read",
+    "fsync",
+    "fdatasync",
+    "truncate",
+    "dio-wait",
+    "writeback",
+    "syncfs",
+    "remount",
+    "complete",
+];
+
+/// The namespace operations of the `fs` vocabulary, on copy-on-write
+/// targets (littlefs): the executor there runs `close`, `rename`,
+/// `unlink` and `mkdir` as the engine's own calls.
+pub const FS_NAMESPACE_OPS: &[&str] = &["close", "rename", "unlink", "mkdir"];
 
 /// Every operation keyword of the `fs` vocabulary.
 pub const FS_OPS: &[&str] = &[
@@ -411,6 +485,10 @@ pub const FS_OPS: &[&str] = &[
     "syncfs",
     "remount",
     "complete",
+    "close",
+    "rename",
+    "unlink",
+    "mkdir",
 ];
 
 /// The `kv` operations every key-value engine has: a target's `ops` for
@@ -536,6 +614,10 @@ pub fn pattern(file: FileId, offset: u64, len: u64, wid: u32) -> Vec<u8> {
 pub enum InvalidOp {
     #[error("file f{file} is past the file count ({files} files: f0..f{last})", last = files.saturating_sub(1))]
     FileOutOfRange { file: FileId, files: u32 },
+    #[error("rename of f{file} onto itself")]
+    RenameOntoItself { file: FileId },
+    #[error("directory d{dir} is past the directories d0..d{last}", last = files::DIRS - 1)]
+    DirOutOfRange { dir: DirId },
     #[error("{what} {value} is past the file limit of {FILE_LIMIT} bytes")]
     PastFileLimit { what: &'static str, value: u64 },
     #[error("length {len} is out of range (1..={MAX_IO})")]
@@ -628,10 +710,19 @@ impl Op {
     /// Checks the operation against the limits of a workload of `files`
     /// files (any target).
     pub fn validate(&self, files: u32) -> Result<(), InvalidOp> {
-        if let Some(file) = self.file() {
+        for file in self.files() {
             if file >= files {
                 return Err(InvalidOp::FileOutOfRange { file, files });
             }
+        }
+        match *self {
+            Op::Mkdir { dir } if dir >= files::DIRS => {
+                return Err(InvalidOp::DirOutOfRange { dir })
+            }
+            Op::Rename { from, to } if from == to => {
+                return Err(InvalidOp::RenameOntoItself { file: from })
+            }
+            _ => {}
         }
         let range = |offset: u64, len: u64| {
             if len == 0 || len > MAX_IO {
@@ -758,7 +849,11 @@ impl fmt::Display for Op {
             Op::Create { file }
             | Op::Fsync { file }
             | Op::Fdatasync { file }
-            | Op::DioWait { file } => write!(f, "{kw} f{file}"),
+            | Op::DioWait { file }
+            | Op::Close { file }
+            | Op::Unlink { file } => write!(f, "{kw} f{file}"),
+            Op::Rename { from, to } => write!(f, "{kw} f{from} f{to}"),
+            Op::Mkdir { dir } => write!(f, "{kw} d{dir}"),
             Op::Write {
                 file,
                 offset,
@@ -918,14 +1013,34 @@ fn parse_op(line: usize, text: &str) -> Result<Op, ParseError> {
     let mut words = text.split_whitespace();
     let kw = words.next().unwrap_or_default();
     let op = match kw {
-        "create" | "fsync" | "fdatasync" | "dio-wait" => {
+        "create" | "fsync" | "fdatasync" | "dio-wait" | "close" | "unlink" => {
             let file = parse_file(line, words.next())?;
             match kw {
                 "create" => Op::Create { file },
                 "fsync" => Op::Fsync { file },
                 "fdatasync" => Op::Fdatasync { file },
+                "close" => Op::Close { file },
+                "unlink" => Op::Unlink { file },
                 _ => Op::DioWait { file },
             }
+        }
+        "rename" => {
+            let from = parse_file(line, words.next())?;
+            let to = parse_file(line, words.next())?;
+            if from == to {
+                return Err(err(line, format!("rename of f{from} onto itself")));
+            }
+            Op::Rename { from, to }
+        }
+        "mkdir" => {
+            let w = words
+                .next()
+                .ok_or_else(|| err(line, "missing directory argument (expected d0, d1)"))?;
+            let dir = w
+                .strip_prefix('d')
+                .and_then(|n| n.parse::<u32>().ok())
+                .ok_or_else(|| err(line, format!("expected a directory like `d0`, found `{w}`")))?;
+            Op::Mkdir { dir }
         }
         "write" | "dio-write" | "read" => {
             let file = parse_file(line, words.next())?;
@@ -1212,8 +1327,9 @@ impl Default for FuzzConfig {
 /// of `from_unstructured`'s match: write, dio-write, read, fsync,
 /// fdatasync, truncate, dio-wait, writeback, syncfs, remount, complete.
 pub(crate) const BASE_WEIGHTS: [u32; 11] = [20, 22, 6, 8, 6, 8, 6, 6, 3, 2, 13];
-// The generator's kinds are `FS_OPS` after `create`, in that order.
-const _: () = assert!(FS_OPS.len() == BASE_WEIGHTS.len() + 1);
+// The generator's kinds are `FS_IN_PLACE_OPS` after `create`, in that
+// order.
+const _: () = assert!(FS_IN_PLACE_OPS.len() == BASE_WEIGHTS.len() + 1);
 
 /// Swarm testing: each workload scales every operation kind's weight by 0,
 /// 1, 2 or 3, drawn from the input, so that some workloads leave out whole
@@ -1361,6 +1477,9 @@ impl Workload {
     ) -> arbitrary::Result<Self> {
         match info {
             Some(info) if info.vocabulary == Vocabulary::Kv => kv::generate(u, cfg, info),
+            Some(info) if info.contract.file_updates == FileUpdates::CopyOnWrite => {
+                files::generate(u, cfg, info)
+            }
             _ => Self::fs_from_unstructured(u, cfg, info),
         }
     }
@@ -1391,7 +1510,7 @@ impl Workload {
         let max_ops = cfg.max_ops.clamp(1, MAX_OPS);
         let mut weights = swarm_weights(u)?;
         // Only what the target declares (same bytes consumed either way).
-        for (w, kw) in weights.iter_mut().zip(&FS_OPS[1..]) {
+        for (w, kw) in weights.iter_mut().zip(&FS_IN_PLACE_OPS[1..]) {
             if info.is_some_and(|t| !t.supports(kw)) {
                 *w = 0;
             }

@@ -19,7 +19,7 @@
 use brownout::device::flash::{Flash, FlashError, Geometry, ERASED};
 use brownout::engine::block_on;
 use brownout::engine::kv::{Entries, KvEngine, KvError};
-use brownout::target::{Contract, DeviceModel, Limits, TargetInfo, Vocabulary};
+use brownout::target::{Contract, DeviceModel, FileUpdates, Limits, TargetInfo, Vocabulary};
 use brownout::workload::Header;
 use ekv::flash::PageID;
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
@@ -158,6 +158,7 @@ impl KvEngine for Ekv {
                 acknowledges: "WriteTransaction::commit returns Ok: the transaction is durable",
                 atomicity: "a write transaction is all or nothing, even if power fails midway",
                 recovery_must_succeed: true,
+                file_updates: FileUpdates::InPlace,
             },
             bugs: Vec::new(),
             settings: Vec::new(),

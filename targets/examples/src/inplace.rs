@@ -25,7 +25,7 @@
 
 use brownout::device::file::File;
 use brownout::engine::kv::{Entries, KvEngine, KvError};
-use brownout::target::{Contract, DeviceModel, Limits, TargetInfo, Vocabulary};
+use brownout::target::{Contract, DeviceModel, FileUpdates, Limits, TargetInfo, Vocabulary};
 use brownout::workload::Header;
 use std::collections::BTreeMap;
 
@@ -130,6 +130,7 @@ impl KvEngine for InPlace {
                 atomicity: "claims a commit is all or nothing (it is not: records are \
                             overwritten in place)",
                 recovery_must_succeed: true,
+                file_updates: FileUpdates::InPlace,
             },
             bugs: Vec::new(),
             settings: Vec::new(),

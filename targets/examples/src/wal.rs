@@ -34,7 +34,7 @@
 
 use brownout::device::file::File;
 use brownout::engine::kv::{Entries, KvEngine, KvError};
-use brownout::target::{Contract, DeviceModel, Limits, TargetInfo, Vocabulary};
+use brownout::target::{Contract, DeviceModel, FileUpdates, Limits, TargetInfo, Vocabulary};
 use brownout::workload::Header;
 use std::collections::BTreeMap;
 
@@ -213,6 +213,7 @@ impl KvEngine for Wal {
                                commit are durable",
                 atomicity: "a commit is all or nothing",
                 recovery_must_succeed: true,
+                file_updates: FileUpdates::InPlace,
             },
             bugs: Vec::new(),
             settings: Vec::new(),

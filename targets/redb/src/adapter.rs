@@ -25,7 +25,9 @@
 
 use brownout::device::file::File;
 use brownout::engine::kv::{Entries, KvEngine, KvError};
-use brownout::target::{Contract, DeviceModel, Limits, Setting, TargetInfo, Vocabulary};
+use brownout::target::{
+    Contract, DeviceModel, FileUpdates, Limits, Setting, TargetInfo, Vocabulary,
+};
 use brownout::workload::Header;
 use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, StorageBackend, TableDefinition,
@@ -282,6 +284,7 @@ impl KvEngine for Redb {
                                are not durable until a later Immediate commit",
                 atomicity: "a transaction is all or nothing",
                 recovery_must_succeed: true,
+                file_updates: FileUpdates::InPlace,
             },
             bugs: Vec::new(),
             settings: SETTINGS.to_vec(),

@@ -21,7 +21,7 @@
 use brownout::device::flash::{Flash, FlashError, Geometry};
 use brownout::engine::block_on;
 use brownout::engine::kv::{Entries, KvEngine, KvError};
-use brownout::target::{Contract, DeviceModel, Limits, TargetInfo, Vocabulary};
+use brownout::target::{Contract, DeviceModel, FileUpdates, Limits, TargetInfo, Vocabulary};
 use brownout::workload::Header;
 use embedded_storage_async::nor_flash::{MultiwriteNorFlash, NorFlash, ReadNorFlash};
 use sequential_storage::cache::{Cache, Uncached};
@@ -146,6 +146,7 @@ impl KvEngine for SequentialStorage {
                 atomicity: "one store or remove: an interrupted one leaves the key's old or \
                             new value, never a third, never another key's",
                 recovery_must_succeed: true,
+                file_updates: FileUpdates::InPlace,
             },
             bugs: Vec::new(),
             settings: Vec::new(),

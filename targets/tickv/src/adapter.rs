@@ -20,7 +20,7 @@
 
 use brownout::device::flash::{Flash, Geometry};
 use brownout::engine::kv::{Entries, KvEngine, KvError};
-use brownout::target::{Contract, DeviceModel, Limits, TargetInfo, Vocabulary};
+use brownout::target::{Contract, DeviceModel, FileUpdates, Limits, TargetInfo, Vocabulary};
 use brownout::workload::kv::key_bytes;
 use brownout::workload::Header;
 use std::cell::RefCell;
@@ -122,6 +122,7 @@ impl KvEngine for Tickv {
                 atomicity: "one append or invalidate: a failure to write or delete key K \
                             affects only K (old or new value, never another key's)",
                 recovery_must_succeed: true,
+                file_updates: FileUpdates::InPlace,
             },
             bugs: Vec::new(),
             settings: Vec::new(),
