@@ -561,18 +561,18 @@ impl<E: FilesEngine> TreeCheck<'_, E> {
                 f.file = None;
                 f
             }
-            Some(j) => Finding::new(
-                Rule::StaleData,
-                format!("the file system shows commit {j}, which had not begun at the crash"),
-            ),
-            None => {
-                let mut f = Finding::new(
-                    Rule::StaleData,
-                    format!(
+            later => {
+                let message = match later {
+                    Some(j) => format!(
+                        "the file system shows commit {j}, which had not begun at the crash"
+                    ),
+                    None => format!(
                         "the tree equals no committed tree: {}",
                         difference(&m.states[hi], &observed)
                     ),
-                );
+                };
+                let mut f = Finding::new(Rule::StaleData, message);
+                // The commit in progress at the crash, when there is one.
                 if let Some(c) = hi.checked_sub(1).map(|c| &m.commits[c]) {
                     f.op = Some(c.op);
                     f.op_text = Some(w.ops[c.op].to_string());

@@ -1,12 +1,13 @@
 //! The littlefs adapter: littlefs's block device over brownout's
 //! recording devices, and the `fs` vocabulary as littlefs's calls.
 //!
-//! Two media, picked per workload by the `write-cache` setting:
-//! - without it, NOR flash (the `flash` device model): what littlefs2's
+//! Two media, picked per workload: a disk with a write cache in reorder
+//! mode or with the `write-cache` setting, NOR flash otherwise.
+//! - NOR flash (the `flash` device model): what littlefs2's
 //!   `Storage` trait describes, every program and erase durable when it
 //!   returns, and littlefs's `sync` callback has nothing to do; prefix
 //!   and torn crash states apply;
-//! - with it, storage with a volatile write cache (an SD card, eMMC, an
+//! - storage with a volatile write cache (an SD card, eMMC, an
 //!   FTL): a disk of 512-byte sectors (the `file` device model with
 //!   sector-sized pages, its length fixed at the start) whose programs
 //!   reach the media on their own, in any order, until littlefs's `sync`
@@ -296,7 +297,7 @@ impl FilesEngine for Littlefs {
             bugs: Vec::new(),
             settings: vec![Setting {
                 name: WRITE_CACHE,
-                summary: "the medium has a volatile write cache (SD card, eMMC, FTL): programs reach it in any order until littlefs's sync callback flushes (the disk model; crash mode reorder applies) instead of NOR flash",
+                summary: "the medium is a disk with a volatile write cache (SD card, eMMC, FTL), whose programs reach it in any order until littlefs's sync callback flushes, instead of NOR flash (always so in reorder mode)",
             }],
             limits: Limits {
                 files_max: 8,
@@ -313,7 +314,10 @@ impl FilesEngine for Littlefs {
 
     fn configure(&self, header: &Header) -> Config {
         Config {
-            write_cache: header.settings.contains(WRITE_CACHE),
+            // On flash, whose calls are durable on return, reorder mode
+            // would be prefix mode again: a device that reorders is one
+            // with a write cache.
+            write_cache: header.settings.contains(WRITE_CACHE) || header.mode == CrashMode::Reorder,
         }
     }
 
