@@ -56,7 +56,7 @@ fn encode(tree: &BTreeMap<String, Node>) -> Vec<u8> {
 
 fn decode(mut b: &[u8]) -> Option<BTreeMap<String, Node>> {
     let mut tree = BTreeMap::new();
-    let mut take = |n: usize, b: &mut &[u8]| -> Option<Vec<u8>> {
+    let take = |n: usize, b: &mut &[u8]| -> Option<Vec<u8>> {
         let (head, rest) = (b.get(..n)?, b.get(n..)?);
         *b = rest;
         Some(head.to_vec())
