@@ -235,11 +235,11 @@ impl<E: FilesEngine> Run<'_, E> {
         op_finding(rule, self.workload, self.i, message)
     }
 
-    /// Records a commit that made `next`, its call begun at `start`.
-    fn commit(&mut self, fs: &mut E::Fs, next: Namespace, start: usize) {
-        let op = self.workload.ops[self.i].keyword();
+    /// Records a commit that made `next`, its call (`what`) begun at
+    /// `start`.
+    fn commit(&mut self, fs: &mut E::Fs, next: Namespace, start: usize, what: &str) {
         let device = self.engine.device_mut(fs);
-        device.mark(&format!("ret {op}"));
+        device.mark(&format!("ret {what}"));
         let acked = device.position();
         self.model.commit(self.i, next, start, acked);
     }
@@ -253,7 +253,7 @@ impl<E: FilesEngine> Run<'_, E> {
         let got = self.call(fs, |e, fs| e.close(fs, &file_path(file)))?;
         self.outcome(Ok(()), got)?;
         let next = self.model.synced(file);
-        self.commit(fs, next, start);
+        self.commit(fs, next, start, "close");
         self.model.forget(file);
         Ok(())
     }
@@ -270,7 +270,7 @@ impl<E: FilesEngine> Run<'_, E> {
                     self.model.create(file);
                     if commits {
                         let next = self.model.synced(file);
-                        self.commit(fs, next, start);
+                        self.commit(fs, next, start, op.keyword());
                     }
                 }
             }
@@ -303,7 +303,7 @@ impl<E: FilesEngine> Run<'_, E> {
                 if self.outcome(self.model.expect_open(file), got)?.is_some() {
                     self.model.open(file);
                     let next = self.model.synced(file);
-                    self.commit(fs, next, start);
+                    self.commit(fs, next, start, op.keyword());
                 }
             }
             Op::Close { file } => {
@@ -322,7 +322,7 @@ impl<E: FilesEngine> Run<'_, E> {
                 let got = self.call(fs, |e, fs| e.rename(fs, &file_path(from), &file_path(to)))?;
                 if self.outcome(expected, got)?.is_some() {
                     let next = self.model.renamed(from, to);
-                    self.commit(fs, next, start);
+                    self.commit(fs, next, start, op.keyword());
                 }
             }
             Op::Unlink { file } => {
@@ -332,7 +332,7 @@ impl<E: FilesEngine> Run<'_, E> {
                 let got = self.call(fs, |e, fs| e.remove(fs, &file_path(file)))?;
                 if self.outcome(expected, got)?.is_some() {
                     let next = self.model.unlinked(file);
-                    self.commit(fs, next, start);
+                    self.commit(fs, next, start, op.keyword());
                 }
             }
             Op::Mkdir { dir } => {
@@ -340,7 +340,7 @@ impl<E: FilesEngine> Run<'_, E> {
                 let got = self.call(fs, |e, fs| e.mkdir(fs, &dir_path(dir)))?;
                 if self.outcome(expected, got)?.is_some() {
                     let next = self.model.made_dir(dir);
-                    self.commit(fs, next, start);
+                    self.commit(fs, next, start, op.keyword());
                 }
             }
             _ => unreachable!("not an operation of a copy-on-write target: {op}"),
