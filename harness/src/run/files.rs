@@ -18,7 +18,7 @@ use crate::finding::{Finding, Rule};
 use crate::model::files::{describe, difference, namespace, FilesModel, Namespace};
 use crate::run::check::{check_states, OracleOptions, StateCheck};
 use crate::run::execute::{ExecOptions, Execution, START_MARK};
-use crate::run::pipeline::{guarded_execution, Outcome, RunError};
+use crate::run::pipeline::{check_execution, guarded_execution, Outcome, RunError};
 use crate::target::TargetInfo;
 use crate::workload::files::{dir_path, file_path};
 use crate::workload::{op_finding, pattern, write_id, FileId, Op, Workload};
@@ -51,23 +51,12 @@ pub fn run<E: FilesEngine>(
         model: &model,
         recovery_must_succeed: info.contract.recovery_must_succeed,
     };
-    if crate::run::continuation::names_continuation(oo) {
-        let continued =
-            crate::guard::catch(|| check_continuations(engine, info, workload, &execution, oo))
-                .map_err(RunError::Panic)??;
-        return Ok(Outcome::of(execution, Some(continued.into_check())));
-    }
-    let mut check = crate::guard::catch(|| check_states(&execution.log, workload, oo, &checker))
-        .map_err(RunError::Panic)??;
-    if check.finding.is_none() && oo.continue_states > 0 && oo.only_state.is_none() {
-        let continued =
-            crate::guard::catch(|| check_continuations(engine, info, workload, &execution, oo))
-                .map_err(RunError::Panic)??;
-        check.states_checked += continued.states_checked;
-        check.continued_states = continued.states_checked;
-        check.finding = continued.finding;
-    }
-    Ok(Outcome::of(execution, Some(check)))
+    check_execution(
+        execution,
+        oo,
+        |execution| check_states(&execution.log, workload, oo, &checker),
+        |execution| check_continuations(engine, info, workload, execution, oo),
+    )
 }
 
 /// Runs `workload`: the execution and the model of its commits.

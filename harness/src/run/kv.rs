@@ -9,7 +9,7 @@ use crate::finding::{Finding, Rule};
 use crate::model::kv::{describe, observed_state, KvModel};
 use crate::run::check::{check_states, OracleOptions, StateCheck};
 use crate::run::execute::{ExecOptions, Execution, START_MARK};
-use crate::run::pipeline::{guarded_execution, Outcome, RunError};
+use crate::run::pipeline::{check_execution, guarded_execution, Outcome, RunError};
 use crate::target::TargetInfo;
 use crate::workload::kv::{key_bytes, value};
 use crate::workload::op_finding;
@@ -44,23 +44,12 @@ pub fn run<E: KvEngine>(
         model: &model,
         recovery_must_succeed: info.contract.recovery_must_succeed,
     };
-    if crate::run::continuation::names_continuation(oo) {
-        let continued =
-            crate::guard::catch(|| check_continuations(engine, info, workload, &execution, oo))
-                .map_err(RunError::Panic)??;
-        return Ok(Outcome::of(execution, Some(continued.into_check())));
-    }
-    let mut check = crate::guard::catch(|| check_states(&execution.log, workload, oo, &checker))
-        .map_err(RunError::Panic)??;
-    if check.finding.is_none() && oo.continue_states > 0 && oo.only_state.is_none() {
-        let continued =
-            crate::guard::catch(|| check_continuations(engine, info, workload, &execution, oo))
-                .map_err(RunError::Panic)??;
-        check.states_checked += continued.states_checked;
-        check.continued_states = continued.states_checked;
-        check.finding = continued.finding;
-    }
-    Ok(Outcome::of(execution, Some(check)))
+    check_execution(
+        execution,
+        oo,
+        |execution| check_states(&execution.log, workload, oo, &checker),
+        |execution| check_continuations(engine, info, workload, execution, oo),
+    )
 }
 
 /// Crash and continue for a `kv` engine (see `run::continuation`): from

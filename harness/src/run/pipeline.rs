@@ -12,6 +12,7 @@ use crate::engine::fs::FsEngine;
 use crate::finding::{Finding, Rule};
 use crate::guard::{self, PanicReport};
 use crate::run::check::{check_crash_states, CrashCheck, OracleOptions};
+use crate::run::continuation::{names_continuation, Continued};
 use crate::run::execute::{execute, ExecOptions, Execution};
 use crate::workload::op_finding;
 use crate::workload::{Op, Workload};
@@ -143,23 +144,35 @@ pub fn run_fs<E: FsEngine>(
     if execution.finding.is_some() {
         return Ok(Outcome::of(execution, None));
     }
-    // The oracle catches panics of the target per crash state; one that
-    // still gets here is the harness's own.
-    // `--state OUTER+INNER`: one state of one continuation.
-    if crate::run::continuation::names_continuation(oo) {
-        let continued = guard::catch(|| {
-            crate::run::continuation::check_continuations(engine, workload, &execution, eo, oo)
-        })
-        .map_err(RunError::Panic)??;
+    check_execution(
+        execution,
+        oo,
+        |execution| check_crash_states(engine, workload, execution, eo, oo),
+        |execution| {
+            crate::run::continuation::check_continuations(engine, workload, execution, eo, oo)
+        },
+    )
+}
+
+/// The crash check of a clean execution, the same for every vocabulary:
+/// with `--state OUTER+INNER`, that one state of one continuation;
+/// otherwise every crash state of the log (`states`), then, unless that
+/// found something, crash and continue (`continuations`). The oracle
+/// catches the target's panics per crash state; one that still gets here
+/// is the harness's own.
+pub fn check_execution(
+    execution: Execution,
+    oo: &OracleOptions,
+    states: impl FnOnce(&Execution) -> Result<CrashCheck, replay::ReplayError>,
+    continuations: impl Fn(&Execution) -> Result<Continued, replay::ReplayError>,
+) -> Result<Outcome, RunError> {
+    if names_continuation(oo) {
+        let continued = guard::catch(|| continuations(&execution)).map_err(RunError::Panic)??;
         return Ok(Outcome::of(execution, Some(continued.into_check())));
     }
-    let mut check = guard::catch(|| check_crash_states(engine, workload, &execution, eo, oo))
-        .map_err(RunError::Panic)??;
+    let mut check = guard::catch(|| states(&execution)).map_err(RunError::Panic)??;
     if check.finding.is_none() && oo.only_state.is_none() && oo.continue_states > 0 {
-        let continued = guard::catch(|| {
-            crate::run::continuation::check_continuations(engine, workload, &execution, eo, oo)
-        })
-        .map_err(RunError::Panic)??;
+        let continued = guard::catch(|| continuations(&execution)).map_err(RunError::Panic)??;
         check.states_checked += continued.states_checked;
         check.continued_states = continued.states_checked;
         check.finding = continued.finding;

@@ -4,7 +4,7 @@
 //! directories and an operation on a file whose directory was never made
 //! fails as the model predicts (ENOENT).
 
-use super::{DirId, FileId, FuzzConfig, Header, Op, Settings, Workload};
+use super::{DirId, FileId, FuzzConfig, Header, Op, Workload};
 use crate::target::TargetInfo;
 use arbitrary::Unstructured;
 
@@ -85,15 +85,7 @@ pub fn generate(
         } else {
             u.int_in_range(0..=files - 1)?
         };
-        let mut roll = u.int_in_range(0..=total - 1)?;
-        let kind = weights
-            .iter()
-            .position(|&w| {
-                let hit = roll < w;
-                roll = roll.saturating_sub(w);
-                hit
-            })
-            .unwrap_or(1);
+        let kind = super::weighted_kind(u, &weights, total)?;
         ops.push(match kind {
             0 => Op::Create { file },
             1 => {
@@ -131,14 +123,8 @@ pub fn generate(
             _ => Op::Remount,
         });
     }
-    // Each setting on in half the workloads, drawn last so the operations
-    // above keep their bytes.
-    let mut settings = Settings::none();
-    for s in &info.settings {
-        if u.ratio(1, 2)? {
-            settings = settings.with(s.name);
-        }
-    }
+    // Drawn last so the operations above keep their bytes.
+    let settings = super::draw_settings(u, info)?;
     Ok(Workload {
         header: Header {
             target: cfg.target.clone(),

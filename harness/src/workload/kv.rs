@@ -130,15 +130,7 @@ pub(super) fn generate(
             break;
         }
         let key = u.int_in_range(0..=keys - 1)?;
-        let mut roll = u.int_in_range(0..=total - 1)?;
-        let kind = weights
-            .iter()
-            .position(|&w| {
-                let hit = roll < w;
-                roll = roll.saturating_sub(w);
-                hit
-            })
-            .unwrap_or(0);
+        let kind = super::weighted_kind(u, &weights, total)?;
         // A store that never overwrites: the key goes first, in a change
         // (and, for one-change commits, a commit) of its own.
         if kind == 0 && !info.limits.put_overwrites && maybe_present.contains(&key) {
@@ -183,14 +175,8 @@ pub(super) fn generate(
             pending = 0;
         }
     }
-    // Each setting on in half the workloads (swarm-style, like the
-    // weights), drawn last so the operations above keep their bytes.
-    let mut settings = super::Settings::none();
-    for s in &info.settings {
-        if u.ratio(1, 2)? {
-            settings = settings.with(s.name);
-        }
-    }
+    // Drawn last so the operations above keep their bytes.
+    let settings = super::draw_settings(u, info)?;
     Ok(Workload {
         header: Header {
             target: cfg.target.clone(),

@@ -471,26 +471,6 @@ pub const FS_IN_PLACE_OPS: &[&str] = &[
 /// `unlink` and `mkdir` as the engine's own calls.
 pub const FS_NAMESPACE_OPS: &[&str] = &["close", "rename", "unlink", "mkdir"];
 
-/// Every operation keyword of the `fs` vocabulary.
-pub const FS_OPS: &[&str] = &[
-    "create",
-    "write",
-    "dio-write",
-    "read",
-    "fsync",
-    "fdatasync",
-    "truncate",
-    "dio-wait",
-    "writeback",
-    "syncfs",
-    "remount",
-    "complete",
-    "close",
-    "rename",
-    "unlink",
-    "mkdir",
-];
-
 /// The `kv` operations every key-value engine has: a target's `ops` for
 /// the vocabulary's core (engines with an integrity check, compaction or
 /// a defined behaviour for a transaction dropped by a panic add those
@@ -1108,7 +1088,7 @@ fn parse_op(line: usize, text: &str) -> Result<Op, ParseError> {
                 line,
                 format!(
                     "unknown operation `{other}` (expected one of: {}, {})",
-                    FS_OPS.join(", "),
+                    [FS_IN_PLACE_OPS, FS_NAMESPACE_OPS].concat().join(", "),
                     KV_OPS.join(", ")
                 ),
             ))
@@ -1347,6 +1327,39 @@ fn swarm_weights(u: &mut Unstructured) -> arbitrary::Result<[u32; 11]> {
     Ok(w)
 }
 
+/// The kind a roll of the input falls on, each kind taking `weights[k]`
+/// of the `total` (their sum, above zero).
+pub(crate) fn weighted_kind(
+    u: &mut Unstructured,
+    weights: &[u32],
+    total: u32,
+) -> arbitrary::Result<usize> {
+    let mut roll = u.int_in_range(0..=total - 1)?;
+    Ok(weights
+        .iter()
+        .position(|&w| {
+            let hit = roll < w;
+            roll = roll.saturating_sub(w);
+            hit
+        })
+        .unwrap_or(0))
+}
+
+/// Each of the target's settings on in half the workloads (swarm-style,
+/// like the weights).
+pub(crate) fn draw_settings(
+    u: &mut Unstructured,
+    info: &TargetInfo,
+) -> arbitrary::Result<Settings> {
+    let mut settings = Settings::none();
+    for s in &info.settings {
+        if u.ratio(1, 2)? {
+            settings = settings.with(s.name);
+        }
+    }
+    Ok(settings)
+}
+
 /// Offsets are drawn from a small window so that operations overlap.
 pub(crate) const WINDOW_BLOCKS: u64 = 8;
 
@@ -1532,15 +1545,7 @@ impl Workload {
                 break;
             }
             let file = pick_file(u, files)?;
-            let mut roll = u.int_in_range(0..=total - 1)?;
-            let kind = weights
-                .iter()
-                .position(|&w| {
-                    let hit = roll < w;
-                    roll = roll.saturating_sub(w);
-                    hit
-                })
-                .unwrap_or(0);
+            let kind = weighted_kind(u, &weights, total)?;
             let op = match kind {
                 0 => {
                     let (offset, len) = pick_range(u, false, wide)?;
