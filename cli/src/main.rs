@@ -13,5 +13,8 @@ fn main() -> std::process::ExitCode {
     targets.extend(brownout_ekv::targets());
     targets.extend(brownout_tickv::targets());
     targets.extend(brownout_littlefs::targets());
+    if let Some((name, how)) = brownout_littlefs::unavailable() {
+        brownout::campaign::registry::register_unavailable(name, how);
+    }
     brownout::cli::main(&targets)
 }

@@ -30,6 +30,22 @@ pub fn register(target: &'static dyn Target) {
     }
 }
 
+/// Targets this binary was built without, with what builds them in.
+fn unavailable() -> &'static RwLock<Vec<(&'static str, &'static str)>> {
+    static UNAVAILABLE: OnceLock<RwLock<Vec<(&'static str, &'static str)>>> = OnceLock::new();
+    UNAVAILABLE.get_or_init(|| RwLock::new(Vec::new()))
+}
+
+/// Records that target `name` exists but is not in this build, and `how`
+/// to build it in (a cargo feature, say): an error naming it then says
+/// so instead of only "unknown".
+pub fn register_unavailable(name: &'static str, how: &'static str) {
+    let mut all = unavailable().write().unwrap_or_else(|e| e.into_inner());
+    if !all.iter().any(|(n, _)| *n == name) {
+        all.push((name, how));
+    }
+}
+
 /// The target called `name`.
 pub fn lookup(name: &str) -> Option<&'static dyn Target> {
     let all = registry().read().unwrap_or_else(|e| e.into_inner());
@@ -41,13 +57,22 @@ pub fn all() -> Vec<&'static dyn Target> {
     registry().read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
-/// The names of every registered target, for error messages.
+/// The names of every registered target, for error messages, and those
+/// not in this build with how to build them in.
 pub fn names() -> String {
-    all()
+    let mut s = all()
         .iter()
         .map(|t| t.info().name)
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    for (name, how) in unavailable()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        s.push_str(&format!("; `{name}` is not in this build: {how}"));
+    }
+    s
 }
 
 /// The target a workload names, or the error a user should see.

@@ -15,6 +15,18 @@ use brownout::Target;
 /// The littlefs version this package links.
 pub const VERSION: &str = "2.9.3";
 
+/// Without the `littlefs` feature: the target's name and how to build it
+/// in, for the command line's "unknown target" errors.
+pub fn unavailable() -> Option<(&'static str, &'static str)> {
+    match cfg!(feature = "littlefs") {
+        true => None,
+        false => Some((
+            "littlefs",
+            "build with `--features littlefs` (C: needs libclang, `apt-get install libclang-dev`)",
+        )),
+    }
+}
+
 /// The `littlefs` target (none without the `littlefs` feature).
 pub fn targets() -> Vec<&'static dyn Target> {
     #[cfg(feature = "littlefs")]
