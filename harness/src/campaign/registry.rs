@@ -31,7 +31,7 @@ pub fn register(target: &'static dyn Target) {
 }
 
 /// Targets this binary was built without, with what builds them in.
-fn unavailable() -> &'static RwLock<Vec<(&'static str, &'static str)>> {
+fn unavailable_list() -> &'static RwLock<Vec<(&'static str, &'static str)>> {
     static UNAVAILABLE: OnceLock<RwLock<Vec<(&'static str, &'static str)>>> = OnceLock::new();
     UNAVAILABLE.get_or_init(|| RwLock::new(Vec::new()))
 }
@@ -40,10 +40,21 @@ fn unavailable() -> &'static RwLock<Vec<(&'static str, &'static str)>> {
 /// to build it in (a cargo feature, say): an error naming it then says
 /// so instead of only "unknown".
 pub fn register_unavailable(name: &'static str, how: &'static str) {
-    let mut all = unavailable().write().unwrap_or_else(|e| e.into_inner());
+    let mut all = unavailable_list()
+        .write()
+        .unwrap_or_else(|e| e.into_inner());
     if !all.iter().any(|(n, _)| *n == name) {
         all.push((name, how));
     }
+}
+
+/// The targets not in this build, with how to build each in, in
+/// registration order.
+pub fn unavailable() -> Vec<(&'static str, &'static str)> {
+    unavailable_list()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
 }
 
 /// The target called `name`.
@@ -65,11 +76,7 @@ pub fn names() -> String {
         .map(|t| t.info().name)
         .collect::<Vec<_>>()
         .join(", ");
-    for (name, how) in unavailable()
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-    {
+    for (name, how) in unavailable() {
         s.push_str(&format!("; `{name}` is not in this build: {how}"));
     }
     s

@@ -425,6 +425,16 @@ fn cmd_targets(a: &TargetsArgs) -> Result<ExitCode> {
         }
         outln!("    acknowledges: {}", i.contract.acknowledges);
         outln!("    atomic:       {}", i.contract.atomicity);
+        if i.vocabulary == crate::target::Vocabulary::Fs {
+            outln!(
+                "    files:        {}",
+                match i.contract.file_updates {
+                    crate::target::FileUpdates::InPlace => "written in place (POSIX)",
+                    crate::target::FileUpdates::CopyOnWrite =>
+                        "copy on write: one of the committed trees after a crash",
+                }
+            );
+        }
         outln!(
             "    recovery:     {}",
             if i.contract.recovery_must_succeed {
@@ -433,6 +443,9 @@ fn cmd_targets(a: &TargetsArgs) -> Result<ExitCode> {
                 "may refuse a damaged image"
             }
         );
+    }
+    for (name, how) in crate::campaign::registry::unavailable() {
+        outln!("{name:<18} not in this build: {how}");
     }
     Ok(ExitCode::SUCCESS)
 }
