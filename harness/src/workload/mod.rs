@@ -628,6 +628,8 @@ pub enum InvalidOp {
     TooManyChanges { target: String, max: u32 },
     #[error("target {target} has no non-durable commits (use `commit durable`)")]
     NoNondurableCommit { target: String },
+    #[error("target {target} has no O_DSYNC writes (copy on write: a write is durable at the file's `fsync` or `close`)")]
+    NoDsyncWrite { target: String },
     #[error("{what} {value} is past target {target}'s limit of {limit}")]
     PastTargetLimit {
         target: String,
@@ -669,6 +671,13 @@ impl Op {
             Ok(())
         };
         match *self {
+            Op::Write { dsync: true, .. }
+                if target.contract.file_updates == FileUpdates::CopyOnWrite =>
+            {
+                Err(InvalidOp::NoDsyncWrite {
+                    target: target.name.to_string(),
+                })
+            }
             Op::Put { len, .. } if len == 0 || len > target.limits.value_len_max => {
                 Err(InvalidOp::BadValueLength {
                     len,
