@@ -154,6 +154,77 @@ fn range(u: &mut Unstructured, file_max: u64) -> arbitrary::Result<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::{Contract, DeviceModel, FileUpdates, Limits, Vocabulary};
+
+    fn cow_target() -> TargetInfo {
+        TargetInfo {
+            name: "cow-test",
+            version: "0".to_string(),
+            device: DeviceModel::Flash,
+            vocabulary: Vocabulary::Fs,
+            ops: vec!["create", "write", "fsync", "close", "rename", "mkdir"],
+            contract: Contract {
+                acknowledges: "sync",
+                atomicity: "copy on write",
+                recovery_must_succeed: true,
+                file_updates: FileUpdates::CopyOnWrite,
+            },
+            bugs: Vec::new(),
+            settings: Vec::new(),
+            limits: Limits {
+                files_max: 8,
+                file_size_max: 2048,
+                keys_max: 0,
+                value_len_max: 0,
+                device_bytes: 1 << 16,
+                changes_per_commit_max: 0,
+                nondurable_commits: false,
+                put_overwrites: true,
+            },
+        }
+    }
+
+    #[test]
+    fn generated_workloads_use_only_what_the_target_declares() {
+        let info = cow_target();
+        let cfg = FuzzConfig {
+            target: "cow-test".to_string(),
+            max_ops: 64,
+            ..FuzzConfig::default()
+        };
+        let mut kinds = std::collections::BTreeSet::new();
+        for i in 0..200 {
+            let w = crate::workload::generate(7, i, &cfg, Some(&info));
+            w.validate_for(&info).expect("valid for its target");
+            assert_eq!(crate::workload::Workload::parse(&w.to_text()).unwrap(), w);
+            kinds.extend(w.ops.iter().map(Op::keyword));
+        }
+        let declared: std::collections::BTreeSet<&str> = info.ops.iter().copied().collect();
+        assert_eq!(kinds, declared, "every declared kind drawn, nothing else");
+    }
+
+    #[test]
+    fn an_o_dsync_write_is_refused() {
+        let info = cow_target();
+        let dsync = Op::Write {
+            file: 0,
+            offset: 0,
+            len: 1,
+            dsync: true,
+        };
+        let plain = Op::Write {
+            file: 0,
+            offset: 0,
+            len: 1,
+            dsync: false,
+        };
+        let header = Header {
+            files: 1,
+            ..Header::default()
+        };
+        assert!(dsync.validate_for(&info, &header).is_err());
+        assert!(plain.validate_for(&info, &header).is_ok());
+    }
 
     #[test]
     fn files_past_the_root_alternate_between_the_directories() {
