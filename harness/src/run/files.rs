@@ -18,7 +18,7 @@ use crate::finding::{Finding, Rule};
 use crate::model::files::{describe, difference, namespace, FilesModel, Namespace};
 use crate::run::check::{check_states, OracleOptions, StateCheck};
 use crate::run::execute::{ExecOptions, Execution, START_MARK};
-use crate::run::pipeline::{check_execution, guarded_execution, Outcome, RunError};
+use crate::run::pipeline::{check_execution, guarded_call, guarded_execution, Outcome, RunError};
 use crate::target::TargetInfo;
 use crate::workload::files::{dir_path, file_path};
 use crate::workload::{op_finding, pattern, write_id, FileId, Op, Workload};
@@ -176,18 +176,14 @@ struct Run<'a, E: FilesEngine> {
 }
 
 impl<E: FilesEngine> Run<'_, E> {
-    /// Calls the engine under the panic guard: a panic of the engine is
-    /// its finding, caught while the file system is still owned here.
+    /// Calls the engine under the panic guard ([`guarded_call`]), while
+    /// the file system is still owned here.
     fn call<R>(
         &self,
         fs: &mut E::Fs,
         f: impl FnOnce(&E, &mut E::Fs) -> Result<R, FilesError>,
     ) -> Result<Result<R, FilesError>, Finding> {
-        match crate::guard::catch(|| f(self.engine, fs)) {
-            Ok(r) => Ok(r),
-            Err(report) if report.in_harness() => panic!("{}", report.text()),
-            Err(report) => Err(crate::run::pipeline::panic_finding(self.workload, &report)),
-        }
+        guarded_call(self.workload, || f(self.engine, fs))
     }
 
     /// Holds an engine call's outcome to the model's `expected` one: the
@@ -454,21 +450,15 @@ fn remount<E: FilesEngine>(
         }
     }
     let engine = run.engine;
-    let device = match crate::guard::catch(|| engine.unmount(fs)) {
+    let device = match guarded_call(run.workload, || engine.unmount(fs)) {
         Ok(Ok(device)) => device,
         Ok(Err(e)) => {
             let f = run.finding(Rule::Recovery, format!("unmount failed: {e}"));
             return (None, Err(f));
         }
-        Err(report) if report.in_harness() => panic!("{}", report.text()),
-        Err(report) => {
-            return (
-                None,
-                Err(crate::run::pipeline::panic_finding(run.workload, &report)),
-            )
-        }
+        Err(f) => return (None, Err(f)),
     };
-    match crate::guard::catch(|| engine.mount(config, device)) {
+    match guarded_call(run.workload, || engine.mount(config, device)) {
         Ok(Ok(fs)) => (Some(fs), Ok(())),
         Ok(Err(e)) => {
             let f = run.finding(
@@ -477,11 +467,7 @@ fn remount<E: FilesEngine>(
             );
             (None, Err(f))
         }
-        Err(report) if report.in_harness() => panic!("{}", report.text()),
-        Err(report) => (
-            None,
-            Err(crate::run::pipeline::panic_finding(run.workload, &report)),
-        ),
+        Err(f) => (None, Err(f)),
     }
 }
 

@@ -278,12 +278,8 @@ fn run_ops<E: KvEngine>(
     (exec, model)
 }
 
-/// Runs `f` on the open database under the panic guard. A panic of the
-/// engine becomes its finding here, while the database is still owned
-/// by the executor: unwinding further would drop the database mid-unwind,
-/// and a second panic in the engine's drop (likely, once its state is
-/// broken) aborts the process instead of reporting the first. A panic of
-/// brownout's own code goes on as an internal error.
+/// Runs `f` on the open database under the panic guard
+/// ([`crate::run::pipeline::guarded_call`]).
 #[allow(clippy::result_large_err)]
 fn guarded_op<E: KvEngine, R>(
     _engine: &E,
@@ -291,11 +287,7 @@ fn guarded_op<E: KvEngine, R>(
     workload: &Workload,
     f: impl FnOnce(&mut E::Db) -> R,
 ) -> Result<R, Finding> {
-    match crate::guard::catch(|| f(db)) {
-        Ok(r) => Ok(r),
-        Err(report) if report.in_harness() => panic!("{}", report.text()),
-        Err(report) => Err(crate::run::pipeline::panic_finding(workload, &report)),
-    }
+    crate::run::pipeline::guarded_call(workload, || f(db))
 }
 
 fn run_op<E: KvEngine>(

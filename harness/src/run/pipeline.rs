@@ -114,6 +114,21 @@ pub fn panic_finding(workload: &Workload, report: &PanicReport) -> Finding {
     f
 }
 
+/// Runs `f`, a call into the engine, under the panic guard: a panic of
+/// the engine becomes its finding here, while the caller still owns the
+/// engine's state (unwinding further would drop it mid-unwind, and a
+/// second panic in its drop, likely once its state is broken, aborts the
+/// process instead of reporting the first). A panic of brownout's own
+/// code goes on as an internal error.
+#[allow(clippy::result_large_err)]
+pub fn guarded_call<R>(workload: &Workload, f: impl FnOnce() -> R) -> Result<R, Finding> {
+    match guard::catch(f) {
+        Ok(r) => Ok(r),
+        Err(report) if report.in_harness() => panic!("{}", report.text()),
+        Err(report) => Err(panic_finding(workload, &report)),
+    }
+}
+
 /// Runs an execution under the panic guard: a panic of the target is a
 /// finding, one of brownout's own an internal error.
 pub fn guarded_execution(
