@@ -865,18 +865,18 @@ fn apply_persisted(
         // In flight: after every completed write. (A write in flight at this
         // position that completes later has a rank above every durable one,
         // so the arm below never skips its sectors either.)
-        None => model.apply(image, r, limit, None),
+        None => model.apply_shared(image, r, limit, None),
         Some(rank) => {
             let end = req.sector + limit.map_or(req.nr_sectors, |l| l.min(req.nr_sectors));
             if owner.range(req.sector..end).any(|(_, &o)| o > rank) {
-                model.apply(
+                model.apply_shared(
                     image,
                     r,
                     limit,
                     Some(&|s| owner.get(&s).is_some_and(|&o| o > rank)),
                 );
             } else {
-                model.apply(image, r, limit, None);
+                model.apply_shared(image, r, limit, None);
             }
         }
     }

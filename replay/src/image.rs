@@ -68,6 +68,29 @@ impl Chunk {
     }
 }
 
+/// One chunk's bytes with their content key, to be shared by every image
+/// that holds them: a pending write that many crash states persist (each
+/// reorder subset, each torn variant) is then copied and hashed once, not
+/// once per state.
+#[derive(Clone)]
+pub struct SharedChunk(Arc<Chunk>);
+
+impl SharedChunk {
+    /// A chunk holding `data`.
+    pub fn new(data: &[u8; CHUNK_SIZE]) -> Self {
+        SharedChunk(Arc::new(Chunk {
+            data: *data,
+            key: OnceLock::new(),
+        }))
+    }
+}
+
+impl std::fmt::Debug for SharedChunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedChunk")
+    }
+}
+
 #[derive(Clone)]
 enum Children {
     Leaf(Box<[Option<Arc<Chunk>>; FANOUT]>),
@@ -306,6 +329,20 @@ impl Image {
             }
             done += n;
         }
+    }
+
+    /// Sets chunk `c` (bytes `c * CHUNK_SIZE..`, wholly inside the image)
+    /// to `chunk`, sharing it.
+    ///
+    /// # Panics
+    /// If the chunk is not wholly inside the image (a caller bug).
+    pub fn put_chunk(&mut self, c: u64, chunk: &SharedChunk) {
+        assert!(
+            self.in_range(c * CHUNK_SIZE as u64, CHUNK_SIZE),
+            "Image::put_chunk out of range: chunk {c} of {} bytes",
+            self.len
+        );
+        *self.slot_mut(c) = Some(chunk.0.clone());
     }
 
     /// A key of the image content: equal for equal contents (of images of

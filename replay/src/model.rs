@@ -17,8 +17,9 @@
 use std::collections::BTreeMap;
 
 use crate::error::ReplayError;
-use crate::image::Image;
+use crate::image::{Image, SharedChunk, CHUNK_SIZE};
 use crate::log::{Kind, Log, RawEntry, SECTOR_SIZE};
+use std::sync::OnceLock;
 
 /// One request (write, discard or flush).
 #[derive(Clone, Copy, Debug)]
@@ -64,6 +65,9 @@ pub(crate) struct Model<'a> {
     pub events: Vec<Event>,
     /// Data requests by completion rank.
     pub by_rank: Vec<usize>,
+    /// Per request, the whole chunks its data covers, built on first use
+    /// by [`Model::apply_shared`].
+    chunks: Vec<OnceLock<Box<[SharedChunk]>>>,
 }
 
 fn err_id(e: &RawEntry, index: usize, reason: &'static str) -> ReplayError {
@@ -158,11 +162,13 @@ impl<'a> Model<'a> {
             };
             events.push(ev);
         }
+        let chunks = (0..reqs.len()).map(|_| OnceLock::new()).collect();
         Ok(Model {
             log,
             reqs,
             events,
             by_rank,
+            chunks,
         })
     }
 
@@ -175,18 +181,55 @@ impl<'a> Model<'a> {
         limit: Option<u64>,
         skip: Option<&dyn Fn(u64) -> bool>,
     ) {
+        self.apply_with(image, r, limit, skip, false);
+    }
+
+    /// [`Model::apply`] for a write applied to many crash images (a
+    /// pending write): the whole chunks it covers are built and hashed
+    /// once and shared by every image it is applied to.
+    pub fn apply_shared(
+        &self,
+        image: &mut Image,
+        r: usize,
+        limit: Option<u64>,
+        skip: Option<&dyn Fn(u64) -> bool>,
+    ) {
+        self.apply_with(image, r, limit, skip, true);
+    }
+
+    fn apply_with(
+        &self,
+        image: &mut Image,
+        r: usize,
+        limit: Option<u64>,
+        skip: Option<&dyn Fn(u64) -> bool>,
+        shared: bool,
+    ) {
         let req = &self.reqs[r];
         let n = limit.map_or(req.nr_sectors, |l| l.min(req.nr_sectors));
         let data = self.log.data_of(self.log.raw(req.entry));
+        let req_off = req.sector * SECTOR_SIZE as u64;
         let write = |image: &mut Image, s0: u64, s1: u64| {
             let off = s0 * SECTOR_SIZE as u64;
-            let len = ((s1 - s0) as usize) * SECTOR_SIZE;
-            if req.kind == Kind::Write {
-                let d0 = ((s0 - req.sector) as usize) * SECTOR_SIZE;
-                image.write(off, &data[d0..d0 + len]);
-            } else {
-                image.zero(off, len);
+            let end = s1 * SECTOR_SIZE as u64;
+            if req.kind != Kind::Write {
+                image.zero(off, (end - off) as usize);
+                return;
             }
+            let bytes = |a: u64, b: u64| &data[(a - req_off) as usize..(b - req_off) as usize];
+            let cs = CHUNK_SIZE as u64;
+            let (first, last) = (off.div_ceil(cs), end / cs);
+            if !shared || first >= last {
+                image.write(off, bytes(off, end));
+                return;
+            }
+            let chunks = self.chunks_of(r);
+            let req_first = req_off.div_ceil(cs);
+            image.write(off, bytes(off, first * cs));
+            for c in first..last {
+                image.put_chunk(c, &chunks[(c - req_first) as usize]);
+            }
+            image.write(last * cs, bytes(last * cs, end));
         };
         match skip {
             None => {
@@ -211,5 +254,25 @@ impl<'a> Model<'a> {
                 }
             }
         }
+    }
+
+    /// The whole chunks write `r` covers, in order, built on first use.
+    fn chunks_of(&self, r: usize) -> &[SharedChunk] {
+        self.chunks[r].get_or_init(|| {
+            let req = &self.reqs[r];
+            let data = self.log.data_of(self.log.raw(req.entry));
+            let cs = CHUNK_SIZE as u64;
+            let off = req.sector * SECTOR_SIZE as u64;
+            let end = off + data.len() as u64;
+            (off.div_ceil(cs)..end / cs)
+                .map(|c| {
+                    let at = (c * cs - off) as usize;
+                    let bytes: &[u8; CHUNK_SIZE] = data[at..at + CHUNK_SIZE]
+                        .try_into()
+                        .expect("a whole chunk is CHUNK_SIZE bytes");
+                    SharedChunk::new(bytes)
+                })
+                .collect()
+        })
     }
 }

@@ -163,7 +163,7 @@ pub struct FileModel {
 pub struct Model {
     pub files: Vec<FileModel>,
     /// Pattern bytes of each write, by operation index.
-    data: BTreeMap<usize, Vec<u8>>,
+    data: BTreeMap<usize, std::sync::Arc<[u8]>>,
     /// The files before the workload (empty: none existed).
     base: Vec<BaseFile>,
 }
@@ -793,19 +793,56 @@ impl Model {
         lo: u64,
         bytes: &[u8],
     ) -> bool {
-        // Fast path: one allowed value holds the whole segment.
-        if allowed
-            .iter()
-            .any(|&m| self.slice_matches(file, &f.mods[m], lo, bytes))
-        {
-            return true;
+        // Usually one allowed value holds the whole segment (the first
+        // step below). Otherwise concurrent writes interleave, or a torn or
+        // partly persisted write mixes old and new. Each byte must match
+        // some allowed value; taking at every point the allowed value that
+        // matches the longest run from there covers the segment exactly
+        // when every byte is matched (each step advances by at least one
+        // byte, and a byte no value matches stops it), in memcmp steps
+        // rather than byte by byte.
+        let mut k = 0;
+        while k < bytes.len() {
+            let run = allowed
+                .iter()
+                .map(|&m| self.matching_run(file, &f.mods[m], lo + k as u64, &bytes[k..]))
+                .max()
+                .unwrap_or(0);
+            if run == 0 {
+                return false;
+            }
+            k += run;
         }
-        // Otherwise byte by byte (concurrent writes may interleave, and a
-        // torn or partly persisted write mixes old and new).
-        bytes.iter().enumerate().all(|(k, &b)| {
-            let o = lo + k as u64;
-            allowed.iter().any(|&m| self.byte(file, &f.mods[m], o) == b)
-        })
+        true
+    }
+
+    /// How many bytes of `observed` (at `lo`, inside the mod's range) the
+    /// value of mod `m` matches from the first on.
+    fn matching_run(&self, file: FileId, m: &Mod, lo: u64, observed: &[u8]) -> usize {
+        match m.value {
+            Value::Zero => zero_run(observed),
+            Value::Base => {
+                let base = self.base_bytes(file);
+                let from = (lo as usize).min(base.len());
+                let have = (base.len() - from).min(observed.len());
+                let run = common_run(&base[from..from + have], &observed[..have]);
+                match run < have {
+                    true => run,
+                    false => have + zero_run(&observed[have..]),
+                }
+            }
+            Value::Write { wid } => match (m.op, self.data.get(&(wid as usize - 1))) {
+                (Some(_), Some(d)) => {
+                    let a = (lo - m.lo) as usize;
+                    common_run(&d[a..a + observed.len()], observed)
+                }
+                _ => observed
+                    .iter()
+                    .enumerate()
+                    .take_while(|&(k, &b)| pattern_byte(file, lo + k as u64, wid) == b)
+                    .count(),
+            },
+        }
     }
 
     /// Finds which write of the workload (any file) the bytes `observed`
@@ -828,6 +865,33 @@ impl Model {
         }
         None
     }
+}
+
+/// Length of the common prefix of two equally long slices, compared in
+/// blocks (a memcmp each) before the byte that differs is looked for.
+fn common_run(a: &[u8], b: &[u8]) -> usize {
+    debug_assert_eq!(a.len(), b.len());
+    const BLOCK: usize = 64;
+    let mut k = 0;
+    while k + BLOCK <= a.len() && a[k..k + BLOCK] == b[k..k + BLOCK] {
+        k += BLOCK;
+    }
+    k + a[k..]
+        .iter()
+        .zip(&b[k..])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+/// Length of the run of zero bytes at the start of `b`.
+fn zero_run(b: &[u8]) -> usize {
+    const BLOCK: usize = 64;
+    let mut k = 0;
+    // OR-folded blocks: vectorised (holes of large files are megabytes).
+    while k + BLOCK <= b.len() && b[k..k + BLOCK].iter().fold(0u8, |a, &x| a | x) == 0 {
+        k += BLOCK;
+    }
+    k + b[k..].iter().take_while(|&&x| x == 0).count()
 }
 
 #[cfg(test)]
@@ -926,7 +990,7 @@ mod tests {
     fn runtime_reads_see_completed_writes() {
         let w = workload("create f0\nwrite f0 0 4096\nwrite f0 100 10\n");
         let m = Model::build(&w, &times(&[(1, 2), (2, 3), (3, 4)]), true);
-        let mut data = pattern(0, 0, 4096, 2);
+        let mut data = pattern(0, 0, 4096, 2).to_vec();
         data[100..110].copy_from_slice(&pattern(0, 100, 10, 3));
         assert!(m.check_data(0, 0, &data, NEVER - 1, Some(4)).is_none());
         // The older write's bytes where the newer one completed: rule 8.

@@ -393,16 +393,46 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, Finding>) -> Result<T, Fi
 
 /// The `fs` vocabulary's check of one crash state: mount (recovery must
 /// succeed), then every file's size and bytes against the model.
+///
+/// Many crash states share an image: consecutive prefix positions that
+/// only acknowledged something, a reorder subset equal to a prefix, the
+/// same image in another mark interval (another check: the obligations
+/// changed). Recovery is a function of the image (brownout's determinism
+/// rests on it), so what recovery left is read once per image and each
+/// such state is only judged again, at its own position. An image is
+/// reused only while recovery is known to write nothing there: crashes
+/// inside a recovery that writes are explored afresh every time.
 pub struct FsStateCheck<'a, E: FsEngine> {
     pub engine: &'a E,
     pub config: &'a E::Config,
     pub workload: &'a Workload,
     pub model: &'a Model,
     pub step_budget: u64,
+    /// This checker's key in the per-thread cache of recovered images.
+    id: u64,
 }
 
-impl<E: FsEngine> StateCheck for FsStateCheck<'_, E> {
-    fn check(&self, position: usize, image: &Image, record: bool) -> Result<Option<Log>, Finding> {
+impl<'a, E: FsEngine> FsStateCheck<'a, E> {
+    pub fn new(
+        engine: &'a E,
+        config: &'a E::Config,
+        workload: &'a Workload,
+        model: &'a Model,
+        step_budget: u64,
+    ) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        FsStateCheck {
+            engine,
+            config,
+            workload,
+            model,
+            step_budget,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Mounts `image` and reads every file back.
+    fn recover(&self, image: &Image, record: bool) -> Result<(Recovered, Option<Log>), Finding> {
         let disk = Disk::over_image(image.clone(), record);
         let mut fs = self.engine.mount(self.config, disk).map_err(|e| {
             Finding::new(
@@ -416,8 +446,69 @@ impl<E: FsEngine> StateCheck for FsStateCheck<'_, E> {
                 },
             )
         })?;
-        check_files(self.engine, &mut fs, self.workload, self.model, position)?;
-        Ok(record.then(|| self.engine.crash(fs).finish().log))
+        let files = read_files(self.engine, &mut fs, self.workload);
+        let log = record.then(|| self.engine.crash(fs).finish().log);
+        let wrote_nothing = log.as_ref().is_some_and(|log| !writes_anything(log));
+        Ok((
+            Recovered {
+                files,
+                wrote_nothing,
+            },
+            log,
+        ))
+    }
+}
+
+/// What recovery left on one image.
+struct Recovered {
+    files: Vec<Observed>,
+    /// Whether recovery was recorded and wrote nothing (false: it wrote,
+    /// or it was not recorded).
+    wrote_nothing: bool,
+}
+
+/// Recovered images kept per thread (the last few: repeats are mostly
+/// neighbours), keyed by checker and image content.
+const RECOVERED_KEPT: usize = 4;
+
+type RecoveredCache = std::collections::VecDeque<(u64, [u8; 32], std::rc::Rc<Recovered>)>;
+
+thread_local! {
+    static RECOVERED: std::cell::RefCell<RecoveredCache> =
+        const { std::cell::RefCell::new(std::collections::VecDeque::new()) };
+}
+
+impl<E: FsEngine> StateCheck for FsStateCheck<'_, E> {
+    fn check(&self, position: usize, image: &Image, record: bool) -> Result<Option<Log>, Finding> {
+        let key = image.content_key();
+        let cached = RECOVERED.with_borrow(|c| {
+            c.iter()
+                .find(|(id, k, r)| *id == self.id && *k == key && (!record || r.wrote_nothing))
+                .map(|(_, _, r)| r.clone())
+        });
+        if let Some(recovered) = cached {
+            judge_files(self.workload, self.model, &recovered.files, position)?;
+            return Ok(None);
+        }
+        let (recovered, log) = self.recover(image, record)?;
+        let readable = recovered
+            .files
+            .iter()
+            .all(|f| !matches!(f, Observed::SizeUnreadable(_) | Observed::Unreadable(..)));
+        if !readable {
+            judge_files(self.workload, self.model, &recovered.files, position)?;
+            return Ok(log);
+        }
+        let recovered = std::rc::Rc::new(recovered);
+        RECOVERED.with_borrow_mut(|c| {
+            c.retain(|(id, k, _)| !(*id == self.id && *k == key));
+            if c.len() >= RECOVERED_KEPT {
+                c.pop_front();
+            }
+            c.push_back((self.id, key, recovered.clone()));
+        });
+        judge_files(self.workload, self.model, &recovered.files, position)?;
+        Ok(log)
     }
 }
 
@@ -431,13 +522,7 @@ pub fn check_crash_states<E: FsEngine>(
 ) -> Result<CrashCheck, replay::ReplayError> {
     let model = exec.model(workload);
     let config = engine.configure(&workload.header, eo.step_budget);
-    let checker = FsStateCheck {
-        engine,
-        config: &config,
-        workload,
-        model: &model,
-        step_budget: eo.step_budget,
-    };
+    let checker = FsStateCheck::new(engine, &config, workload, &model, eo.step_budget);
     check_states(&exec.log, workload, oo, &checker)
 }
 
@@ -459,29 +544,63 @@ fn with_state(state: &CrashState, mut f: Finding) -> Finding {
     f
 }
 
-/// Rules 2–5 on a recovered filesystem: every file's size and bytes.
+/// One file as recovery left it.
+enum Observed {
+    Missing,
+    Bytes(Vec<u8>),
+    /// Its size could not be read: a recovery finding.
+    SizeUnreadable(Finding),
+    /// It has this size, but its bytes could not be read: a recovery
+    /// finding, unless the size is already wrong.
+    Unreadable(u64, Finding),
+}
+
+/// Reads every file back from a recovered filesystem.
+fn read_files<E: FsEngine>(engine: &E, fs: &mut E::Mounted, workload: &Workload) -> Vec<Observed> {
+    (0..workload.header.files)
+        .map(|file| match engine.size(fs, file) {
+            Err(e) => Observed::SizeUnreadable(Finding::new(
+                Rule::Recovery,
+                format!("f{file}: size unreadable after recovery: {e}"),
+            )),
+            Ok(None) => Observed::Missing,
+            Ok(Some(0)) => Observed::Bytes(Vec::new()),
+            Ok(Some(size)) => match engine.read(fs, file, 0, size) {
+                Ok(bytes) => Observed::Bytes(bytes),
+                Err(e) => Observed::Unreadable(
+                    size,
+                    Finding::new(
+                        Rule::Recovery,
+                        format!("f{file}: read after recovery failed: {e}"),
+                    ),
+                ),
+            },
+        })
+        .collect()
+}
+
+/// Rules 2–5 on what recovery left: every file's existence, size and
+/// bytes at crash position `p`, file by file.
 // A finding ends the check of this state: the cold path, so its size in
 // the `Err` variant costs nothing worth boxing for.
 #[allow(clippy::result_large_err)]
-fn check_files<E: FsEngine>(
-    engine: &E,
-    fs: &mut E::Mounted,
+fn judge_files(
     workload: &Workload,
     model: &Model,
+    files: &[Observed],
     p: usize,
 ) -> Result<(), Finding> {
-    for file in 0..workload.header.files {
-        let size = engine.size(fs, file).map_err(|e| {
-            Finding::new(
-                Rule::Recovery,
-                format!("f{file}: size unreadable after recovery: {e}"),
-            )
-        })?;
+    for (file, observed) in (0u32..).zip(files) {
+        let (exists, size) = match observed {
+            Observed::SizeUnreadable(f) => return Err(f.clone()),
+            Observed::Missing => (false, 0),
+            Observed::Bytes(b) => (true, b.len() as u64),
+            Observed::Unreadable(size, _) => (true, *size),
+        };
         let fm = &model.files[file as usize];
-        check_existence(workload, fm, file, size.is_some(), p)?;
+        check_existence(workload, fm, file, exists, p)?;
         // A missing file reads as empty: its sizes and bytes are checked
         // as such below (a durable write to it is then lost data).
-        let size = size.unwrap_or(0);
         let (sizes, floor) = fm.allowed_sizes(p, true, None);
         let floor_broken = floor.filter(|&(min, _)| size < min);
         if !sizes.contains(&size) || floor_broken.is_some() {
@@ -503,18 +622,14 @@ fn check_files<E: FsEngine>(
             }
             return Err(f);
         }
-        if size == 0 {
-            continue;
-        }
-        let data = engine.read(fs, file, 0, size).map_err(|e| {
-            Finding::new(
-                Rule::Recovery,
-                format!("f{file}: read after recovery failed: {e}"),
-            )
-        })?;
-        if let Some(m) = model.check_data(file, 0, &data, p, None) {
+        let data = match observed {
+            Observed::Bytes(b) if !b.is_empty() => b,
+            Observed::Unreadable(_, f) => return Err(f.clone()),
+            _ => continue,
+        };
+        if let Some(m) = model.check_data(file, 0, data, p, None) {
             let mut f = Finding::new(Rule::StaleData, String::new());
-            crate::model::describe::describe_mismatch(&mut f, workload, model, file, 0, &data, &m);
+            crate::model::describe::describe_mismatch(&mut f, workload, model, file, 0, data, &m);
             return Err(f);
         }
     }

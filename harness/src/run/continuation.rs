@@ -396,13 +396,7 @@ fn continue_after<E: FsEngine>(
         return Ok(found(renumber(f), next, None));
     }
     let model = cont.model(&rest);
-    let checker = FsStateCheck {
-        engine,
-        config: &config,
-        workload: &rest,
-        model: &model,
-        step_budget: eo.step_budget,
-    };
+    let checker = FsStateCheck::new(engine, &config, &rest, &model, eo.step_budget);
     let check = check_states_over(&cont.log, Some(&state.image), &rest, inner, &checker)?;
     let mut out = Continued {
         states_checked: check.states_checked,

@@ -25,7 +25,7 @@ pub fn key_index(bytes: &[u8]) -> Option<KeyId> {
 /// The value put `wid` writes to `key`: `len` pattern bytes (a key is a
 /// "file" of the pattern space, offset 0), never zero.
 pub fn value(key: KeyId, len: u64, wid: u32) -> Vec<u8> {
-    super::pattern(key, 0, len, wid)
+    super::pattern(key, 0, len, wid).to_vec()
 }
 
 pub(super) fn parse_op<'a>(

@@ -21,6 +21,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::fmt::{self, Write as _};
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// The direct-I/O alignment and the block of the generator's windows.
 pub const BLOCK_SIZE: usize = 4096;
@@ -580,10 +581,43 @@ pub fn pattern_byte(file: FileId, offset: u64, wid: u32) -> u8 {
 }
 
 /// The bytes write `wid` writes at `offset..offset+len` of `file`.
-pub fn pattern(file: FileId, offset: u64, len: u64, wid: u32) -> Vec<u8> {
-    (offset..offset + len)
-        .map(|o| pattern_byte(file, o, wid))
-        .collect()
+///
+/// One execution asks for the same write's bytes several times (the
+/// executor, the model, each continuation's run and model), and a wide
+/// write is megabytes: recent large patterns are kept per thread, a pure
+/// function's results, so nothing about a run depends on the cache.
+pub fn pattern(file: FileId, offset: u64, len: u64, wid: u32) -> Arc<[u8]> {
+    /// Patterns shorter than this are recomputed (cheaper than a lookup).
+    const CACHED_MIN: u64 = 4096;
+    /// Bytes kept per thread, oldest evicted first.
+    const CACHE_BYTES: usize = 16 << 20;
+    type Cache = std::collections::VecDeque<((FileId, u64, u64, u32), Arc<[u8]>)>;
+    thread_local! {
+        static CACHE: std::cell::RefCell<Cache> = const {
+            std::cell::RefCell::new(std::collections::VecDeque::new())
+        };
+    }
+    let make = || -> Arc<[u8]> {
+        (offset..offset + len)
+            .map(|o| pattern_byte(file, o, wid))
+            .collect()
+    };
+    if len < CACHED_MIN {
+        return make();
+    }
+    let key = (file, offset, len, wid);
+    CACHE.with_borrow_mut(|cache| {
+        if let Some((_, bytes)) = cache.iter().find(|(k, _)| *k == key) {
+            return bytes.clone();
+        }
+        let bytes = make();
+        cache.push_back((key, bytes.clone()));
+        let mut held: usize = cache.iter().map(|(_, b)| b.len()).sum();
+        while held > CACHE_BYTES && cache.len() > 1 {
+            held -= cache.pop_front().map_or(0, |(_, b)| b.len());
+        }
+        bytes
+    })
 }
 
 // ---------------------------------------------------------------------------
