@@ -120,6 +120,11 @@ pub struct EnumOptions {
     /// Thinning of torn mode: at most this many torn variants per subset,
     /// in id order. `None`: every one.
     pub max_tears: Option<u64>,
+    /// Budget of torn mode: at most this many torn variants per subset,
+    /// every tear point of the newest pending write first, then a sample
+    /// of the others seeded by `seed`, the position and the subset. Ids
+    /// stay those of the full enumeration. `None`: every one.
+    pub tear_budget: Option<u64>,
 }
 
 impl Default for EnumOptions {
@@ -136,6 +141,7 @@ impl Default for EnumOptions {
             tear_sectors: 1,
             max_subsets: None,
             max_tears: None,
+            tear_budget: None,
         }
     }
 }
@@ -353,9 +359,11 @@ fn set_bit(bits: &mut Bits, i: usize) {
 enum Subsets {
     /// Every subset; subset `k` is the bit mask `k`.
     Exhaustive { n: usize },
-    /// None (`k = 0`), all (`k = 1`), all but `i` (`k = 2 + i`), then the
-    /// random ones. The omissions are implicit so that a long pending list
-    /// costs O(n) memory here, not O(n²).
+    /// None (`k = 0`), all (`k = 1`), all but `i` (`k = 2 + i`), `i`
+    /// alone (`k = 2 + n + i`), then the random ones: every single lost
+    /// write and every single persisted one, whatever the budget. These
+    /// are implicit so that a long pending list costs O(n) memory here,
+    /// not O(n²).
     Sampled { n: usize, random: Vec<Bits> },
 }
 
@@ -365,14 +373,14 @@ impl Subsets {
             return Subsets::Exhaustive { n };
         }
         // A thinned pass that stops before the random subsets needs none.
-        if opts.max_subsets.is_some_and(|m| m <= (2 + n) as u64) {
+        if opts.max_subsets.is_some_and(|m| m <= (2 + 2 * n) as u64) {
             return Subsets::Sampled {
                 n,
                 random: Vec::new(),
             };
         }
         let words = n.div_ceil(64);
-        // Random subsets with 0, n-1 or n members may repeat a listed one;
+        // Random subsets with 0, 1, n-1 or n members repeat a listed one;
         // the set (membership only) catches repeats among the random ones.
         let mut seen: BTreeSet<Bits> = BTreeSet::new();
         let mut random = Vec::new();
@@ -388,7 +396,7 @@ impl Subsets {
                 }
             }
             let members: usize = s.iter().map(|w| w.count_ones() as usize).sum();
-            if members == 0 || members + 1 >= n {
+            if members <= 1 || members + 1 >= n {
                 continue;
             }
             if seen.insert(s.clone()) {
@@ -401,7 +409,7 @@ impl Subsets {
     fn len(&self) -> u64 {
         match self {
             Subsets::Exhaustive { n } => 1u64 << n,
-            Subsets::Sampled { n, random } => (2 + n + random.len()) as u64,
+            Subsets::Sampled { n, random } => (2 + 2 * n + random.len()) as u64,
         }
     }
 
@@ -427,7 +435,12 @@ impl Subsets {
                         b[i / 64] &= !(1 << (i % 64));
                         Some(b)
                     }
-                    k => random.get(k - 2 - n).cloned(),
+                    k if k < 2 + 2 * n => {
+                        let mut b = vec![0u64; n.div_ceil(64)];
+                        set_bit(&mut b, k - 2 - n);
+                        Some(b)
+                    }
+                    k => random.get(k - 2 - 2 * n).cloned(),
                 }
             }
         }
@@ -700,7 +713,8 @@ impl<'a> StateIter<'a> {
             return false;
         };
         ctx.next_k += 1;
-        let mut states = states_for_subset(&self.model, mode, tear_sectors, ctx, k, &bits);
+        let budget = self.opts.tear_budget.map(|b| (b, self.opts.seed));
+        let mut states = states_for_subset(&self.model, mode, tear_sectors, budget, ctx, k, &bits);
         if let Some(tears) = self.opts.max_tears {
             // The reorder state itself, then at most `tears` torn ones.
             states.truncate(
@@ -751,6 +765,7 @@ fn states_for_subset(
     model: &Model<'_>,
     mode: Mode,
     tear_sectors: u64,
+    tear_budget: Option<(u64, u64)>,
     ctx: &PosCtx,
     k: u64,
     bits: &Bits,
@@ -791,38 +806,82 @@ fn states_for_subset(
         applied,
     )];
     if mode == Mode::Torn {
-        let mut j = 0u64;
-        for (i, &r) in ctx.pending.iter().enumerate() {
-            if chosen[i] {
-                continue;
-            }
+        // Every (write, tear point) pair, numbered `j` so that ids stay
+        // stable whatever a budget keeps.
+        let pairs: Vec<(usize, u64)> = ctx
+            .pending
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| !chosen[i])
+            .flat_map(|(i, &r)| {
+                tear_points(model.reqs[r].nr_sectors, tear_sectors)
+                    .into_iter()
+                    .map(move |n| (i, n))
+            })
+            .collect();
+        let kept = match tear_budget {
+            Some((budget, seed)) => tear_sample(&pairs, budget, seed, ctx.position, k),
+            None => (0..pairs.len()).collect(),
+        };
+        for j in kept {
+            let (i, n) = pairs[j];
             // A torn PREFLUSH write forces its flushed writes in as well.
             let mut with_torn = chosen.clone();
             with_torn[i] = true;
             close_under_preflush(model, &ctx.pending, &mut with_torn);
-            for n in tear_points(model.reqs[r].nr_sectors, tear_sectors) {
-                // The torn write keeps its place in application order; the
-                // numbering `j` counts every (write, tear point) pair so
-                // that ids stay stable.
-                let (persisted, applied) = build(&with_torn, Some((i, n)));
-                out.push((
-                    CrashState {
-                        id: StateId::Torn {
-                            position: ctx.position,
-                            subset: k,
-                            tear: j,
-                        },
+            // The torn write keeps its place in application order.
+            let (persisted, applied) = build(&with_torn, Some((i, n)));
+            out.push((
+                CrashState {
+                    id: StateId::Torn {
                         position: ctx.position,
-                        marks: ctx.marks,
-                        persisted,
+                        subset: k,
+                        tear: j as u64,
                     },
-                    applied,
-                ));
-                j += 1;
-            }
+                    position: ctx.position,
+                    marks: ctx.marks,
+                    persisted,
+                },
+                applied,
+            ));
         }
     }
     out
+}
+
+/// Which of a subset's (write, tear point) pairs a tear budget keeps, in
+/// id order: every tear of the newest pending write (the one a crash most
+/// likely interrupts), then pairs drawn at random, seeded by the campaign
+/// seed, the position and the subset, so that a state id names the same
+/// state in every run.
+fn tear_sample(
+    pairs: &[(usize, u64)],
+    budget: u64,
+    seed: u64,
+    position: usize,
+    k: u64,
+) -> Vec<usize> {
+    let budget = usize::try_from(budget).unwrap_or(usize::MAX);
+    if pairs.len() <= budget {
+        return (0..pairs.len()).collect();
+    }
+    let newest = pairs.iter().map(|&(i, _)| i).max();
+    let (mut kept, mut rest): (Vec<usize>, Vec<usize>) =
+        (0..pairs.len()).partition(|&j| Some(pairs[j].0) == newest);
+    kept.truncate(budget);
+    let seed = seed
+        ^ (position as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ k.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    // A partial Fisher-Yates shuffle draws the rest without repeats.
+    let draws = (budget - kept.len()).min(rest.len());
+    for d in 0..draws {
+        let pick = rng.gen_range(d..rest.len());
+        rest.swap(d, pick);
+    }
+    kept.extend_from_slice(&rest[..draws]);
+    kept.sort_unstable();
+    kept
 }
 
 /// Applies a newly durable write to the base image: sectors owned by a
@@ -1038,7 +1097,9 @@ pub fn find_state(log: &Log, opts: &EnumOptions, id: &StateId) -> Result<CrashSt
         subsets,
         next_k: 0,
     };
-    let states = states_for_subset(&model, opts.mode, opts.tear_sectors, &ctx, k, &bits);
+    // Every variant (ids are the full enumeration's, whatever budget
+    // found the state).
+    let states = states_for_subset(&model, opts.mode, opts.tear_sectors, None, &ctx, k, &bits);
     let want = tear.map_or(0, |t| t.saturating_add(1));
     usize::try_from(want)
         .ok()

@@ -96,12 +96,23 @@ fn sampled_reorder_includes_all_none_and_omissions() {
     };
     let states: Vec<_> = StateIter::new(&log, &o).unwrap().collect();
     let at_end: Vec<_> = states.iter().filter(|s| s.state.position == 12).collect();
-    // none, all, 6 omissions, 5 samples (minus duplicates)
-    assert!(at_end.len() >= 8 && at_end.len() <= 13, "{}", at_end.len());
+    // none, all, 6 omissions, 6 singletons, 5 samples (minus duplicates)
+    assert!(at_end.len() >= 14 && at_end.len() <= 19, "{}", at_end.len());
     assert!(at_end[0].state.persisted.is_empty());
     assert_eq!(at_end[1].state.persisted.len(), 6);
     for s in &at_end[2..8] {
         assert_eq!(s.state.persisted.len(), 5);
+    }
+    for (i, s) in at_end[8..14].iter().enumerate() {
+        assert_eq!(s.state.persisted.len(), 1);
+        assert_eq!(s.state.persisted[0].id, i as u64, "write {i} alone");
+    }
+    for s in &at_end[14..] {
+        let n = s.state.persisted.len();
+        assert!(
+            (2..=4).contains(&n),
+            "a sample repeats a listed subset: {n}"
+        );
     }
     // Deterministic with the seed.
     let again: Vec<_> = StateIter::new(&log, &o).unwrap().map(|s| s.state).collect();

@@ -26,7 +26,7 @@ use crate::finding::{Finding, Signature};
 use crate::run::check::{mode_of_state, OracleOptions, DEFAULT_PASSES};
 use crate::run::execute::ExecOptions;
 use crate::run::pipeline::{Outcome, RunError};
-use crate::workload::{FuzzConfig, Workload};
+use crate::workload::{CrashMode, FuzzConfig, Workload};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -238,12 +238,17 @@ pub fn fuzz_with(
         // state was picked among that mode's states.)
         let state = finding.state.as_deref().filter(|s| !s.contains('+'));
         // A continuation's outer state was picked with the campaign's
-        // seed: the reproducer names it, so that it replays without it.
-        if finding.state.as_deref().is_some_and(|s| s.contains('+')) {
+        // seed, and so were sampled reorder subsets and torn variants: the
+        // reproducer names the seed, so that it replays without it.
+        let seeded = finding
+            .state
+            .as_deref()
+            .is_some_and(|s| s.contains('+') || mode_of_state(s) != Some(CrashMode::Prefix));
+        if seeded {
             workload.header.seed.get_or_insert(opts.oracle.seed);
         }
         if let Some(mode) = state.and_then(mode_of_state) {
-            let rank = |m| crate::workload::CrashMode::ALL.iter().position(|&x| x == m);
+            let rank = |m| CrashMode::ALL.iter().position(|&x| x == m);
             if rank(mode) > rank(workload.header.mode) {
                 workload.header.mode = mode;
             }

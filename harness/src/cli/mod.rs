@@ -159,11 +159,16 @@ pub struct CheckArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 512, value_parser = parse_tear)]
     tear: u64,
     /// Most volatile writes at one point before `reorder` samples subsets.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=16))]
+    #[arg(long, default_value_t = crate::run::check::MAX_VOLATILE_DEFAULT as u64, value_parser = clap::value_parser!(u64).range(1..=16))]
     max_volatile: u64,
     /// Subsets sampled per point when there are more volatile writes.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, default_value_t = crate::run::check::SAMPLES_DEFAULT as u64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     samples: u64,
+    /// Torn variants per reorder subset in torn mode: every tear of the
+    /// newest pending write first, then a seeded sample (0: every tear
+    /// point of every pending write).
+    #[arg(long, value_name = "N", default_value_t = crate::run::check::TEAR_BUDGET_DEFAULT, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    tears: u64,
     /// Step budget of the filesystem's mount and wait loops.
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     step_budget: u64,
@@ -199,6 +204,7 @@ impl CheckArgs {
             tear_bytes: self.tear,
             continue_states: self.continue_states as usize,
             passes: Vec::new(),
+            tear_budget: (self.tears > 0).then_some(self.tears),
         }
     }
 }

@@ -45,6 +45,9 @@ pub struct OracleOptions {
     /// Budgeted passes in other modes after the workload's own (the
     /// default campaign's mix; empty: the workload's mode alone).
     pub passes: Vec<SampledPass>,
+    /// Torn variants checked per reorder subset in torn mode (`None`:
+    /// every one; see [`TEAR_BUDGET_DEFAULT`]).
+    pub tear_budget: Option<u64>,
 }
 
 /// A budgeted pass over the same log in another crash mode, after the
@@ -92,18 +95,37 @@ pub const DEFAULT_PASSES: [SampledPass; 2] = [
 /// recovery").
 pub const RECOVERY_CRASHES_DEFAULT: u32 = 1;
 
+/// Default number of volatile writes at one position up to which reorder
+/// and torn modes check every subset of them (2^n states); above it they
+/// check [`SAMPLES_DEFAULT`] seeded subsets besides none, all and every
+/// all-but-one (`--max-volatile`). README, "Crash modes", has the
+/// measurements behind both.
+pub const MAX_VOLATILE_DEFAULT: usize = 3;
+
+/// Default number of seeded random subsets per position above
+/// [`MAX_VOLATILE_DEFAULT`] (`--samples`).
+pub const SAMPLES_DEFAULT: usize = 4;
+
+/// Default budget of torn variants per reorder subset in torn mode
+/// (`--tears`): every tear of the newest pending write, then a seeded
+/// sample. Every tear point of every pending write in every subset is
+/// thousands of states per position on a wide workload (an execution
+/// took minutes); README, "Crash modes", has the measurements.
+pub const TEAR_BUDGET_DEFAULT: u64 = 4;
+
 impl Default for OracleOptions {
     fn default() -> Self {
         OracleOptions {
             jobs: 1,
-            max_volatile: 8,
-            samples: 64,
+            max_volatile: MAX_VOLATILE_DEFAULT,
+            samples: SAMPLES_DEFAULT,
             seed: 0,
             only_state: None,
             recovery_crashes: RECOVERY_CRASHES_DEFAULT,
             tear_bytes: 512,
             continue_states: crate::run::continuation::CONTINUE_STATES_DEFAULT,
             passes: Vec::new(),
+            tear_budget: Some(TEAR_BUDGET_DEFAULT),
         }
     }
 }
@@ -136,7 +158,8 @@ pub fn enum_options(workload: &Workload, oo: &OracleOptions) -> EnumOptions {
         mode: replay_mode(workload.header.mode),
         max_volatile: oo.max_volatile,
         samples: oo.samples,
-        seed: oo.seed,
+        // A reproducer names the seed its sampled states were drawn with.
+        seed: workload.header.seed.unwrap_or(oo.seed),
         start_mark: Some(START_MARK.to_string()),
         end_mark: None,
         limit: None,
@@ -144,6 +167,7 @@ pub fn enum_options(workload: &Workload, oo: &OracleOptions) -> EnumOptions {
         tear_sectors: (oo.tear_bytes / 512).max(1),
         max_subsets: None,
         max_tears: None,
+        tear_budget: oo.tear_budget,
     }
 }
 

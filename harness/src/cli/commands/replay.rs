@@ -111,6 +111,7 @@ impl ReplayArgs {
             tear_sectors: 1,
             max_subsets: None,
             max_tears: None,
+            tear_budget: None,
         }
     }
 }
