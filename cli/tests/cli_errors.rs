@@ -491,3 +491,51 @@ fn dm_log_with_entries_past_its_count() {
         &["past the last entry"],
     );
 }
+
+/// `bench --compare`: a baseline that is not a bench report is refused
+/// before any fuzzing; a clean campaign slower than the baseline allows is
+/// a regression (exit 1, listed in the JSON), one within it is not.
+#[test]
+fn bench_compare_flags_regressions() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"clean\": 3}").unwrap();
+    fails(
+        [
+            OsStr::new("bench"),
+            OsStr::new("--compare"),
+            bad.as_os_str(),
+        ],
+        &["bad.json", "bench --json"],
+    );
+    let run = |execs_per_s: f64| {
+        let baseline = dir.path().join("baseline.json");
+        let report = serde_json::json!({
+            "hunts": [],
+            "clean": [{"mode": "prefix", "barrier": "stable", "execs_per_s": execs_per_s}],
+        });
+        std::fs::write(&baseline, report.to_string()).unwrap();
+        let out = brownout([
+            OsStr::new("bench"),
+            OsStr::new("--target"),
+            OsStr::new("example-wal"),
+            OsStr::new("--no-hunts"),
+            OsStr::new("--clean-time"),
+            OsStr::new("1"),
+            OsStr::new("--json"),
+            OsStr::new("--compare"),
+            baseline.as_os_str(),
+        ]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON report");
+        (out.status.code(), v["regressions"].clone())
+    };
+    let (code, regressions) = run(1e12);
+    assert_eq!(code, Some(1), "{regressions}");
+    assert!(
+        regressions[0].as_str().unwrap().starts_with("clean prefix"),
+        "{regressions}"
+    );
+    let (code, regressions) = run(0.001);
+    assert_eq!(code, Some(0), "{regressions}");
+    assert_eq!(regressions, serde_json::json!([]));
+}

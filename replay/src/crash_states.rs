@@ -123,7 +123,8 @@ pub struct EnumOptions {
     /// Budget of torn mode: at most this many torn variants per subset,
     /// every tear point of the newest pending write first, then a sample
     /// of the others seeded by `seed`, the position and the subset. Ids
-    /// stay those of the full enumeration. `None`: every one.
+    /// stay those of the full enumeration. `None`: every one. Ignored
+    /// where `max_tears` thins instead.
     pub tear_budget: Option<u64>,
 }
 
@@ -713,7 +714,11 @@ impl<'a> StateIter<'a> {
             return false;
         };
         ctx.next_k += 1;
-        let budget = self.opts.tear_budget.map(|b| (b, self.opts.seed));
+        // A thinned pass (`max_tears`) keeps its own, id-ordered choice.
+        let budget = match self.opts.max_tears {
+            None => self.opts.tear_budget.map(|b| (b, self.opts.seed)),
+            Some(_) => None,
+        };
         let mut states = states_for_subset(&self.model, mode, tear_sectors, budget, ctx, k, &bits);
         if let Some(tears) = self.opts.max_tears {
             // The reorder state itself, then at most `tears` torn ones.

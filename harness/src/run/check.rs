@@ -70,8 +70,8 @@ pub struct SampledPass {
 /// (reorder subset 0), and that state with the oldest pending write torn
 /// at its first tear point. Prefix alone cannot see a missing cache flush
 /// (every completed write is on a prefix image); this mix finds one within
-/// a dozen executions, at about 1.4x the cost of prefix alone (a full
-/// reorder check costs about 9x, torn about 300x; README, "Crash modes").
+/// a dozen executions, at about the cost of prefix alone (the budgeted
+/// reorder mode costs about 2x, torn about 50x; README, "Crash modes").
 pub const DEFAULT_PASSES: [SampledPass; 2] = [
     SampledPass {
         mode: CrashMode::Reorder,
