@@ -86,10 +86,11 @@ proptest! {
         ops in prop::collection::vec(op(), 1..24),
         seed in any::<u64>(),
         tear_sectors in prop::sample::select(vec![0u64, 1, 2, 8]),
+        tear_budget in prop::sample::select(vec![None, Some(1u64), Some(3)]),
     ) {
         let log = build(&ops);
         for mode in [Mode::Prefix, Mode::Reorder, Mode::Torn] {
-            let o = EnumOptions { mode, max_volatile: 3, samples: 4, seed, limit: Some(400), tear_sectors, ..EnumOptions::default() };
+            let o = EnumOptions { mode, max_volatile: 3, samples: 4, seed, limit: Some(400), tear_sectors, tear_budget, ..EnumOptions::default() };
             for s in StateIter::new(&log, &o).unwrap() {
                 let naive = blake3::hash(&common::naive_image(&log, &s.state));
                 prop_assert_eq!(s.image.hash(), naive, "incremental, state {}", s.state.id);
