@@ -2,7 +2,8 @@
 //! built-in target (the embedded filesystem core), the example engines
 //! of `targets/examples`, redb (`targets/redb`), sequential-storage
 //! (`targets/sequential-storage`), ekv (`targets/ekv`), tickv
-//! (`targets/tickv`) and, with the `littlefs` feature, littlefs
+//! (`targets/tickv`), Linux ext4, XFS and btrfs on the running kernel
+//! (`targets/linux`) and, with the `littlefs` feature, littlefs
 //! (`targets/littlefs`). A user's own binary looks the same, with their
 //! targets in the list.
 
@@ -13,6 +14,7 @@ fn main() -> std::process::ExitCode {
     targets.extend(brownout_ekv::targets());
     targets.extend(brownout_tickv::targets());
     targets.extend(brownout_littlefs::targets());
+    targets.extend(brownout_linux::targets());
     if let Some((name, how)) = brownout_littlefs::unavailable() {
         brownout::campaign::registry::register_unavailable(name, how);
     }

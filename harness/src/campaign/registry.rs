@@ -84,10 +84,15 @@ pub fn names() -> String {
 
 /// The target a workload names, or the error a user should see.
 pub fn of(workload: &Workload) -> Result<&'static dyn Target, RunError> {
-    lookup(&workload.header.target).ok_or_else(|| RunError::UnknownTarget {
+    let target = lookup(&workload.header.target).ok_or_else(|| RunError::UnknownTarget {
         name: workload.header.target.clone(),
         known: names(),
-    })
+    })?;
+    target.available().map_err(|why| RunError::Unavailable {
+        name: workload.header.target.clone(),
+        why,
+    })?;
+    Ok(target)
 }
 
 /// Parses a workload text and checks it against the target it names:

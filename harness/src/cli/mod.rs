@@ -211,6 +211,15 @@ impl CheckArgs {
 
 /// The target called `name`, or an error listing the known ones.
 fn target_named(name: &str) -> Result<&'static dyn Target> {
+    let target = target_known(name)?;
+    if let Err(why) = target.available() {
+        anyhow::bail!("target `{name}` cannot run here: {why}");
+    }
+    Ok(target)
+}
+
+/// [`target_named`] without asking whether it can run here (for listings).
+fn target_known(name: &str) -> Result<&'static dyn Target> {
     crate::campaign::registry::lookup(name).with_context(|| {
         format!(
             "unknown target `{name}` (known: {}; see `brownout targets`)",
@@ -353,6 +362,17 @@ struct CorpusArgs {
     check: CheckArgs,
 }
 
+/// Calls [`Target::release`] on every registered target when dropped.
+struct ReleaseTargets;
+
+impl Drop for ReleaseTargets {
+    fn drop(&mut self) {
+        for t in crate::campaign::registry::all() {
+            t.release();
+        }
+    }
+}
+
 /// Set by Ctrl-C: the fuzz campaign stops.
 static STOP: AtomicBool = AtomicBool::new(false);
 /// Whether Ctrl-C was pressed.
@@ -365,6 +385,8 @@ pub fn main(targets: &[&'static dyn Target]) -> ExitCode {
         crate::campaign::registry::register(t);
     }
     let cli = Cli::parse();
+    // Targets give back their devices and mounts however this ends.
+    let _release = ReleaseTargets;
     let result = match cli.command {
         Command::Fuzz(a) => cmd_fuzz(a),
         Command::Run(a) => cmd_run(a),
@@ -398,7 +420,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn cmd_bugs(a: &BugsArgs) -> Result<ExitCode> {
-    let t = target_named(&a.target)?;
+    let t = target_known(&a.target)?;
     if t.info().bugs.is_empty() {
         outln!("{} has no bug switches", a.target);
     }
@@ -449,6 +471,9 @@ fn cmd_targets(a: &TargetsArgs) -> Result<ExitCode> {
                 "may refuse a damaged image"
             }
         );
+        if let Err(why) = t.available() {
+            outln!("    not here:     {why}");
+        }
     }
     for (name, how) in crate::campaign::registry::unavailable() {
         outln!("{name:<18} not in this build: {how}");

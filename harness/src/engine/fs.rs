@@ -56,6 +56,16 @@ pub trait FsEngine: Send + Sync + 'static {
     /// Name, version, device model (`disk`), operations, contract.
     fn info(&self) -> TargetInfo;
 
+    /// Whether this machine can run the engine (`Err`: what is missing,
+    /// in a sentence for the user). The default: always.
+    fn available(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Gives back what the engine keeps between runs (devices, mounts);
+    /// the command line calls it when it ends. The default: nothing.
+    fn release(&self) {}
+
     /// The per-workload settings. `step_budget` bounds mount and every
     /// wait loop, so that no image or schedule loops forever.
     fn configure(&self, header: &Header, step_budget: u64) -> Self::Config;

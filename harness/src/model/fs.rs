@@ -16,6 +16,7 @@
 //! (rule 3). Concurrency (in-flight AIO) falls out: a modification whose
 //! interval overlaps a newer one is not superseded by it.
 
+use crate::target::{Names, Sizes};
 use crate::workload::{pattern, pattern_byte, write_id, FileId, Op, Workload, FILE_LIMIT};
 use std::collections::BTreeMap;
 
@@ -166,6 +167,10 @@ pub struct Model {
     data: BTreeMap<usize, std::sync::Arc<[u8]>>,
     /// The files before the workload (empty: none existed).
     base: Vec<BaseFile>,
+    /// When a creation is durable (the target's contract).
+    pub names: Names,
+    /// Which sizes a crash may leave (the target's contract).
+    pub sizes: Sizes,
 }
 
 /// An O_DSYNC direct write being tracked: (op index, start position,
@@ -187,7 +192,13 @@ impl Model {
     /// operations run so far). `barrier_stable`: whether `dio_wait` promises
     /// O_DSYNC DIO data stable.
     pub fn build(workload: &Workload, times: &[OpTimes], barrier_stable: bool) -> Model {
-        Self::build_over(workload, times, barrier_stable, &[])
+        Self::build_over(
+            workload,
+            times,
+            barrier_stable,
+            &[],
+            (Names::FileFsync, Sizes::Stepwise),
+        )
     }
 
     /// [`Model::build`] for a workload that starts on existing files
@@ -198,6 +209,7 @@ impl Model {
         times: &[OpTimes],
         barrier_stable: bool,
         base: &[BaseFile],
+        (names, sizes): (Names, Sizes),
     ) -> Model {
         let nfiles = workload.header.files as usize;
         let base_of = |file: usize| base.get(file).filter(|b| b.exists);
@@ -354,7 +366,7 @@ impl Model {
                 }
                 Op::Fsync { file } | Op::Fdatasync { file } if t.end != NEVER => {
                     // fsync (not fdatasync) makes a completed create durable.
-                    if matches!(op, Op::Fsync { .. }) {
+                    if matches!(op, Op::Fsync { .. }) && names == Names::FileFsync {
                         make_create_durable(&mut files, &mut pending_create, file, t, i);
                     }
                     files[file as usize].promise_all(t.start, t.end, Source::Ack(i));
@@ -425,6 +437,8 @@ impl Model {
             files,
             data,
             base: base.to_vec(),
+            names,
+            sizes,
         }
     }
 

@@ -395,7 +395,7 @@ fn continue_after<E: FsEngine>(
     if let Some(f) = cont.finding.clone() {
         return Ok(found(renumber(f), next, None));
     }
-    let model = cont.model(&rest);
+    let model = cont.model(&rest, engine.info().contract.promises());
     let checker = FsStateCheck::new(engine, &config, &rest, &model, eo.step_budget);
     let check = check_states_over(&cont.log, Some(&state.image), &rest, inner, &checker)?;
     let mut out = Continued {

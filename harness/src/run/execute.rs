@@ -8,6 +8,7 @@ use crate::device::disk::{BioOwner, Disk, Event, TimedEvent};
 use crate::engine::fs::{FsEngine, FsError};
 use crate::finding::{Finding, Rule};
 use crate::model::fs::{BaseFile, Model, OpTimes, NEVER};
+use crate::target::{Names, Sizes};
 use crate::workload::op_finding;
 use crate::workload::{pattern, write_id, Barrier, Op, Workload};
 use replay::log::Log;
@@ -48,13 +49,15 @@ pub struct Execution {
 }
 
 impl Execution {
-    /// The reference model of this run.
-    pub fn model(&self, workload: &Workload) -> Model {
+    /// The reference model of this run, for a target whose contract
+    /// promises `promises` of names and sizes.
+    pub fn model(&self, workload: &Workload, promises: (Names, Sizes)) -> Model {
         Model::build_over(
             workload,
             &self.times,
             workload.header.barrier == Barrier::Stable,
             &self.base,
+            promises,
         )
     }
 
@@ -394,6 +397,7 @@ fn check_read<E: FsEngine>(
         times,
         workload.header.barrier == Barrier::Stable,
         base,
+        engine.info().contract.promises(),
     );
     let fm = &model.files[file as usize];
     let (sizes, _) = fm.allowed_sizes(NEVER - 1, true, Some(now));

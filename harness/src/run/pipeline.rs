@@ -77,6 +77,9 @@ pub enum RunError {
     /// The workload names a target nobody registered.
     #[error("unknown target `{name}` (known: {known})")]
     UnknownTarget { name: String, known: String },
+    /// The target cannot run on this machine.
+    #[error("target `{name}` cannot run here: {why}")]
+    Unavailable { name: String, why: String },
 }
 
 impl From<replay::ReplayError> for RunError {

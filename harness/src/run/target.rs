@@ -28,6 +28,17 @@ pub trait Target: Send + Sync {
 
     /// Runs `workload` without checking crash states (for timelines).
     fn execute(&self, workload: &Workload, exec: &ExecOptions) -> Execution;
+
+    /// Whether this machine can run the target (`Err`: what is missing).
+    /// The command line asks before it runs anything.
+    fn available(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Gives back what the target keeps between runs (devices, mounts).
+    /// The command line calls it for every target when it ends, even by
+    /// a panic.
+    fn release(&self) {}
 }
 
 impl std::fmt::Debug for dyn Target {
@@ -76,6 +87,14 @@ impl<E: FsEngine> Target for FsTarget<E> {
 
     fn execute(&self, workload: &Workload, exec: &ExecOptions) -> Execution {
         crate::run::execute::execute(&self.engine, workload, exec)
+    }
+
+    fn available(&self) -> Result<(), String> {
+        self.engine.available()
+    }
+
+    fn release(&self) {
+        self.engine.release()
     }
 }
 

@@ -70,6 +70,52 @@ pub struct Contract {
     /// What a crash may leave of a file (the `fs` vocabulary; `kv`
     /// targets say [`FileUpdates::InPlace`], which they never use).
     pub file_updates: FileUpdates,
+    /// When a new file's name survives a crash (the `fs` vocabulary; the
+    /// others say [`Names::FileFsync`], which they never use).
+    pub names: Names,
+    /// What size a file may have after a crash (the `fs` vocabulary; the
+    /// others say [`Sizes::Stepwise`], which they never use).
+    pub sizes: Sizes,
+}
+
+/// What size an in-place file may have after a crash, beyond the
+/// acknowledged floor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sizes {
+    /// One of the sizes the operations could have left, each size change
+    /// all or nothing (`fs-under-test`).
+    Stepwise,
+    /// Anywhere between the smallest and the largest of those: the
+    /// on-disk size follows writeback as it completes (ext4's
+    /// `i_disksize`, XFS's on-disk size at I/O completion, btrfs's
+    /// `disk_i_size`), which nothing in Linux documents away. The bytes
+    /// below it are still checked one by one.
+    Writeback,
+}
+
+impl Contract {
+    /// What the in-place model needs of the contract: when names are
+    /// durable and which sizes a crash may leave.
+    pub fn promises(&self) -> (Names, Sizes) {
+        (self.names, self.sizes)
+    }
+}
+
+/// When the creation of a file (its name in the directory) is durable:
+/// the `fs` vocabulary has no directory fsync, so the choice is between
+/// what a filesystem may promise beyond POSIX and what POSIX promises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Names {
+    /// An fsync of the file makes its creation durable, as syncfs and
+    /// unmount do (`fs-under-test`, littlefs).
+    FileFsync,
+    /// Only syncfs and unmount make a creation durable (POSIX wants an
+    /// fsync of the directory, which the vocabulary lacks). Until then
+    /// the file may be missing after a crash, and everything written to
+    /// it with it (Linux filesystems, held to their documented contract).
+    Syncfs,
 }
 
 /// What a crash may leave of a file: the two models of the `fs`
@@ -123,6 +169,10 @@ pub struct Limits {
     pub value_len_max: u64,
     /// Size of the recording device in bytes.
     pub device_bytes: u64,
+    /// The unit a torn write keeps or loses whole: what the device
+    /// writes atomically (512 for a disk of 512-byte sectors, 4096 for
+    /// a 4Kn disk). `--tear` may only make it coarser.
+    pub tear_bytes: u64,
     /// Most puts and removes one commit may hold (`kv`; 0: no bound). A
     /// store whose every update is its own atomic, durable operation (a
     /// flash key-value map) declares 1: the generator then commits after

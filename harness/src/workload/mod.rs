@@ -467,6 +467,12 @@ pub const FS_IN_PLACE_OPS: &[&str] = &[
     "complete",
 ];
 
+/// The flags of `dio-write` a target may lack (the kernel's direct I/O
+/// has no misaligned EINVAL on btrfs, and asynchronous I/O needs an
+/// engine of its own): a target that has them lists them in its `ops`
+/// beside `dio-write`.
+pub const FS_DIO_FLAGS: &[&str] = &["aio", "misaligned"];
+
 /// The namespace operations of the `fs` vocabulary, on copy-on-write
 /// targets (littlefs): the executor there runs `close`, `rename`,
 /// `unlink` and `mkdir` as the engine's own calls.
@@ -683,6 +689,20 @@ impl Op {
                 keyword: self.keyword(),
                 supported: target.ops.join(", "),
             });
+        }
+        if let Op::DioWrite {
+            aio, misaligned, ..
+        } = *self
+        {
+            for (on, flag) in [(aio, "aio"), (misaligned, "misaligned")] {
+                if on && !target.supports(flag) {
+                    return Err(InvalidOp::Unsupported {
+                        target: target.name.to_string(),
+                        keyword: flag,
+                        supported: target.ops.join(", "),
+                    });
+                }
+            }
         }
         self.validate(header.files)?;
         if let Some(key) = self.key() {
@@ -1600,7 +1620,9 @@ impl Workload {
                     }
                 }
                 1 => {
-                    let misaligned = u.ratio(1, 64)?;
+                    // A flag the target does not declare stays off.
+                    let has = |flag| info.is_none_or(|t| t.supports(flag));
+                    let misaligned = u.ratio(1, 64)? && has("misaligned");
                     // A misaligned request stays in the window: its offset moves
                     // past the block it was drawn at.
                     let (mut offset, len) = if misaligned {
@@ -1616,7 +1638,7 @@ impl Workload {
                         offset,
                         len,
                         dsync: u.ratio(2, 3)?,
-                        aio: u.ratio(1, 2)?,
+                        aio: u.ratio(1, 2)? && has("aio"),
                         misaligned,
                     }
                 }

@@ -293,6 +293,8 @@ impl FilesEngine for Littlefs {
                 atomicity: "a file after a power loss equals exactly one of its synced versions (\"strong copy-on-write guarantees\"); remove and rename are atomic, even in event of power loss",
                 recovery_must_succeed: true,
                 file_updates: FileUpdates::CopyOnWrite,
+                names: brownout::target::Names::FileFsync,
+                sizes: brownout::target::Sizes::Stepwise,
             },
             bugs: Vec::new(),
             settings: vec![Setting {
@@ -305,6 +307,7 @@ impl FilesEngine for Littlefs {
                 keys_max: 0,
                 value_len_max: 0,
                 device_bytes: DEVICE_BYTES,
+                tear_bytes: 512,
                 changes_per_commit_max: 0,
                 nondurable_commits: false,
                 put_overwrites: true,

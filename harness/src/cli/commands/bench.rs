@@ -185,6 +185,9 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
             crate::campaign::registry::names()
         )
     })?;
+    if let Err(why) = target.available() {
+        anyhow::bail!("target `{}` cannot run here: {why}", a.target);
+    }
     let only: Vec<&str> = a.bugs.iter().map(String::as_str).collect();
     Bugs::from_iter(only.iter().copied())
         .validate(target.info())

@@ -7,7 +7,7 @@
 use crate::device::disk::{self, Disk};
 use crate::engine::fs::{FsEngine, FsError};
 use crate::target::{BugSwitch, Contract, DeviceModel, Limits, TargetInfo, Vocabulary};
-use crate::workload::{Barrier, FileId, Header, Op, FS_IN_PLACE_OPS};
+use crate::workload::{Barrier, FileId, Header, Op, FS_DIO_FLAGS, FS_IN_PLACE_OPS};
 use fs_under_test as fut;
 
 /// The embedded filesystem core. `checkpoint_on_mount` and
@@ -162,12 +162,14 @@ impl FsUnderTest {
             version: env!("CARGO_PKG_VERSION").to_string(),
             device: DeviceModel::Disk,
             vocabulary: Vocabulary::Fs,
-            ops: FS_IN_PLACE_OPS.to_vec(),
+            ops: [FS_IN_PLACE_OPS, FS_DIO_FLAGS].concat(),
             contract: Contract {
                 acknowledges: "O_DSYNC write and direct write returns, fsync, fdatasync, syncfs and unmount make their data and size durable; fsync of a file, syncfs and unmount make its creation durable; dio_wait makes earlier O_DSYNC direct I/O durable under barrier=stable",
                 atomicity: "none beyond the sector; metadata through the journal",
                 recovery_must_succeed: true,
                 file_updates: crate::target::FileUpdates::InPlace,
+                names: crate::target::Names::FileFsync,
+                sizes: crate::target::Sizes::Stepwise,
             },
             bugs: fut::Bug::ALL
                 .iter()
@@ -183,6 +185,7 @@ impl FsUnderTest {
                 keys_max: 0,
                 value_len_max: 0,
                 device_bytes: DEVICE_BYTES,
+                tear_bytes: 512,
                 changes_per_commit_max: 0,
                 nondurable_commits: false,
                 put_overwrites: true,

@@ -1,0 +1,382 @@
+//! The [`FsEngine`] over the running kernel: mkfs, mount, the workload's
+//! operations as real system calls on the mounted filesystem, reads back
+//! after recovery. Every call that may do I/O runs through
+//! [`Session::serve`].
+
+use crate::session::{MountError, Session};
+use crate::Kind;
+use brownout::device::disk::Disk;
+use brownout::engine::fs::{FsEngine, FsError};
+use brownout::target::{
+    Contract, DeviceModel, FileUpdates, Limits, Names, Setting, Sizes, TargetInfo,
+};
+use brownout::workload::{FileId, Header, Op};
+use brownout::Vocabulary;
+use nix::fcntl::OFlag;
+use std::io::ErrorKind;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long mkfs may run.
+const MKFS_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The operations the kernel targets run: no `dio-wait` (the barrier is
+/// the kernel's own, inside truncate), no `writeback` and `complete` (the
+/// kernel schedules its I/O), no asynchronous or misaligned direct I/O
+/// yet (io_uring; btrfs falls back to buffered I/O where ext4 and XFS
+/// return EINVAL).
+pub const OPS: &[&str] = &[
+    "create",
+    "write",
+    "dio-write",
+    "read",
+    "fsync",
+    "fdatasync",
+    "truncate",
+    "syncfs",
+    "remount",
+];
+
+/// A Linux filesystem on the running kernel.
+pub struct Linux {
+    pub kind: Kind,
+    /// `Linux <release>` of the running kernel.
+    version: String,
+}
+
+/// Per-workload settings: the mount options.
+pub struct Config {
+    mount_data: String,
+}
+
+/// A mounted filesystem: its session (device, loop, mount).
+pub struct Mounted {
+    session: Session,
+}
+
+impl Mounted {
+    fn path(&self, file: FileId) -> PathBuf {
+        self.session.mount_point().join(format!("f{file}"))
+    }
+}
+
+impl Linux {
+    pub fn new(kind: Kind) -> Self {
+        let release = nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "unknown".into());
+        Linux {
+            kind,
+            version: format!("Linux {release}"),
+        }
+    }
+
+    /// Runs `call` (a system call on the mounted filesystem) while the
+    /// device is served; the recorder's own refusals come first.
+    fn call<R: Send>(
+        &self,
+        fs: &mut Mounted,
+        what: &str,
+        call: impl FnOnce() -> std::io::Result<R> + Send,
+    ) -> Result<R, FsError> {
+        let r = fs
+            .session
+            .serve(what, call)
+            .map_err(|e| FsError::Other(e.to_string()))?;
+        if let Some(refused) = fs.session.served.refused.take() {
+            return Err(FsError::Other(format!(
+                "the device refused a request: {refused}"
+            )));
+        }
+        r.map_err(|e| match e.kind() {
+            ErrorKind::NotFound => FsError::NotFound(what.to_string()),
+            ErrorKind::InvalidInput => FsError::Invalid(format!("{what}: {e}")),
+            _ => FsError::Other(format!("{what}: {e}")),
+        })
+    }
+}
+
+fn mount_error(e: MountError) -> FsError {
+    FsError::Other(format!("mount: {e}"))
+}
+
+/// A buffer whose bytes start at a 4 KiB boundary (O_DIRECT wants the
+/// memory aligned too), made without `unsafe`: a larger vector, sliced.
+fn aligned_copy(data: &[u8]) -> (Vec<u8>, usize) {
+    const ALIGN: usize = 4096;
+    let mut v = vec![0u8; data.len() + ALIGN];
+    let at = (ALIGN - v.as_ptr() as usize % ALIGN) % ALIGN;
+    v[at..at + data.len()].copy_from_slice(data);
+    (v, at)
+}
+
+impl FsEngine for Linux {
+    type Config = Config;
+    type Mounted = Mounted;
+
+    fn info(&self) -> TargetInfo {
+        let k = self.kind;
+        TargetInfo {
+            name: k.target_name(),
+            version: self.version.clone(),
+            device: DeviceModel::Disk,
+            vocabulary: Vocabulary::Fs,
+            ops: OPS.to_vec(),
+            contract: Contract {
+                acknowledges: "fsync(2), fdatasync(2), an O_DSYNC write(2) and syncfs(2) make the data and size they cover durable when they return (direct I/O without O_DSYNC only at the next of them); a new file's name is durable only after syncfs or unmount (POSIX wants an fsync of its directory); inode_dio_wait is the kernel's `complete` barrier (since 5.10)",
+                atomicity: "none promised for data beyond the sector; metadata through the filesystem's journal or copy on write",
+                recovery_must_succeed: true,
+                file_updates: FileUpdates::InPlace,
+                names: Names::Syncfs,
+                sizes: Sizes::Writeback,
+            },
+            bugs: Vec::new(),
+            settings: k
+                .settings()
+                .iter()
+                .map(|&(name, summary, _)| Setting { name, summary })
+                .collect(),
+            limits: Limits {
+                files_max: brownout::workload::MAX_FILES,
+                file_size_max: brownout::workload::FILE_LIMIT,
+                keys_max: 0,
+                value_len_max: 0,
+                device_bytes: k.device_bytes(),
+                tear_bytes: k.sector_bytes(),
+                changes_per_commit_max: 0,
+                nondurable_commits: false,
+                put_overwrites: true,
+            },
+        }
+    }
+
+    fn available(&self) -> Result<(), String> {
+        crate::missing(self.kind).map_or(Ok(()), Err)
+    }
+
+    fn release(&self) {
+        crate::session::release();
+    }
+
+    fn configure(&self, header: &Header, _step_budget: u64) -> Config {
+        let options: Vec<&str> = self
+            .kind
+            .settings()
+            .iter()
+            .filter(|(name, _, _)| header.settings.contains(name))
+            .map(|&(_, _, option)| option)
+            .collect();
+        Config {
+            mount_data: options.join(","),
+        }
+    }
+
+    fn mkfs(&self, _config: &Config, disk: &mut Disk) -> Result<(), FsError> {
+        let lent = std::mem::replace(disk, Disk::new(512, Vec::new(), false));
+        let mut session = Session::start(lent, self.kind.sector_bytes())
+            .map_err(|e| FsError::Other(e.to_string()))?;
+        let (program, args) = self.kind.mkfs();
+        let program = crate::program_path(program).unwrap_or_else(|| program.into());
+        let dev = session.loop_path().to_path_buf();
+        let r = session.serve("mkfs", move || {
+            let mut args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+            args.push(dev.into());
+            run_bounded(&program, &args, MKFS_DEADLINE)
+        });
+        let refused = session.served.refused.take();
+        *disk = session.close();
+        match (r, refused) {
+            (Err(e), _) => Err(FsError::Other(e.to_string())),
+            (Ok(Err(e)), _) => Err(FsError::Other(e)),
+            (Ok(Ok(_)), Some(refused)) => Err(FsError::Other(format!(
+                "the device refused a request of mkfs: {refused}"
+            ))),
+            (Ok(Ok(_)), None) => Ok(()),
+        }
+    }
+
+    fn mount(&self, config: &Config, disk: Disk) -> Result<Mounted, FsError> {
+        let mut session = Session::start(disk, self.kind.sector_bytes())
+            .map_err(|e| FsError::Other(e.to_string()))?;
+        session
+            .mount(self.kind.fstype(), &config.mount_data)
+            .map_err(mount_error)?;
+        Ok(Mounted { session })
+    }
+
+    fn unmount(&self, mut fs: Mounted) -> Result<Disk, FsError> {
+        fs.session
+            .unmount()
+            .map_err(|e| FsError::Other(format!("unmount: {e}")))?;
+        Ok(fs.session.close())
+    }
+
+    fn crash(&self, mut fs: Mounted) -> Disk {
+        fs.session.served.crash();
+        fs.session.close()
+    }
+
+    fn disk_mut<'a>(&self, fs: &'a mut Mounted) -> &'a mut Disk {
+        &mut fs.session.served.disk
+    }
+
+    fn apply(&self, fs: &mut Mounted, op: &Op, data: &[u8]) -> Result<(), FsError> {
+        match *op {
+            Op::Create { file } => {
+                let path = fs.path(file);
+                self.call(fs, "create", move || {
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .truncate(false)
+                        .write(true)
+                        .open(path)
+                        .map(drop)
+                })
+            }
+            Op::Write {
+                file,
+                offset,
+                dsync,
+                ..
+            } => {
+                let path = fs.path(file);
+                let flags = if dsync { OFlag::O_DSYNC.bits() } else { 0 };
+                self.call(fs, "write", move || {
+                    let f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .custom_flags(flags)
+                        .open(path)?;
+                    f.write_all_at(data, offset)
+                })
+            }
+            Op::DioWrite {
+                file,
+                offset,
+                dsync,
+                aio: false,
+                ..
+            } => {
+                let path = fs.path(file);
+                let mut flags = OFlag::O_DIRECT;
+                flags.set(OFlag::O_DSYNC, dsync);
+                let (buf, at) = aligned_copy(data);
+                self.call(fs, "dio-write", move || {
+                    let f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .custom_flags(flags.bits())
+                        .open(path)?;
+                    f.write_all_at(&buf[at..at + data.len()], offset)
+                })
+            }
+            Op::Fsync { file } | Op::Fdatasync { file } => {
+                let path = fs.path(file);
+                let all = matches!(op, Op::Fsync { .. });
+                self.call(fs, "fsync", move || {
+                    let f = std::fs::File::open(path)?;
+                    match all {
+                        true => f.sync_all(),
+                        false => f.sync_data(),
+                    }
+                })
+            }
+            Op::Truncate { file, size } => {
+                let path = fs.path(file);
+                self.call(fs, "truncate", move || {
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(path)?
+                        .set_len(size)
+                })
+            }
+            Op::Syncfs => {
+                let root = fs.session.mount_point();
+                self.call(fs, "syncfs", move || {
+                    let dir = std::fs::File::open(root)?;
+                    nix::unistd::syncfs(&dir).map_err(std::io::Error::from)
+                })
+            }
+            _ => Err(FsError::Invalid(format!(
+                "`{}` is not in the {} target's vocabulary",
+                op.keyword(),
+                self.kind.target_name()
+            ))),
+        }
+    }
+
+    fn read(
+        &self,
+        fs: &mut Mounted,
+        file: FileId,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, FsError> {
+        let path = fs.path(file);
+        self.call(fs, "read", move || {
+            let f = std::fs::File::open(path)?;
+            let mut buf = vec![0u8; len as usize];
+            let mut done = 0;
+            while done < buf.len() {
+                match f.read_at(&mut buf[done..], offset + done as u64)? {
+                    0 => break,
+                    n => done += n,
+                }
+            }
+            buf.truncate(done);
+            Ok(buf)
+        })
+    }
+
+    fn size(&self, fs: &mut Mounted, file: FileId) -> Result<Option<u64>, FsError> {
+        let path = fs.path(file);
+        match self.call(fs, "stat", move || std::fs::metadata(path).map(|m| m.len())) {
+            Ok(size) => Ok(Some(size)),
+            Err(FsError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Runs `program args` with a deadline: its standard output, or an error
+/// with its standard error.
+pub fn run_bounded(
+    program: &std::path::Path,
+    args: &[std::ffi::OsString],
+    deadline: Duration,
+) -> Result<String, String> {
+    let name = program.display();
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{name}: {e}"))?;
+    let start = Instant::now();
+    // Output is short (the tools run quiet): it fits the pipes until exit.
+    let read = |pipe: Option<&mut dyn std::io::Read>| {
+        let mut text = String::new();
+        if let Some(p) = pipe {
+            let _ = p.read_to_string(&mut text);
+        }
+        text
+    };
+    loop {
+        match child.try_wait().map_err(|e| format!("{name}: {e}"))? {
+            Some(status) if status.success() => {
+                return Ok(read(child.stdout.as_mut().map(|p| p as _)));
+            }
+            Some(status) => {
+                let err = read(child.stderr.as_mut().map(|p| p as _));
+                return Err(format!("{name} failed ({status}): {}", err.trim()));
+            }
+            None if start.elapsed() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{name} did not finish in {} s", deadline.as_secs()));
+            }
+            None => std::thread::sleep(Duration::from_millis(2)),
+        }
+    }
+}

@@ -1,0 +1,393 @@
+//! One recording device in use: a FUSE mount serving the device file, a
+//! loop device over it, and (while a filesystem is mounted) the kernel
+//! mount. Every system call that may make the kernel do I/O on the device
+//! runs on a worker thread through [`Session::serve`], while this thread
+//! answers the device's requests; so the disk has one owner and nothing
+//! waits on itself.
+//!
+//! The FUSE mount and the loop device (a [`Slot`]) cost more to set up
+//! than a mount with recovery, so they are kept in a pool and reused:
+//! each session installs its own disk in a free slot. Nothing holds the
+//! loop device open between sessions, so the kernel drops its page cache
+//! at each unmount (the last close of a block device truncates its
+//! cache): no state sees another's blocks. [`release`] tears the pool
+//! down; the command line calls it when it ends, tests call it
+//! themselves.
+//!
+//! Hygiene: every call has a deadline. A call past it aborts the FUSE
+//! connection (a forced unmount of the FUSE mount does that), which fails
+//! every request still pending, so the call returns; the slot is then
+//! thrown away.
+
+use crate::device::{DeviceFile, Request, Served, DEVICE_FILE};
+use brownout::device::disk::{Disk, SECTOR_SIZE};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How long one system call may keep the device busy before brownout
+/// gives up on it. Generous: a mount with recovery takes milliseconds.
+const CALL_DEADLINE: Duration = Duration::from_secs(60);
+
+/// What went wrong with the session's own plumbing (not the filesystem).
+#[derive(Debug)]
+pub enum SessionError {
+    /// Setting up the FUSE mount or the loop device failed.
+    Setup(String),
+    /// A call ran past [`CALL_DEADLINE`]; the connection was aborted.
+    Stuck(String),
+}
+
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionError::Setup(m) => write!(f, "setting up the recording device: {m}"),
+            SessionError::Stuck(m) => write!(
+                f,
+                "{m} did not return in {} s (the device was cut off)",
+                CALL_DEADLINE.as_secs()
+            ),
+        }
+    }
+}
+
+/// A FUSE-served device file of one size with a loop device of one
+/// sector size over it.
+struct Slot {
+    bytes: u64,
+    sector: u64,
+    dir: tempfile::TempDir,
+    fuse: fuser::BackgroundSession,
+    loop_path: PathBuf,
+    to_owner: Sender<Request>,
+    requests: Receiver<Request>,
+}
+
+/// Idle slots.
+static POOL: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
+
+impl Slot {
+    fn take(bytes: u64, sector: u64) -> Result<Slot, SessionError> {
+        let idle = {
+            let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+            let at = pool
+                .iter()
+                .position(|s| s.bytes == bytes && s.sector == sector);
+            at.map(|i| pool.swap_remove(i))
+        };
+        match idle {
+            Some(slot) => Ok(slot),
+            None => Slot::new(bytes, sector),
+        }
+    }
+
+    fn new(bytes: u64, sector: u64) -> Result<Slot, SessionError> {
+        let (to_owner, requests) = channel();
+        let dir = tempfile::Builder::new()
+            .prefix("brownout-linux-")
+            .tempdir()
+            .map_err(|e| SessionError::Setup(format!("a temporary directory: {e}")))?;
+        for sub in ["dev", "mnt"] {
+            std::fs::create_dir(dir.path().join(sub))
+                .map_err(|e| SessionError::Setup(format!("{}: {e}", dir.path().display())))?;
+        }
+        let mut config = fuser::Config::default();
+        config.mount_options = vec![fuser::MountOption::FSName("brownout".into())];
+        let fuse = fuser::spawn_mount(
+            DeviceFile {
+                bytes,
+                to_owner: to_owner.clone(),
+            },
+            dir.path().join("dev"),
+            &config,
+        )
+        .map_err(|e| SessionError::Setup(format!("mounting the FUSE device file: {e}")))?;
+        let mut slot = Slot {
+            bytes,
+            sector,
+            dir,
+            fuse,
+            loop_path: PathBuf::new(),
+            to_owner,
+            requests,
+        };
+        // Attaching reads nothing, but answer the device anyway (a zeroed
+        // one) in case the kernel looks. losetup picks a free device and
+        // retries if another worker takes it first; LOOP_CONFIGURE with a
+        // sector size is one call there.
+        let mut served = Served::new(Disk::new(bytes, Vec::new(), false));
+        let file = slot.dir.path().join("dev").join(DEVICE_FILE);
+        let losetup = crate::program_path("losetup").unwrap_or_else(|| "losetup".into());
+        let args: Vec<std::ffi::OsString> = vec![
+            "--find".into(),
+            "--show".into(),
+            "--sector-size".into(),
+            sector.to_string().into(),
+            file.into(),
+        ];
+        let r = slot.serve(&mut served, "losetup", || {
+            crate::adapter::run_bounded(&losetup, &args, CALL_DEADLINE)
+        });
+        match r {
+            Ok(Ok(out)) if out.trim().starts_with("/dev/loop") => {
+                slot.loop_path = PathBuf::from(out.trim());
+                Ok(slot)
+            }
+            Ok(Ok(out)) => {
+                slot.destroy();
+                Err(SessionError::Setup(format!(
+                    "losetup printed {:?}, not a loop device",
+                    out.trim()
+                )))
+            }
+            Ok(Err(e)) => {
+                slot.destroy();
+                Err(SessionError::Setup(e))
+            }
+            Err(e) => {
+                slot.destroy();
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `call` on a worker thread while this thread serves the device
+    /// to `served`, until it returns.
+    fn serve<R: Send>(
+        &self,
+        served: &mut Served,
+        what: &str,
+        call: impl FnOnce() -> R + Send,
+    ) -> Result<R, SessionError> {
+        let done = self.to_owner.clone();
+        std::thread::scope(|s| {
+            let worker = s.spawn(move || {
+                let r = call();
+                let _ = done.send(Request::Done);
+                r
+            });
+            let mut aborted = false;
+            loop {
+                match self.requests.recv_timeout(CALL_DEADLINE) {
+                    Ok(Request::Done) => break,
+                    Ok(request) => served.handle(request),
+                    Err(RecvTimeoutError::Timeout) if !aborted => {
+                        aborted = true;
+                        abort_connection(&self.dir.path().join("dev"));
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => {
+                        unreachable!("the slot holds a sender")
+                    }
+                }
+            }
+            let r = match worker.join() {
+                Ok(r) => r,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            match aborted {
+                false => Ok(r),
+                true => Err(SessionError::Stuck(what.to_string())),
+            }
+        })
+    }
+
+    /// Detaches the loop device, unmounts the FUSE file, removes the
+    /// directories. Nothing is mounted on the loop device any more.
+    fn destroy(self) {
+        let mut served = Served::new(Disk::new(self.bytes, Vec::new(), false));
+        served.crash();
+        if !self.loop_path.as_os_str().is_empty() {
+            let losetup = crate::program_path("losetup").unwrap_or_else(|| "losetup".into());
+            let args = vec!["--detach".into(), self.loop_path.clone().into_os_string()];
+            let _ = self.serve(&mut served, "detaching the loop device", || {
+                crate::adapter::run_bounded(&losetup, &args, CALL_DEADLINE)
+            });
+        }
+        let Slot {
+            dir,
+            fuse,
+            requests,
+            to_owner,
+            ..
+        } = self;
+        // Answer (emptily) whatever still arrives while the FUSE thread
+        // ends.
+        std::thread::scope(|s| {
+            let ending = s.spawn(move || {
+                let _ = fuse.umount_and_join();
+                let _ = to_owner.send(Request::Done);
+            });
+            while let Ok(request) = requests.recv_timeout(CALL_DEADLINE) {
+                match request {
+                    Request::Done => break,
+                    request => served.handle(request),
+                }
+            }
+            let _ = ending.join();
+        });
+        let _ = dir.close();
+    }
+}
+
+/// Tears down every idle device (FUSE mount, loop device, directories).
+/// Sessions still in use are torn down when they end.
+pub fn release() {
+    let idle = std::mem::take(&mut *POOL.lock().unwrap_or_else(|e| e.into_inner()));
+    for slot in idle {
+        slot.destroy();
+    }
+}
+
+/// A disk served through a slot, with the kernel filesystem mounted on
+/// it or not.
+pub struct Session {
+    pub served: Served,
+    slot: Option<Slot>,
+    /// The kernel filesystem's mount point while it is mounted.
+    mounted: Option<PathBuf>,
+    /// A call got stuck: the slot's connection is gone.
+    broken: bool,
+}
+
+impl Session {
+    /// Serves `disk` as a FUSE file with a loop device of `sector`-byte
+    /// sectors over it.
+    pub fn start(disk: Disk, sector: u64) -> Result<Session, SessionError> {
+        let bytes = disk.size_sectors() * SECTOR_SIZE as u64;
+        Ok(Session {
+            served: Served::new(disk),
+            slot: Some(Slot::take(bytes, sector)?),
+            mounted: None,
+            broken: false,
+        })
+    }
+
+    fn slot(&self) -> &Slot {
+        self.slot.as_ref().expect("a live session has a slot")
+    }
+
+    /// The loop device over the device file.
+    pub fn loop_path(&self) -> &Path {
+        &self.slot().loop_path
+    }
+
+    /// The device file (fsck can work on a file).
+    pub fn device_file(&self) -> PathBuf {
+        self.slot().dir.path().join("dev").join(DEVICE_FILE)
+    }
+
+    /// Where the kernel filesystem is (or will be) mounted.
+    pub fn mount_point(&self) -> PathBuf {
+        self.slot().dir.path().join("mnt")
+    }
+
+    /// Runs `call` on a worker thread while this thread serves the
+    /// device, until it returns.
+    pub fn serve<R: Send>(
+        &mut self,
+        what: &str,
+        call: impl FnOnce() -> R + Send,
+    ) -> Result<R, SessionError> {
+        let slot = self.slot.as_ref().expect("a live session has a slot");
+        let r = slot.serve(&mut self.served, what, call);
+        self.broken |= r.is_err();
+        r
+    }
+
+    /// Mounts the kernel filesystem `fstype` with `data` options.
+    pub fn mount(&mut self, fstype: &'static str, data: &str) -> Result<(), MountError> {
+        let (dev, at) = (self.loop_path().to_path_buf(), self.mount_point());
+        let data = data.to_string();
+        let r = self.serve("mount", move || {
+            mount(
+                Some(&dev),
+                &at,
+                Some(fstype),
+                MsFlags::empty(),
+                (!data.is_empty()).then_some(data.as_str()),
+            )
+        })?;
+        r.map_err(MountError::Refused)?;
+        self.mounted = Some(self.mount_point());
+        Ok(())
+    }
+
+    /// Unmounts the kernel filesystem (writing what a clean unmount
+    /// writes).
+    pub fn unmount(&mut self) -> Result<(), MountError> {
+        let Some(at) = self.mounted.clone() else {
+            return Ok(());
+        };
+        let r = self.serve("unmount", move || umount2(&at, MntFlags::empty()))?;
+        r.map_err(MountError::Refused)?;
+        self.mounted = None;
+        Ok(())
+    }
+
+    /// Unmounts if mounted and hands the disk back; the slot goes back
+    /// to the pool. After a crash ([`Served::crash`]) nothing written
+    /// while unmounting reaches the disk.
+    pub fn close(mut self) -> Disk {
+        self.end();
+        let placeholder = Served::new(Disk::new(SECTOR_SIZE as u64, Vec::new(), false));
+        std::mem::replace(&mut self.served, placeholder).disk
+    }
+
+    fn end(&mut self) {
+        if self.mounted.is_some() && self.unmount().is_err() {
+            if let Some(at) = self.mounted.take() {
+                let _ = self.serve("lazy unmount", move || umount2(&at, MntFlags::MNT_DETACH));
+                // Still in use somewhere: not fit for another state.
+                self.broken = true;
+            }
+        }
+        if let Some(slot) = self.slot.take() {
+            match self.broken {
+                true => slot.destroy(),
+                false => POOL.lock().unwrap_or_else(|e| e.into_inner()).push(slot),
+            }
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Dropped without a clean unmount: a crash.
+        self.served.crash();
+        self.end();
+    }
+}
+
+/// Why a kernel mount or unmount did not happen.
+#[derive(Debug)]
+pub enum MountError {
+    /// The kernel said no.
+    Refused(nix::errno::Errno),
+    /// The session's plumbing failed.
+    Session(SessionError),
+}
+
+impl From<SessionError> for MountError {
+    fn from(e: SessionError) -> Self {
+        MountError::Session(e)
+    }
+}
+
+impl std::fmt::Display for MountError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MountError::Refused(e) => write!(f, "{e} ({})", e.desc()),
+            MountError::Session(e) => e.fmt(f),
+        }
+    }
+}
+
+/// Fails every request pending on the FUSE connection mounted at `dir`
+/// (a forced unmount aborts a FUSE connection before it looks whether
+/// the mount is busy).
+fn abort_connection(dir: &Path) {
+    let _ = umount2(dir, MntFlags::MNT_FORCE);
+}
