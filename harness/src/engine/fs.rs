@@ -103,4 +103,17 @@ pub trait FsEngine: Send + Sync + 'static {
 
     /// The size of `file`, `None` if it does not exist.
     fn size(&self, fs: &mut Self::Mounted, file: FileId) -> Result<Option<u64>, FsError>;
+
+    /// After recovery and the reads of a crash state, the engine's own
+    /// consistency check of what recovery left (an fsck in no-modify
+    /// mode); `Err` is a recovery finding. It must leave the disk as
+    /// recovery left it: the crash that follows keeps that image. The
+    /// default: no check.
+    fn check_recovered(
+        &self,
+        _config: &Self::Config,
+        _fs: &mut Self::Mounted,
+    ) -> Result<(), FsError> {
+        Ok(())
+    }
 }

@@ -480,11 +480,22 @@ impl<'a, E: FsEngine> FsStateCheck<'a, E> {
             )
         })?;
         let files = read_files(self.engine, &mut fs, self.workload);
+        let consistency = self
+            .engine
+            .check_recovered(self.config, &mut fs)
+            .err()
+            .map(|e| {
+                Finding::new(
+                    Rule::Recovery,
+                    format!("the recovered image is inconsistent: {e}"),
+                )
+            });
         let log = record.then(|| self.engine.crash(fs).finish().log);
         let wrote_nothing = log.as_ref().is_some_and(|log| !writes_anything(log));
         Ok((
             Recovered {
                 files,
+                consistency,
                 wrote_nothing,
             },
             log,
@@ -495,6 +506,8 @@ impl<'a, E: FsEngine> FsStateCheck<'a, E> {
 /// What recovery left on one image.
 struct Recovered {
     files: Vec<Observed>,
+    /// What the engine's own consistency check found, if anything.
+    consistency: Option<Finding>,
     /// Whether recovery was recorded and wrote nothing (false: it wrote,
     /// or it was not recorded).
     wrote_nothing: bool,
@@ -520,7 +533,7 @@ impl<E: FsEngine> StateCheck for FsStateCheck<'_, E> {
                 .map(|(_, _, r)| r.clone())
         });
         if let Some(recovered) = cached {
-            judge_files(self.workload, self.model, &recovered.files, position)?;
+            judge(self.workload, self.model, &recovered, position)?;
             return Ok(None);
         }
         // An unreadable file is kept too: it is the same finding at
@@ -534,7 +547,7 @@ impl<E: FsEngine> StateCheck for FsStateCheck<'_, E> {
             }
             c.push_back((self.id, key, recovered.clone()));
         });
-        judge_files(self.workload, self.model, &recovered.files, position)?;
+        judge(self.workload, self.model, &recovered, position)?;
         Ok(log)
     }
 }
@@ -580,6 +593,22 @@ enum Observed {
     /// It has this size, but its bytes could not be read: a recovery
     /// finding, unless the size is already wrong.
     Unreadable(u64, Finding),
+}
+
+/// Rules 2–5 on the files at position `p`, then the engine's own
+/// consistency check (the same at every position).
+#[allow(clippy::result_large_err)]
+fn judge(
+    workload: &Workload,
+    model: &Model,
+    recovered: &Recovered,
+    p: usize,
+) -> Result<(), Finding> {
+    judge_files(workload, model, &recovered.files, p)?;
+    match &recovered.consistency {
+        Some(f) => Err(f.clone()),
+        None => Ok(()),
+    }
 }
 
 /// Reads every file back from a recovered filesystem.

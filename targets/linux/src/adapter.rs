@@ -8,7 +8,7 @@ use crate::Kind;
 use brownout::device::disk::Disk;
 use brownout::engine::fs::{FsEngine, FsError};
 use brownout::target::{
-    Contract, DeviceModel, FileUpdates, Limits, Names, Setting, Sizes, TargetInfo,
+    BugSwitch, Contract, DeviceModel, FileUpdates, Limits, Names, Setting, Sizes, TargetInfo,
 };
 use brownout::workload::{FileId, Header, Op};
 use brownout::Vocabulary;
@@ -17,7 +17,7 @@ use std::io::ErrorKind;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long mkfs may run.
 const MKFS_DEADLINE: Duration = Duration::from_secs(60);
@@ -46,10 +46,19 @@ pub struct Linux {
     version: String,
 }
 
-/// Per-workload settings: the mount options.
+/// Per-workload settings: the mount options, the bug switch.
 pub struct Config {
     mount_data: String,
+    lying_flush: bool,
 }
+
+/// The one bug switch: not in the kernel (brownout plants none there) but
+/// in the recording device, so that a test can see a lost acknowledged
+/// write found on real kernel crash states.
+pub const LYING_FLUSH: &str = "lying-flush";
+
+/// How long a consistency check may run.
+const FSCK_DEADLINE: Duration = Duration::from_secs(120);
 
 /// A mounted filesystem: its session (device, loop, mount).
 pub struct Mounted {
@@ -132,7 +141,10 @@ impl FsEngine for Linux {
                 names: Names::Syncfs,
                 sizes: Sizes::Writeback,
             },
-            bugs: Vec::new(),
+            bugs: vec![BugSwitch {
+                name: LYING_FLUSH,
+                summary: "the recording device acknowledges a cache flush without making anything durable (a disk whose write cache lies): fsync returns, its data can still be lost",
+            }],
             settings: k
                 .settings()
                 .iter()
@@ -170,6 +182,7 @@ impl FsEngine for Linux {
             .collect();
         Config {
             mount_data: options.join(","),
+            lying_flush: header.bugs.contains(LYING_FLUSH),
         }
     }
 
@@ -203,6 +216,9 @@ impl FsEngine for Linux {
         session
             .mount(self.kind.fstype(), &config.mount_data)
             .map_err(mount_error)?;
+        // After mkfs (which must reach the disk whole) and this mount's
+        // recovery: the workload's flushes are the ones that lie.
+        session.served.lying_flush = config.lying_flush;
         Ok(Mounted { session })
     }
 
@@ -305,6 +321,28 @@ impl FsEngine for Linux {
         }
     }
 
+    fn check_recovered(&self, _config: &Config, fs: &mut Mounted) -> Result<(), FsError> {
+        // Freeze the image recovery left (what the unmount writes goes to
+        // the overlay, for fsck's eyes only), unmount cleanly, then check.
+        fs.session.served.crash();
+        fs.session
+            .unmount()
+            .map_err(|e| FsError::Other(format!("unmount after recovery: {e}")))?;
+        let (program, args) = self.kind.fsck();
+        let program = crate::program_path(program).unwrap_or_else(|| program.into());
+        let mut args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+        args.push(fs.session.loop_path().into());
+        let r = fs
+            .session
+            .serve("fsck", || run_bounded(&program, &args, FSCK_DEADLINE))
+            .map_err(|e| FsError::Other(e.to_string()))?;
+        r.map(drop).map_err(|complaint| {
+            // The first lines say what is wrong; the rest is detail.
+            let lines: Vec<&str> = complaint.lines().take(6).collect();
+            FsError::Other(lines.join(" / "))
+        })
+    }
+
     fn read(
         &self,
         fs: &mut Mounted,
@@ -339,7 +377,7 @@ impl FsEngine for Linux {
 }
 
 /// Runs `program args` with a deadline: its standard output, or an error
-/// with its standard error.
+/// with its standard error and output.
 pub fn run_bounded(
     program: &std::path::Path,
     args: &[std::ffi::OsString],
@@ -353,30 +391,45 @@ pub fn run_bounded(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("{name}: {e}"))?;
-    let start = Instant::now();
-    // Output is short (the tools run quiet): it fits the pipes until exit.
-    let read = |pipe: Option<&mut dyn std::io::Read>| {
-        let mut text = String::new();
-        if let Some(p) = pipe {
-            let _ = p.read_to_string(&mut text);
-        }
-        text
+    // Drained while it runs, so that a long complaint cannot fill a pipe
+    // and stall it.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_string(&mut text);
+            }
+            text
+        })
     };
-    loop {
-        match child.try_wait().map_err(|e| format!("{name}: {e}"))? {
-            Some(status) if status.success() => {
-                return Ok(read(child.stdout.as_mut().map(|p| p as _)));
-            }
-            Some(status) => {
-                let err = read(child.stderr.as_mut().map(|p| p as _));
-                return Err(format!("{name} failed ({status}): {}", err.trim()));
-            }
-            None if start.elapsed() > deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("{name} did not finish in {} s", deadline.as_secs()));
-            }
-            None => std::thread::sleep(Duration::from_millis(2)),
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    // A waiter thread owns the child; past the deadline it is killed by
+    // its pid, and the wait returns.
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let (exited, status) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let _ = exited.send(child.wait());
+    });
+    let status = match status.recv_timeout(deadline) {
+        Ok(status) => Some(status.map_err(|e| format!("{name}: {e}"))?),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            None
         }
+    };
+    let _ = waiter.join();
+    let (out, err) = (
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default(),
+    );
+    match status {
+        Some(s) if s.success() => Ok(out),
+        Some(s) => Err(format!(
+            "{name} failed ({s}): {}\n{}",
+            err.trim(),
+            out.trim()
+        )),
+        None => Err(format!("{name} did not finish in {} s", deadline.as_secs())),
     }
 }

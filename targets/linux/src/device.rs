@@ -172,6 +172,9 @@ pub struct Served {
     /// The first request the disk refused (out of range, misaligned): a
     /// finding of the recorder's own, reported at the next operation.
     pub refused: Option<String>,
+    /// The `lying-flush` bug switch: a flush is acknowledged and not
+    /// recorded.
+    pub lying_flush: bool,
 }
 
 impl Served {
@@ -180,6 +183,7 @@ impl Served {
             disk,
             overlay: None,
             refused: None,
+            lying_flush: false,
         }
     }
 
@@ -213,7 +217,7 @@ impl Served {
                 }
             },
             Request::Fsync { reply } => {
-                if self.overlay.is_none() {
+                if self.overlay.is_none() && !self.lying_flush {
                     self.submit(BioKind::Flush)
                         .expect("a flush is always in range");
                 }

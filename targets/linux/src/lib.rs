@@ -92,6 +92,16 @@ impl Kind {
         }
     }
 
+    /// The consistency check in no-modify mode and its arguments before
+    /// the device; any exit status but 0 is a complaint.
+    pub fn fsck(self) -> (&'static str, &'static [&'static str]) {
+        match self {
+            Kind::Ext4 => ("e2fsck", &["-f", "-n"]),
+            Kind::Xfs => ("xfs_repair", &["-n", "-P", "-m", "64"]),
+            Kind::Btrfs => ("btrfs", &["check", "--readonly"]),
+        }
+    }
+
     /// Settings a workload may turn on: name, summary, mount option.
     pub fn settings(self) -> &'static [(&'static str, &'static str, &'static str)] {
         match self {
@@ -119,16 +129,15 @@ pub fn missing(kind: Kind) -> Option<String> {
             lacks.push(dev.to_string());
         }
     }
-    let (mkfs, _) = kind.mkfs();
-    if !on_path(mkfs) {
-        lacks.push(format!(
-            "{mkfs} (apt-get install {})",
-            match kind {
-                Kind::Ext4 => "e2fsprogs",
-                Kind::Xfs => "xfsprogs",
-                Kind::Btrfs => "btrfs-progs",
-            }
-        ));
+    let package = match kind {
+        Kind::Ext4 => "e2fsprogs",
+        Kind::Xfs => "xfsprogs",
+        Kind::Btrfs => "btrfs-progs",
+    };
+    for program in [kind.mkfs().0, kind.fsck().0] {
+        if !on_path(program) {
+            lacks.push(format!("{program} (apt-get install {package})"));
+        }
     }
     let known = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
     if !known.split_whitespace().any(|w| w == kind.fstype()) {
@@ -161,4 +170,11 @@ pub fn targets() -> Vec<&'static dyn Target> {
             t
         })
         .collect()
+}
+
+/// Tears down the recording devices kept for reuse (FUSE mounts, loop
+/// devices, directories). The command line calls it when it ends; a test
+/// or a program of its own calls it when done.
+pub fn release() {
+    session::release();
 }
