@@ -175,10 +175,16 @@ impl FsEngine for Linux {
     fn configure(&self, header: &Header, _step_budget: u64) -> Config {
         let options: Vec<&str> = self
             .kind
-            .settings()
+            .mount_options()
             .iter()
-            .filter(|(name, _, _)| header.settings.contains(name))
-            .map(|&(_, _, option)| option)
+            .copied()
+            .chain(
+                self.kind
+                    .settings()
+                    .iter()
+                    .filter(|(name, _, _)| header.settings.contains(name))
+                    .map(|&(_, _, option)| option),
+            )
             .collect();
         Config {
             mount_data: options.join(","),

@@ -102,6 +102,16 @@ impl Kind {
         }
     }
 
+    /// Mount options always given. XFS refuses a second mount of a
+    /// filesystem whose UUID is mounted already, and with several jobs
+    /// every crash image of one execution has the same UUID.
+    pub fn mount_options(self) -> &'static [&'static str] {
+        match self {
+            Kind::Xfs => &["nouuid"],
+            Kind::Ext4 | Kind::Btrfs => &[],
+        }
+    }
+
     /// Settings a workload may turn on: name, summary, mount option.
     pub fn settings(self) -> &'static [(&'static str, &'static str, &'static str)] {
         match self {

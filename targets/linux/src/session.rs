@@ -31,6 +31,10 @@ use std::time::Duration;
 /// gives up on it. Generous: a mount with recovery takes milliseconds.
 const CALL_DEADLINE: Duration = Duration::from_secs(60);
 
+/// How often an unmount is tried again while the mount is busy (5 ms
+/// apart).
+const UNMOUNT_TRIES: u32 = 400;
+
 /// What went wrong with the session's own plumbing (not the filesystem).
 #[derive(Debug)]
 pub enum SessionError {
@@ -164,7 +168,9 @@ impl Slot {
         let done = self.to_owner.clone();
         std::thread::scope(|s| {
             let worker = s.spawn(move || {
-                let r = call();
+                // Done is sent even if the call panics, or this thread
+                // would wait for it forever.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
                 let _ = done.send(Request::Done);
                 r
             });
@@ -184,8 +190,8 @@ impl Slot {
                 }
             }
             let r = match worker.join() {
-                Ok(r) => r,
-                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(Ok(r)) => r,
+                Ok(Err(panic)) | Err(panic) => std::panic::resume_unwind(panic),
             };
             match aborted {
                 false => Ok(r),
@@ -321,7 +327,20 @@ impl Session {
         let Some(at) = self.mounted.clone() else {
             return Ok(());
         };
-        let r = self.serve("unmount", move || umount2(&at, MntFlags::empty()))?;
+        // A process another worker is starting holds a copy of every
+        // descriptor until its exec closes them: a file of this mount may
+        // be open there for a moment. Try again for a while.
+        let r = self.serve("unmount", move || {
+            let mut r = umount2(&at, MntFlags::empty());
+            for _ in 0..UNMOUNT_TRIES {
+                if r != Err(nix::errno::Errno::EBUSY) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+                r = umount2(&at, MntFlags::empty());
+            }
+            r
+        })?;
         r.map_err(MountError::Refused)?;
         self.mounted = None;
         Ok(())
