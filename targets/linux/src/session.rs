@@ -90,7 +90,7 @@ impl Slot {
     fn new(bytes: u64, sector: u64) -> Result<Slot, SessionError> {
         let (to_owner, requests) = channel();
         let dir = tempfile::Builder::new()
-            .prefix("brownout-linux-")
+            .prefix(&dir_prefix(std::process::id()))
             .tempdir()
             .map_err(|e| SessionError::Setup(format!("a temporary directory: {e}")))?;
         for sub in ["dev", "mnt"] {
@@ -236,6 +236,12 @@ impl Slot {
         });
         let _ = dir.close();
     }
+}
+
+/// The start of the name of every directory (device file, mount point)
+/// process `pid` makes: leftovers are found by it.
+pub fn dir_prefix(pid: u32) -> String {
+    format!("brownout-linux-{pid}-")
 }
 
 /// Tears down every idle device (FUSE mount, loop device, directories).

@@ -20,19 +20,20 @@ fn register() {
     }
 }
 
-/// FUSE mounts of ours and loop devices over them.
+/// This process's FUSE mounts, kernel mounts over them and loop devices.
 fn leftovers() -> Vec<String> {
+    let ours = brownout_linux::session::dir_prefix(std::process::id());
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
     let mut left: Vec<String> = mounts
         .lines()
-        .filter(|l| l.contains("brownout-linux-"))
+        .filter(|l| l.contains(&ours))
         .map(str::to_string)
         .collect();
     if let Ok(out) = std::process::Command::new("losetup").arg("-a").output() {
         left.extend(
             String::from_utf8_lossy(&out.stdout)
                 .lines()
-                .filter(|l| l.contains("brownout-linux-"))
+                .filter(|l| l.contains(&ours))
                 .map(str::to_string),
         );
     }
