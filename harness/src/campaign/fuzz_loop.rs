@@ -178,6 +178,11 @@ pub fn fuzz_with(
     let buckets: Mutex<Buckets> = Mutex::new(Buckets::default());
     let error: Mutex<Option<String>> = Mutex::new(None);
     let out_of_time = || opts.time.is_some_and(|t| start.elapsed() >= t);
+    // Crash-state checks stop at the campaign's end too.
+    let oracle = OracleOptions {
+        deadline: opts.time.map(|t| start + t),
+        ..opts.oracle.clone()
+    };
 
     let worker = || loop {
         if stop.load(Ordering::Relaxed) || out_of_time() {
@@ -193,7 +198,7 @@ pub fn fuzz_with(
         let workload = crate::campaign::mutate::input(opts.seed, i, &opts.config, &opts.seeds);
         // The pipeline catches the filesystem's panics itself; this catch
         // keeps the worker alive whatever else panics.
-        let finding = match crate::guard::catch(|| run(&workload, &opts.exec, &opts.oracle)) {
+        let finding = match crate::guard::catch(|| run(&workload, &opts.exec, &oracle)) {
             Ok(Ok(outcome)) => {
                 counters
                     .crash_states
@@ -227,10 +232,15 @@ pub fn fuzz_with(
             }
             Err(report) => Some(crate::run::pipeline::panic_finding(&workload, &report)),
         };
-        counters.execs.fetch_add(1, Ordering::Relaxed);
         let Some(finding) = finding else {
+            // Clean, unless the end came before all its states were
+            // checked: then it is not an execution the campaign ran.
+            if !out_of_time() {
+                counters.execs.fetch_add(1, Ordering::Relaxed);
+            }
             continue;
         };
+        counters.execs.fetch_add(1, Ordering::Relaxed);
         // A state found by a sampled pass of a stronger mode: the
         // reproducer replays in that mode, where the same id names it.
         let mut workload = workload;

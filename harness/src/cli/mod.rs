@@ -205,6 +205,7 @@ impl CheckArgs {
             continue_states: self.continue_states as usize,
             passes: Vec::new(),
             tear_budget: (self.tears > 0).then_some(self.tears),
+            deadline: None,
         }
     }
 }

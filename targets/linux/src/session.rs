@@ -88,6 +88,8 @@ impl Slot {
     }
 
     fn new(bytes: u64, sector: u64) -> Result<Slot, SessionError> {
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(sweep_dead);
         let (to_owner, requests) = channel();
         let dir = tempfile::Builder::new()
             .prefix(&dir_prefix(std::process::id()))
@@ -219,8 +221,11 @@ impl Slot {
             to_owner,
             ..
         } = self;
-        // Answer (emptily) whatever still arrives while the FUSE thread
-        // ends.
+        // Nothing may use the device any more: abort the connection first,
+        // so that the FUSE thread ends even if a lazily unmounted
+        // filesystem still holds the file. Answer (emptily) whatever
+        // still arrives while it ends.
+        abort_connection(&dir.path().join("dev"));
         std::thread::scope(|s| {
             let ending = s.spawn(move || {
                 let _ = fuse.umount_and_join();
@@ -242,6 +247,51 @@ impl Slot {
 /// process `pid` makes: leftovers are found by it.
 pub fn dir_prefix(pid: u32) -> String {
     format!("brownout-linux-{pid}-")
+}
+
+/// Tears down what brownout processes that no longer run left behind
+/// (killed by SIGKILL, say): kernel mounts on their mount points, their
+/// loop devices and FUSE mounts, found by the process id in the
+/// directory names. Never anything of a live process or not brownout's.
+fn sweep_dead() {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let dead_dirs: std::collections::BTreeSet<PathBuf> = mounts
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter_map(|at| {
+            let at = Path::new(at);
+            let dir = at.parent()?;
+            let name = dir.file_name()?.to_str()?;
+            let pid: u32 = name
+                .strip_prefix("brownout-linux-")?
+                .split('-')
+                .next()?
+                .parse()
+                .ok()?;
+            let alive = Path::new(&format!("/proc/{pid}")).exists();
+            (!alive).then(|| dir.to_path_buf())
+        })
+        .collect();
+    for dir in dead_dirs {
+        let _ = umount2(&dir.join("mnt"), MntFlags::MNT_DETACH);
+        let file = dir.join("dev").join(DEVICE_FILE);
+        let file = file.to_string_lossy().into_owned();
+        if let Some(losetup) = crate::program_path("losetup") {
+            // `losetup -a` names each loop device's backing file (which
+            // cannot be opened any more: its daemon is gone).
+            let args = vec!["-a".into()];
+            if let Ok(out) = crate::adapter::run_bounded(&losetup, &args, CALL_DEADLINE) {
+                let ours = out.lines().filter(|l| l.contains(&format!("({file})")));
+                for dev in ours.filter_map(|l| l.split(':').next()) {
+                    let args = vec!["--detach".into(), dev.into()];
+                    let _ = crate::adapter::run_bounded(&losetup, &args, CALL_DEADLINE);
+                }
+            }
+        }
+        abort_connection(&dir.join("dev"));
+        let _ = umount2(&dir.join("dev"), MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 /// Tears down every idle device (FUSE mount, loop device, directories).
