@@ -595,6 +595,12 @@ fn cmd_fuzz(a: FuzzArgs) -> Result<ExitCode> {
     // Ctrl-C exits at once.
     ctrlc::set_handler(|| {
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            // A second signal (`timeout` forwards one more): out now,
+            // giving back what the targets hold idle; a device still in
+            // use is swept by the next run of its target.
+            for t in crate::campaign::registry::all() {
+                t.release();
+            }
             std::process::exit(130);
         }
         STOP.store(true, Ordering::SeqCst);
