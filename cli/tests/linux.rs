@@ -19,26 +19,6 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// Process `pid`'s FUSE mounts, kernel mounts over them and loop devices.
-fn leftovers(pid: u32) -> Vec<String> {
-    let ours = brownout_linux::session::dir_prefix(pid);
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    let mut left: Vec<String> = mounts
-        .lines()
-        .filter(|l| l.contains(&ours))
-        .map(str::to_string)
-        .collect();
-    if let Ok(out) = Command::new("losetup").arg("-a").output() {
-        left.extend(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter(|l| l.contains(&ours))
-                .map(str::to_string),
-        );
-    }
-    left
-}
-
 fn refuses_without_root() {
     // As root, drop to `nobody` for the run (setpriv, util-linux); as
     // anyone else, the run is already without root.
@@ -106,7 +86,7 @@ fn ctrl_c_leaves_nothing_behind() {
     // Into the campaign: devices set up, states being checked.
     std::thread::sleep(Duration::from_secs(4));
     assert!(
-        !leftovers(child.id()).is_empty(),
+        !brownout_linux::session::leftovers(child.id()).is_empty(),
         "a running campaign has its devices"
     );
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
@@ -123,7 +103,11 @@ fn ctrl_c_leaves_nothing_behind() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.code().is_some(), "killed by a signal: {status:?}");
-    assert_eq!(leftovers(child.id()), Vec::<String>::new(), "left behind");
+    assert_eq!(
+        brownout_linux::session::leftovers(child.id()),
+        Vec::<String>::new(),
+        "left behind"
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ use brownout::engine::fs::{FsEngine, FsError};
 use brownout::target::{
     BugSwitch, Contract, DeviceModel, FileUpdates, Limits, Names, Setting, Sizes, TargetInfo,
 };
-use brownout::workload::{FileId, Header, Op};
+use brownout::workload::{FileId, Header, Op, FS_IN_PLACE_OPS};
 use brownout::Vocabulary;
 use nix::fcntl::OFlag;
 use std::io::ErrorKind;
@@ -22,22 +22,13 @@ use std::time::Duration;
 /// How long mkfs may run.
 const MKFS_DEADLINE: Duration = Duration::from_secs(60);
 
-/// The operations the kernel targets run: no `dio-wait` (the barrier is
-/// the kernel's own, inside truncate), no `writeback` and `complete` (the
-/// kernel schedules its I/O), no asynchronous or misaligned direct I/O
-/// yet (io_uring; btrfs falls back to buffered I/O where ext4 and XFS
-/// return EINVAL).
-pub const OPS: &[&str] = &[
-    "create",
-    "write",
-    "dio-write",
-    "read",
-    "fsync",
-    "fdatasync",
-    "truncate",
-    "syncfs",
-    "remount",
-];
+/// The operations of the in-place vocabulary the kernel targets leave
+/// out: `dio-wait` (the barrier is the kernel's own, inside truncate),
+/// `writeback` and `complete` (the kernel schedules its I/O). No
+/// asynchronous or misaligned direct I/O yet either (io_uring; btrfs
+/// falls back to buffered I/O where ext4 and XFS return EINVAL): the
+/// `dio-write` flags are not declared.
+const LEFT_OUT: &[&str] = &["dio-wait", "writeback", "complete"];
 
 /// A Linux filesystem on the running kernel.
 pub struct Linux {
@@ -132,7 +123,11 @@ impl FsEngine for Linux {
             version: self.version.clone(),
             device: DeviceModel::Disk,
             vocabulary: Vocabulary::Fs,
-            ops: OPS.to_vec(),
+            ops: FS_IN_PLACE_OPS
+                .iter()
+                .copied()
+                .filter(|op| !LEFT_OUT.contains(op))
+                .collect(),
             contract: Contract {
                 acknowledges: "fsync(2), fdatasync(2), an O_DSYNC write(2) and syncfs(2) make the data and size they cover durable when they return (direct I/O without O_DSYNC only at the next of them); a new file's name is durable only after syncfs or unmount (POSIX wants an fsync of its directory); inode_dio_wait is the kernel's `complete` barrier (since 5.10)",
                 atomicity: "none promised for data beyond the sector; metadata through the filesystem's journal or copy on write",

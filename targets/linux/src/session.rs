@@ -294,6 +294,30 @@ fn sweep_dead() {
     }
 }
 
+/// What process `pid` has mounted or attached now: its FUSE mounts,
+/// kernel mounts over them and loop devices (`/proc/mounts` and
+/// `losetup -a` lines). Empty once it released everything.
+pub fn leftovers(pid: u32) -> Vec<String> {
+    let ours = dir_prefix(pid);
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let mut left: Vec<String> = mounts
+        .lines()
+        .filter(|l| l.contains(&ours))
+        .map(str::to_string)
+        .collect();
+    if let Some(losetup) = crate::program_path("losetup") {
+        let args = vec!["-a".into()];
+        if let Ok(out) = crate::adapter::run_bounded(&losetup, &args, CALL_DEADLINE) {
+            left.extend(
+                out.lines()
+                    .filter(|l| l.contains(&ours))
+                    .map(str::to_string),
+            );
+        }
+    }
+    left
+}
+
 /// Tears down every idle device (FUSE mount, loop device, directories).
 /// Sessions still in use are torn down when they end.
 pub fn release() {

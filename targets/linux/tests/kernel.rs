@@ -20,26 +20,6 @@ fn register() {
     }
 }
 
-/// This process's FUSE mounts, kernel mounts over them and loop devices.
-fn leftovers() -> Vec<String> {
-    let ours = brownout_linux::session::dir_prefix(std::process::id());
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    let mut left: Vec<String> = mounts
-        .lines()
-        .filter(|l| l.contains(&ours))
-        .map(str::to_string)
-        .collect();
-    if let Ok(out) = std::process::Command::new("losetup").arg("-a").output() {
-        left.extend(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter(|l| l.contains(&ours))
-                .map(str::to_string),
-        );
-    }
-    left
-}
-
 #[test]
 fn corpus_replays_on_each_kernel_filesystem_and_leaves_nothing_behind() {
     register();
@@ -88,6 +68,10 @@ fn corpus_replays_on_each_kernel_filesystem_and_leaves_nothing_behind() {
         failures.join("\n")
     );
     if ran > 0 {
-        assert_eq!(leftovers(), Vec::<String>::new(), "left behind");
+        assert_eq!(
+            brownout_linux::session::leftovers(std::process::id()),
+            Vec::<String>::new(),
+            "left behind"
+        );
     }
 }
