@@ -118,6 +118,18 @@ pub const SAMPLES_DEFAULT: usize = 4;
 /// took minutes); README, "Crash modes", has the measurements.
 pub const TEAR_BUDGET_DEFAULT: u64 = 4;
 
+impl OracleOptions {
+    /// These options for a target that writes `tear_bytes` atomically: a
+    /// torn write keeps or loses whole units of it (`--tear` may only
+    /// make them coarser).
+    pub fn for_device(&self, tear_bytes: u64) -> OracleOptions {
+        OracleOptions {
+            tear_bytes: self.tear_bytes.max(tear_bytes),
+            ..self.clone()
+        }
+    }
+}
+
 impl Default for OracleOptions {
     fn default() -> Self {
         OracleOptions {
@@ -170,19 +182,11 @@ pub fn enum_options(workload: &Workload, oo: &OracleOptions) -> EnumOptions {
         end_mark: None,
         limit: None,
         distinct_images_only: false,
-        // The device's atomic unit, or coarser.
-        tear_sectors: (oo.tear_bytes.max(device_tear_bytes(workload)) / 512).max(1),
+        tear_sectors: (oo.tear_bytes / 512).max(1),
         max_subsets: None,
         max_tears: None,
         tear_budget: oo.tear_budget,
     }
-}
-
-/// What the workload's target writes atomically (512 for a target the
-/// registry does not know).
-fn device_tear_bytes(workload: &Workload) -> u64 {
-    crate::campaign::registry::lookup(&workload.header.target)
-        .map_or(512, |t| t.info().limits.tear_bytes)
 }
 
 /// The crash mode a state id belongs to (`p…`, `r…`, `t…`; a nested id

@@ -82,7 +82,8 @@ impl<E: FsEngine> Target for FsTarget<E> {
         exec: &ExecOptions,
         oracle: &OracleOptions,
     ) -> Result<Outcome, RunError> {
-        run_fs(&self.engine, workload, exec, oracle)
+        let oracle = oracle.for_device(self.info.limits.tear_bytes);
+        run_fs(&self.engine, workload, exec, &oracle)
     }
 
     fn execute(&self, workload: &Workload, exec: &ExecOptions) -> Execution {
@@ -133,7 +134,8 @@ impl<E: KvEngine> Target for KvTarget<E> {
         exec: &ExecOptions,
         oracle: &OracleOptions,
     ) -> Result<Outcome, RunError> {
-        crate::run::kv::run(&self.engine, &self.info, workload, exec, oracle)
+        let oracle = oracle.for_device(self.info.limits.tear_bytes);
+        crate::run::kv::run(&self.engine, &self.info, workload, exec, &oracle)
     }
 
     fn execute(&self, workload: &Workload, exec: &ExecOptions) -> Execution {
@@ -176,7 +178,8 @@ impl<E: FilesEngine> Target for FilesTarget<E> {
         exec: &ExecOptions,
         oracle: &OracleOptions,
     ) -> Result<Outcome, RunError> {
-        crate::run::files::run(&self.engine, &self.info, workload, exec, oracle)
+        let oracle = oracle.for_device(self.info.limits.tear_bytes);
+        crate::run::files::run(&self.engine, &self.info, workload, exec, &oracle)
     }
 
     fn execute(&self, workload: &Workload, exec: &ExecOptions) -> Execution {

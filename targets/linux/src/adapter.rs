@@ -4,6 +4,7 @@
 //! [`Session::serve`].
 
 use crate::session::{MountError, Session};
+use crate::tool;
 use crate::Kind;
 use brownout::device::disk::Disk;
 use brownout::engine::fs::{FsEngine, FsError};
@@ -16,7 +17,6 @@ use nix::fcntl::OFlag;
 use std::io::ErrorKind;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// How long mkfs may run.
@@ -192,13 +192,8 @@ impl FsEngine for Linux {
         let mut session = Session::start(lent, self.kind.sector_bytes())
             .map_err(|e| FsError::Other(e.to_string()))?;
         let (program, args) = self.kind.mkfs();
-        let program = crate::program_path(program).unwrap_or_else(|| program.into());
-        let dev = session.loop_path().to_path_buf();
-        let r = session.serve("mkfs", move || {
-            let mut args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
-            args.push(dev.into());
-            run_bounded(&program, &args, MKFS_DEADLINE)
-        });
+        let args = tool::args(args, session.loop_path());
+        let r = session.serve("mkfs", || tool::run(program, &args, MKFS_DEADLINE));
         let refused = session.served.refused.take();
         *disk = session.close();
         match (r, refused) {
@@ -330,12 +325,10 @@ impl FsEngine for Linux {
             .unmount()
             .map_err(|e| FsError::Other(format!("unmount after recovery: {e}")))?;
         let (program, args) = self.kind.fsck();
-        let program = crate::program_path(program).unwrap_or_else(|| program.into());
-        let mut args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
-        args.push(fs.session.loop_path().into());
+        let args = tool::args(args, fs.session.loop_path());
         let r = fs
             .session
-            .serve("fsck", || run_bounded(&program, &args, FSCK_DEADLINE))
+            .serve("fsck", || tool::run(program, &args, FSCK_DEADLINE))
             .map_err(|e| FsError::Other(e.to_string()))?;
         r.map(drop).map_err(|complaint| {
             // The first lines say what is wrong; the rest is detail.
@@ -374,63 +367,5 @@ impl FsEngine for Linux {
             Err(FsError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
-    }
-}
-
-/// Runs `program args` with a deadline: its standard output, or an error
-/// with its standard error and output.
-pub fn run_bounded(
-    program: &std::path::Path,
-    args: &[std::ffi::OsString],
-    deadline: Duration,
-) -> Result<String, String> {
-    let name = program.display();
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("{name}: {e}"))?;
-    // Drained while it runs, so that a long complaint cannot fill a pipe
-    // and stall it.
-    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_string(&mut text);
-            }
-            text
-        })
-    };
-    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
-    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
-    // A waiter thread owns the child; past the deadline it is killed by
-    // its pid, and the wait returns.
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let (exited, status) = std::sync::mpsc::channel();
-    let waiter = std::thread::spawn(move || {
-        let _ = exited.send(child.wait());
-    });
-    let status = match status.recv_timeout(deadline) {
-        Ok(status) => Some(status.map_err(|e| format!("{name}: {e}"))?),
-        Err(_) => {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            None
-        }
-    };
-    let _ = waiter.join();
-    let (out, err) = (
-        out.join().unwrap_or_default(),
-        err.join().unwrap_or_default(),
-    );
-    match status {
-        Some(s) if s.success() => Ok(out),
-        Some(s) => Err(format!(
-            "{name} failed ({s}): {}\n{}",
-            err.trim(),
-            out.trim()
-        )),
-        None => Err(format!("{name} did not finish in {} s", deadline.as_secs())),
     }
 }

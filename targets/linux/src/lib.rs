@@ -15,6 +15,7 @@
 pub mod adapter;
 pub mod device;
 pub mod session;
+pub mod tool;
 
 use brownout::Target;
 use std::path::Path;
@@ -157,17 +158,7 @@ pub fn missing(kind: Kind) -> Option<String> {
 }
 
 fn on_path(program: &str) -> bool {
-    program_path(program).is_some()
-}
-
-/// Where `program` is: on `PATH`, or in the sbin directories a non-login
-/// root shell may leave out.
-pub fn program_path(program: &str) -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/sbin".into(), "/usr/sbin".into()])
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
+    tool::path(program).is_some()
 }
 
 /// The three targets, always listed; each says at run time what it lacks.

@@ -20,6 +20,7 @@
 //! thrown away.
 
 use crate::device::{DeviceFile, Request, Served, DEVICE_FILE};
+use crate::tool;
 use brownout::device::disk::{Disk, SECTOR_SIZE};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::path::{Path, PathBuf};
@@ -125,7 +126,6 @@ impl Slot {
         // sector size is one call there.
         let mut served = Served::new(Disk::new(bytes, Vec::new(), false));
         let file = slot.dir.path().join("dev").join(DEVICE_FILE);
-        let losetup = crate::program_path("losetup").unwrap_or_else(|| "losetup".into());
         let args: Vec<std::ffi::OsString> = vec![
             "--find".into(),
             "--show".into(),
@@ -134,7 +134,7 @@ impl Slot {
             file.into(),
         ];
         let r = slot.serve(&mut served, "losetup", || {
-            crate::adapter::run_bounded(&losetup, &args, CALL_DEADLINE)
+            tool::run("losetup", &args, CALL_DEADLINE)
         });
         match r {
             Ok(Ok(out)) if out.trim().starts_with("/dev/loop") => {
@@ -208,10 +208,9 @@ impl Slot {
         let mut served = Served::new(Disk::new(self.bytes, Vec::new(), false));
         served.crash();
         if !self.loop_path.as_os_str().is_empty() {
-            let losetup = crate::program_path("losetup").unwrap_or_else(|| "losetup".into());
             let args = vec!["--detach".into(), self.loop_path.clone().into_os_string()];
             let _ = self.serve(&mut served, "detaching the loop device", || {
-                crate::adapter::run_bounded(&losetup, &args, CALL_DEADLINE)
+                tool::run("losetup", &args, CALL_DEADLINE)
             });
         }
         let Slot {
@@ -276,17 +275,12 @@ fn sweep_dead() {
         let _ = umount2(&dir.join("mnt"), MntFlags::MNT_DETACH);
         let file = dir.join("dev").join(DEVICE_FILE);
         let file = file.to_string_lossy().into_owned();
-        if let Some(losetup) = crate::program_path("losetup") {
-            // `losetup -a` names each loop device's backing file (which
-            // cannot be opened any more: its daemon is gone).
-            let args = vec!["-a".into()];
-            if let Ok(out) = crate::adapter::run_bounded(&losetup, &args, CALL_DEADLINE) {
-                let ours = out.lines().filter(|l| l.contains(&format!("({file})")));
-                for dev in ours.filter_map(|l| l.split(':').next()) {
-                    let args = vec!["--detach".into(), dev.into()];
-                    let _ = crate::adapter::run_bounded(&losetup, &args, CALL_DEADLINE);
-                }
-            }
+        // `losetup -a` names each loop device's backing file (which cannot
+        // be opened any more: its daemon is gone).
+        let listed = tool::loop_devices(CALL_DEADLINE);
+        let ours = listed.lines().filter(|l| l.contains(&format!("({file})")));
+        for dev in ours.filter_map(|l| l.split(':').next()) {
+            let _ = tool::run("losetup", &["--detach".into(), dev.into()], CALL_DEADLINE);
         }
         abort_connection(&dir.join("dev"));
         let _ = umount2(&dir.join("dev"), MntFlags::MNT_DETACH);
@@ -305,16 +299,13 @@ pub fn leftovers(pid: u32) -> Vec<String> {
         .filter(|l| l.contains(&ours))
         .map(str::to_string)
         .collect();
-    if let Some(losetup) = crate::program_path("losetup") {
-        let args = vec!["-a".into()];
-        if let Ok(out) = crate::adapter::run_bounded(&losetup, &args, CALL_DEADLINE) {
-            left.extend(
-                out.lines()
-                    .filter(|l| l.contains(&ours))
-                    .map(str::to_string),
-            );
-        }
-    }
+    let listed = tool::loop_devices(CALL_DEADLINE);
+    left.extend(
+        listed
+            .lines()
+            .filter(|l| l.contains(&ours))
+            .map(str::to_string),
+    );
     left
 }
 
