@@ -239,6 +239,29 @@ impl Shrinker<'_> {
                     });
                 }
             }
+            Op::Fallocate {
+                file,
+                offset,
+                len,
+                keep_size,
+            } => {
+                let mk = |offset, len, keep_size| Op::Fallocate {
+                    file,
+                    offset,
+                    len,
+                    keep_size,
+                };
+                if keep_size {
+                    out.push(mk(offset, len, false));
+                }
+                out.extend(lens(len).into_iter().map(|l| mk(offset, l, keep_size)));
+                out.extend(offsets(offset).into_iter().map(|o| mk(o, len, keep_size)));
+            }
+            Op::PunchHole { file, offset, len } => {
+                let mk = |offset, len| Op::PunchHole { file, offset, len };
+                out.extend(lens(len).into_iter().map(|l| mk(offset, l)));
+                out.extend(offsets(offset).into_iter().map(|o| mk(o, len)));
+            }
             Op::Truncate { file, size } => {
                 for s in [0, size / 2 / BLOCK * BLOCK, size / BLOCK * BLOCK] {
                     if s < size {

@@ -164,7 +164,10 @@ fn nudge_wide(op: &mut Op, rng: &mut ChaCha8Rng, file_max: u64) -> bool {
     let bytes: [u8; 32] = rng.gen();
     let mut u = arbitrary::Unstructured::new(&bytes);
     match op {
-        Op::Write { offset, len, .. } | Op::Read { offset, len, .. } => {
+        Op::Write { offset, len, .. }
+        | Op::Read { offset, len, .. }
+        | Op::Fallocate { offset, len, .. }
+        | Op::PunchHole { offset, len, .. } => {
             if let Ok((o, l)) = crate::workload::wide_range(&mut u, false, file_max) {
                 (*offset, *len) = (o, l);
             }
@@ -220,10 +223,20 @@ fn nudge(op: &mut Op, rng: &mut ChaCha8Rng, files: u32, keys: u32, file_max: u64
             2 => *dsync = !*dsync,
             _ => *aio = !*aio,
         },
-        Op::Read { offset, len, .. } => {
+        Op::Read { offset, len, .. } | Op::PunchHole { offset, len, .. } => {
             *offset = rng.gen_range(0..WINDOW);
             *len = rng.gen_range(1..=2 * BLOCK);
         }
+        Op::Fallocate {
+            offset,
+            len,
+            keep_size,
+            ..
+        } => match rng.gen_range(0..3) {
+            0 => *offset = rng.gen_range(0..WINDOW),
+            1 => *len = rng.gen_range(1..=2 * BLOCK),
+            _ => *keep_size = !*keep_size,
+        },
         Op::Truncate { size, .. } => {
             *size = if rng.gen_bool(0.5) {
                 rng.gen_range(0..=WINDOW / BLOCK) * BLOCK
@@ -247,6 +260,7 @@ fn nudge(op: &mut Op, rng: &mut ChaCha8Rng, files: u32, keys: u32, file_max: u64
         Op::Remove { key } | Op::Get { key } => *key = rng.gen_range(0..keys),
         Op::Commit { durable } => *durable = !*durable,
         Op::Syncfs
+        | Op::DirFsync
         | Op::Remount
         | Op::Abort
         | Op::Reopen

@@ -289,6 +289,12 @@ impl Disk {
         self.current_op = op;
     }
 
+    /// The workload operation running now (an engine that has one direct
+    /// I/O per operation may use it as the request's id).
+    pub fn current_op(&self) -> usize {
+        self.current_op
+    }
+
     /// Makes the next completion pick request `pick` (a `complete N` step).
     pub fn force_pick(&mut self, pick: u32) {
         self.forced_pick = Some(pick);

@@ -5,8 +5,8 @@ use crate::finding::{Finding, Rule};
 use crate::model::fs::{Mismatch, Model, Value};
 use crate::workload::{FileId, Workload};
 
-fn describe_value(workload: &Workload, model: &Model, file: FileId, m: usize) -> String {
-    let md = &model.files[file as usize].mods[m];
+fn describe_value(workload: &Workload, model: &Model, ino: usize, m: usize) -> String {
+    let md = &model.files[ino].mods[m];
     match (md.value, md.op) {
         (Value::Zero, None) => "zeroes (never written)".to_string(),
         (Value::Zero, Some(op)) => format!("zeroes (op #{op} `{}`)", workload.ops[op]),
@@ -22,17 +22,19 @@ fn describe_value(workload: &Workload, model: &Model, file: FileId, m: usize) ->
 /// of a data mismatch. The rule is chosen from what the bytes are: an older
 /// value of this file where an acknowledged write should be is rule 2 (or
 /// 4 when only the `dio_wait` barrier promised it); bytes that a truncate
-/// had cut off, or that this file never held, are rule 5.
+/// had cut off, or that this file never held, are rule 5. `file` is the
+/// name the bytes were read by, `ino` the model's file they were judged
+/// against.
 pub fn describe_mismatch(
     f: &mut Finding,
     workload: &Workload,
     model: &Model,
-    file: FileId,
+    (file, ino): (FileId, usize),
     base: u64,
     data: &[u8],
     m: &Mismatch,
 ) {
-    let fm = &model.files[file as usize];
+    let fm = &model.files[ino];
     let run = &data[(m.lo - base) as usize..(m.hi - base) as usize];
     let rule_if_crash = if m.allowed_without_barrier {
         Rule::DioBarrier
@@ -61,11 +63,11 @@ pub fn describe_mismatch(
         .verdict
         .allowed
         .iter()
-        .map(|&a| describe_value(workload, model, file, a))
+        .map(|&a| describe_value(workload, model, ino, a))
         .collect();
     f.expected = Some(format!("one of: {}", expected.join("; ")));
     let observed = match m.observed_mod {
-        Some(om) => format!("{} (superseded)", describe_value(workload, model, file, om)),
+        Some(om) => format!("{} (superseded)", describe_value(workload, model, ino, om)),
         None => match model.identify(workload, run) {
             Some((ofile, offset, op)) => format!(
                 "bytes of f{ofile} offset {offset} from op #{op} `{}`{}",

@@ -64,6 +64,10 @@ pub enum Covers {
     /// Every modification of the range that ended at or before `cut`
     /// (fsync: everything that completed before it was called).
     EndedBy(usize),
+    /// The same but for punched holes (fdatasync: a hole is the block
+    /// map's change, not data, and no filesystem documents that
+    /// fdatasync makes it durable).
+    DataEndedBy(usize),
 }
 
 /// Who made a promise.
@@ -147,6 +151,8 @@ pub struct FileModel {
     pub floors: Vec<SizeFloor>,
     /// Truncates: (start, new size), for voiding size floors.
     truncates: Vec<(usize, u64)>,
+    /// The mods that are punched holes (what fdatasync leaves unpromised).
+    holes: Vec<usize>,
     /// Elementary segments: every mod and promise covers each wholly or
     /// not at all.
     bounds: Vec<u64>,
@@ -159,10 +165,81 @@ pub struct FileModel {
     pub create_durable: Option<(usize, Source)>,
 }
 
+/// A change of what a name refers to, from `start` to `end`.
+#[derive(Clone, Debug)]
+pub struct NameEvent {
+    pub start: usize,
+    pub end: usize,
+    /// The inode it names from then on (`None`: no file).
+    pub target: Option<usize>,
+    /// From when on the change is durable, and who made it so.
+    pub durable: Option<(usize, Source)>,
+}
+
+/// One name's history: what `f{n}` referred to, oldest first (the first
+/// event is the start of the workload, durable).
+#[derive(Clone, Debug)]
+pub struct NameModel {
+    pub events: Vec<NameEvent>,
+}
+
+impl NameModel {
+    fn push(&mut self, t: &OpTimes, target: Option<usize>) {
+        self.events.push(NameEvent {
+            start: t.start,
+            end: t.end,
+            target,
+            durable: None,
+        });
+    }
+
+    /// Operation `i` at `t` (syncfs, a directory fsync) makes every change
+    /// that ended before it started durable when it returns.
+    fn make_durable(&mut self, t: &OpTimes, i: usize) {
+        for e in self.events.iter_mut().filter(|e| e.durable.is_none()) {
+            if e.end <= t.start {
+                e.durable = Some((t.end, Source::Ack(i)));
+            }
+        }
+    }
+
+    /// What the name may refer to after a crash at `p`, newest first: the
+    /// newest change durable by `p` and every change started after it.
+    /// With the promise that made the oldest of them durable.
+    pub fn candidates(&self, p: usize) -> (Vec<Option<usize>>, Option<Source>) {
+        let d = self
+            .events
+            .iter()
+            .rposition(|e| e.durable.is_some_and(|(ack, _)| ack <= p))
+            .unwrap_or(0);
+        let mut out = vec![self.events[d].target];
+        for e in &self.events[d + 1..] {
+            if e.start < p && !out.contains(&e.target) {
+                out.push(e.target);
+            }
+        }
+        out.reverse();
+        let source = self.events[d]
+            .durable
+            .map(|(_, s)| s)
+            .filter(|s| s.op() != usize::MAX);
+        (out, source)
+    }
+}
+
 /// The model of a whole execution.
 #[derive(Clone, Debug)]
 pub struct Model {
+    /// By inode (see [`Model::build_over`]).
     pub files: Vec<FileModel>,
+    /// By name: what each `f{n}` referred to, for the namespace checks.
+    pub entries: Vec<NameModel>,
+    /// By operation: the inode its file named when it ran.
+    pub op_inode: Vec<Option<usize>>,
+    /// Whether a name was unlinked, renamed or created again: then a
+    /// name's file is judged by [`NameModel::candidates`], not by its own
+    /// creation.
+    pub renames: bool,
     /// Pattern bytes of each write, by operation index.
     data: BTreeMap<usize, std::sync::Arc<[u8]>>,
     /// The files before the workload (empty: none existed).
@@ -213,6 +290,9 @@ impl Model {
     ) -> Model {
         let nfiles = workload.header.files as usize;
         let base_of = |file: usize| base.get(file).filter(|b| b.exists);
+        // Files by inode: inode `f` is the first file named `f{f}` (what
+        // the workload started with, or its first create); a name created
+        // again after an unlink or a rename gets a new inode past them.
         let mut files: Vec<FileModel> = (0..nfiles)
             .map(|file| FileModel {
                 mods: vec![Mod {
@@ -237,8 +317,24 @@ impl Model {
                 ..FileModel::default()
             })
             .collect();
-        // Creates that may still be volatile, per file: their end.
+        // Creates that may still be volatile, per inode: their end.
         let mut pending_create: Vec<Option<usize>> = vec![None; nfiles];
+        // The namespace as the operations run: each name's inode, whether
+        // inode `f` was given out, and each name's history.
+        let mut bound: Vec<Option<usize>> = (0..nfiles).map(|f| base_of(f).map(|_| f)).collect();
+        let mut given: Vec<bool> = bound.iter().map(Option::is_some).collect();
+        let mut entries: Vec<NameModel> = bound
+            .iter()
+            .map(|&target| NameModel {
+                events: vec![NameEvent {
+                    start: 0,
+                    end: 0,
+                    target,
+                    durable: Some((0, Source::Ack(usize::MAX))),
+                }],
+            })
+            .collect();
+        let mut op_inode: Vec<Option<usize>> = vec![None; workload.ops.len()];
         let mut data = BTreeMap::new();
         // Size changes take effect at some moment between their start and
         // end (a buffered write or truncate while it runs, a DIO by
@@ -252,6 +348,31 @@ impl Model {
                 continue;
             }
             let wid = write_id(i);
+            // The inode the operation's file names (a create of a free
+            // name makes one); none: an operation on no file.
+            let ino = match *op {
+                Op::Create { file } if bound[file as usize].is_none() => {
+                    let ino = if given[file as usize] {
+                        files.push(FileModel::fresh());
+                        pending_create.push(None);
+                        dsync_dios.push(Vec::new());
+                        files.len() - 1
+                    } else {
+                        given[file as usize] = true;
+                        file as usize
+                    };
+                    files[ino].created = t.start;
+                    pending_create[ino] = Some(t.end);
+                    bound[file as usize] = Some(ino);
+                    entries[file as usize].push(t, Some(ino));
+                    Some(ino)
+                }
+                _ => op.file().and_then(|f| bound[f as usize]),
+            };
+            op_inode[i] = ino;
+            let Some(ino) = ino.or(op.file().is_none().then_some(usize::MAX)) else {
+                continue; // a name bound to nothing: the operation failed
+            };
             match *op {
                 Op::Write {
                     file,
@@ -259,7 +380,7 @@ impl Model {
                     len,
                     dsync,
                 } => {
-                    let f = &mut files[file as usize];
+                    let f = &mut files[ino];
                     data.insert(i, pattern(file, offset, len, wid));
                     f.mods.push(Mod {
                         lo: offset,
@@ -272,7 +393,7 @@ impl Model {
                     let m = f.mods.len() - 1;
                     size_events.push(SizeEvent {
                         op: i,
-                        file,
+                        file: ino,
                         change: SizeChange::AtLeast(offset + len),
                         start: t.start,
                         end: t.end,
@@ -301,7 +422,7 @@ impl Model {
                     misaligned: false,
                     ..
                 } => {
-                    let f = &mut files[file as usize];
+                    let f = &mut files[ino];
                     data.insert(i, pattern(file, offset, len, wid));
                     f.mods.push(Mod {
                         lo: offset,
@@ -314,7 +435,7 @@ impl Model {
                     let m = f.mods.len() - 1;
                     size_events.push(SizeEvent {
                         op: i,
-                        file,
+                        file: ino,
                         change: SizeChange::AtLeast(offset + len),
                         start: t.start,
                         end: t.dio_end,
@@ -335,11 +456,11 @@ impl Model {
                                 source: Source::Ack(i),
                             });
                         }
-                        dsync_dios[file as usize].push((i, t.start, offset, offset + len, m));
+                        dsync_dios[ino].push((i, t.start, offset, offset + len, m));
                     }
                 }
-                Op::Truncate { file, size } => {
-                    let f = &mut files[file as usize];
+                Op::Truncate { size, .. } => {
+                    let f = &mut files[ino];
                     f.mods.push(Mod {
                         lo: size,
                         hi: FILE_LIMIT,
@@ -351,37 +472,78 @@ impl Model {
                     f.truncates.push((t.start, size));
                     size_events.push(SizeEvent {
                         op: i,
-                        file,
+                        file: ino,
                         change: SizeChange::Set(size),
                         start: t.start,
                         end: t.end,
                     });
                 }
-                Op::Create { file } => {
-                    let f = &mut files[file as usize];
-                    if f.created == NEVER {
-                        f.created = t.start;
-                        pending_create[file as usize] = Some(t.end);
-                    }
+                Op::Fallocate {
+                    offset,
+                    len,
+                    keep_size: false,
+                    ..
+                } => {
+                    // New space reads as zeros, which the file holds past
+                    // its size already: only the size changes.
+                    size_events.push(SizeEvent {
+                        op: i,
+                        file: ino,
+                        change: SizeChange::AtLeast(offset + len),
+                        start: t.start,
+                        end: t.end,
+                    });
+                }
+                Op::PunchHole { offset, len, .. } => {
+                    let f = &mut files[ino];
+                    f.mods.push(Mod {
+                        lo: offset,
+                        hi: offset + len,
+                        value: Value::Zero,
+                        op: Some(i),
+                        start: t.start,
+                        end: t.end,
+                    });
+                    f.holes.push(f.mods.len() - 1);
+                }
+                Op::Unlink { file } => {
+                    bound[file as usize] = None;
+                    entries[file as usize].push(t, None);
+                }
+                Op::Rename { from, to } => {
+                    bound[from as usize] = None;
+                    bound[to as usize] = Some(ino);
+                    entries[from as usize].push(t, None);
+                    entries[to as usize].push(t, Some(ino));
                 }
                 Op::Fsync { file } | Op::Fdatasync { file } if t.end != NEVER => {
                     // fsync (not fdatasync) makes a completed create durable.
                     if matches!(op, Op::Fsync { .. }) && names == Names::FileFsync {
-                        make_create_durable(&mut files, &mut pending_create, file, t, i);
+                        make_create_durable(&mut files, &mut pending_create, ino, t, i);
+                        entries[file as usize].make_durable(t, i);
                     }
-                    files[file as usize].promise_all(t.start, t.end, Source::Ack(i));
-                }
-                Op::Syncfs | Op::Remount if t.end != NEVER => {
-                    for file in 0..nfiles {
-                        make_create_durable(&mut files, &mut pending_create, file as u32, t, i);
-                    }
-                    for f in files.iter_mut() {
-                        f.promise_all(t.start, t.end, Source::Ack(i));
+                    let f = &mut files[ino];
+                    match op {
+                        Op::Fsync { .. } => f.promise_all(t.start, t.end, Source::Ack(i)),
+                        _ => f.promise_data(t.start, t.end, Source::Ack(i)),
                     }
                 }
-                Op::DioWait { file } if barrier_stable && t.end != NEVER => {
-                    let f = &mut files[file as usize];
-                    for &(_, start, lo, hi, m) in &dsync_dios[file as usize] {
+                Op::Syncfs | Op::Remount | Op::DirFsync if t.end != NEVER => {
+                    for ino in 0..files.len() {
+                        make_create_durable(&mut files, &mut pending_create, ino, t, i);
+                    }
+                    for entry in entries.iter_mut() {
+                        entry.make_durable(t, i);
+                    }
+                    if !matches!(op, Op::DirFsync) {
+                        for f in files.iter_mut() {
+                            f.promise_all(t.start, t.end, Source::Ack(i));
+                        }
+                    }
+                }
+                Op::DioWait { .. } if barrier_stable && t.end != NEVER => {
+                    let f = &mut files[ino];
+                    for &(_, start, lo, hi, m) in &dsync_dios[ino] {
                         if start < t.start {
                             f.promises.push(DataPromise {
                                 lo,
@@ -403,10 +565,10 @@ impl Model {
             }
         }
 
-        for (file, f) in files.iter_mut().enumerate() {
+        for (ino, f) in files.iter_mut().enumerate() {
             let changes: Vec<SizeEvent> = size_events
                 .iter()
-                .filter(|e| e.file as usize == file)
+                .filter(|e| e.file == ino)
                 .copied()
                 .collect();
             let initial = f.sizes[0].size;
@@ -433,8 +595,16 @@ impl Model {
             bounds.dedup();
             f.bounds = bounds;
         }
+        let renames = workload
+            .ops
+            .iter()
+            .zip(times)
+            .any(|(op, t)| t.ok && matches!(op, Op::Unlink { .. } | Op::Rename { .. }));
         Model {
             files,
+            entries,
+            op_inode,
+            renames,
             data,
             base: base.to_vec(),
             names,
@@ -442,32 +612,32 @@ impl Model {
         }
     }
 
-    /// The bytes file `file` held before the workload.
-    fn base_bytes(&self, file: FileId) -> &[u8] {
-        self.base.get(file as usize).map_or(&[], |b| &b.data[..])
+    /// The bytes file (inode) `ino` held before the workload.
+    fn base_bytes(&self, ino: usize) -> &[u8] {
+        self.base.get(ino).map_or(&[], |b| &b.data[..])
     }
 
-    /// The value mod `m` of `file` gives byte `offset`.
-    pub fn byte(&self, file: FileId, m: &Mod, offset: u64) -> u8 {
+    /// The value mod `m` of file (inode) `ino` gives byte `offset`.
+    pub fn byte(&self, ino: usize, m: &Mod, offset: u64) -> u8 {
         match m.value {
             Value::Zero => 0,
             Value::Base => self
-                .base_bytes(file)
+                .base_bytes(ino)
                 .get(offset as usize)
                 .copied()
                 .unwrap_or(0),
             Value::Write { wid } => match (m.op, self.data.get(&(wid as usize - 1))) {
                 (Some(_), Some(d)) => d[(offset - m.lo) as usize],
-                _ => pattern_byte(file, offset, wid),
+                _ => pattern_byte(ino as FileId, offset, wid),
             },
         }
     }
 
     /// The bytes mod `m` gives `lo..hi` (inside the mod's range).
-    fn slice_matches(&self, file: FileId, m: &Mod, lo: u64, observed: &[u8]) -> bool {
+    fn slice_matches(&self, ino: usize, m: &Mod, lo: u64, observed: &[u8]) -> bool {
         match m.value {
             Value::Base => {
-                let base = self.base_bytes(file);
+                let base = self.base_bytes(ino);
                 let lo = lo as usize;
                 let have = base.len().saturating_sub(lo).min(observed.len());
                 (have == 0 || observed[..have] == base[lo..lo + have])
@@ -494,16 +664,16 @@ impl Model {
 fn make_create_durable(
     files: &mut [FileModel],
     pending: &mut [Option<usize>],
-    file: FileId,
+    ino: usize,
     t: &OpTimes,
     i: usize,
 ) {
-    let Some(end) = pending[file as usize] else {
+    let Some(end) = pending[ino] else {
         return;
     };
     if end <= t.start {
-        files[file as usize].create_durable = Some((t.end, Source::Ack(i)));
-        pending[file as usize] = None;
+        files[ino].create_durable = Some((t.end, Source::Ack(i)));
+        pending[ino] = None;
     }
 }
 
@@ -520,7 +690,8 @@ enum SizeChange {
 #[derive(Clone, Copy, Debug)]
 struct SizeEvent {
     op: usize,
-    file: FileId,
+    /// The inode.
+    file: usize,
     change: SizeChange,
     start: usize,
     end: usize,
@@ -589,6 +760,28 @@ fn possible_sizes(changes: &[SizeEvent], initial: u64) -> Vec<Vec<u64>> {
 }
 
 impl FileModel {
+    /// A file created during the workload: zeroes, size 0, not created yet.
+    fn fresh() -> FileModel {
+        FileModel {
+            mods: vec![Mod {
+                lo: 0,
+                hi: FILE_LIMIT,
+                value: Value::Zero,
+                op: None,
+                start: 0,
+                end: 0,
+            }],
+            sizes: vec![SizeMod {
+                size: 0,
+                op: None,
+                start: 0,
+                end: 0,
+            }],
+            created: NEVER,
+            ..FileModel::default()
+        }
+    }
+
     fn promise_all(&mut self, cut: usize, ack: usize, source: Source) {
         self.promises.push(DataPromise {
             lo: 0,
@@ -602,6 +795,14 @@ impl FileModel {
             covers: Covers::EndedBy(cut),
             source,
         });
+    }
+
+    /// fdatasync's promise: [`FileModel::promise_all`] but for punched
+    /// holes.
+    fn promise_data(&mut self, cut: usize, ack: usize, source: Source) {
+        self.promise_all(cut, ack, source);
+        let data = self.promises.last_mut().expect("pushed above");
+        data.covers = Covers::DataEndedBy(cut);
     }
 
     /// The newest modification of `lo..hi` that a promise in force at
@@ -631,9 +832,14 @@ impl FileModel {
             }
             match pr.covers {
                 Covers::Own(m) => consider(m, pr.source),
-                Covers::EndedBy(cut) => {
+                Covers::EndedBy(cut) | Covers::DataEndedBy(cut) => {
+                    let data_only = matches!(pr.covers, Covers::DataEndedBy(_));
                     for (m, md) in self.mods.iter().enumerate().skip(1) {
-                        if md.lo <= lo && hi <= md.hi && md.end <= cut {
+                        if md.lo <= lo
+                            && hi <= md.hi
+                            && md.end <= cut
+                            && !(data_only && self.holes.contains(&m))
+                        {
                             consider(m, pr.source);
                         }
                     }
@@ -697,7 +903,7 @@ impl FileModel {
             if pr.ack > p {
                 continue;
             }
-            if let Covers::EndedBy(cut) = pr.covers {
+            if let Covers::EndedBy(cut) | Covers::DataEndedBy(cut) = pr.covers {
                 for s in self.sizes.iter().skip(1) {
                     if s.end <= cut {
                         threshold = Some(threshold.map_or(s.start, |t| t.max(s.start)));
@@ -745,24 +951,24 @@ pub struct Mismatch {
 }
 
 impl Model {
-    /// Checks the contents of `file` (its first `observed.len()` bytes)
+    /// Checks the contents of file (inode) `ino` (its first `observed.len()` bytes)
     /// against what a crash at `p` allows; returns the first bad range.
     /// `runtime_cut`: check a read at run time, when everything that ended
     /// by that position is visible (rule 8); `p` is then `NEVER - 1`.
     pub fn check_data(
         &self,
-        file: FileId,
+        ino: usize,
         base: u64,
         observed: &[u8],
         p: usize,
         runtime_cut: Option<usize>,
     ) -> Option<Mismatch> {
-        let f = &self.files[file as usize];
+        let f = &self.files[ino];
         for (lo, hi) in f.segments(base, base + observed.len() as u64) {
             let sup = f.superseder(lo, hi, p, true, runtime_cut);
             let allowed = f.allowed(lo, hi, p, sup.map(|s| s.0));
             let bytes = &observed[(lo - base) as usize..(hi - base) as usize];
-            if self.segment_ok(file, f, &allowed, lo, bytes) {
+            if self.segment_ok(ino, f, &allowed, lo, bytes) {
                 continue;
             }
             // Narrow to the first bad byte run for the report.
@@ -770,7 +976,7 @@ impl Model {
             let bad_byte = |o: u64| {
                 !allowed
                     .iter()
-                    .any(|&m| self.byte(file, &f.mods[m], o) == at(o))
+                    .any(|&m| self.byte(ino, &f.mods[m], o) == at(o))
             };
             let bad = (lo..hi).find(|&o| bad_byte(o)).unwrap_or(lo);
             let mut end = bad + 1;
@@ -780,11 +986,11 @@ impl Model {
             let run = &observed[(bad - base) as usize..(end - base) as usize];
             let observed_mod = (0..f.mods.len()).rev().find(|&m| {
                 let md = &f.mods[m];
-                md.lo <= bad && end <= md.hi && self.slice_matches(file, md, bad, run)
+                md.lo <= bad && end <= md.hi && self.slice_matches(ino, md, bad, run)
             });
             let sup_nb = f.superseder(lo, hi, p, false, runtime_cut);
             let allowed_nb = f.allowed(lo, hi, p, sup_nb.map(|s| s.0));
-            let allowed_without_barrier = self.segment_ok(file, f, &allowed_nb, lo, bytes);
+            let allowed_without_barrier = self.segment_ok(ino, f, &allowed_nb, lo, bytes);
             return Some(Mismatch {
                 lo: bad,
                 hi: end,
@@ -801,7 +1007,7 @@ impl Model {
 
     fn segment_ok(
         &self,
-        file: FileId,
+        ino: usize,
         f: &FileModel,
         allowed: &[usize],
         lo: u64,
@@ -819,7 +1025,7 @@ impl Model {
         while k < bytes.len() {
             let run = allowed
                 .iter()
-                .map(|&m| self.matching_run(file, &f.mods[m], lo + k as u64, &bytes[k..]))
+                .map(|&m| self.matching_run(ino, &f.mods[m], lo + k as u64, &bytes[k..]))
                 .max()
                 .unwrap_or(0);
             if run == 0 {
@@ -832,11 +1038,11 @@ impl Model {
 
     /// How many bytes of `observed` (at `lo`, inside the mod's range) the
     /// value of mod `m` matches from the first on.
-    fn matching_run(&self, file: FileId, m: &Mod, lo: u64, observed: &[u8]) -> usize {
+    fn matching_run(&self, ino: usize, m: &Mod, lo: u64, observed: &[u8]) -> usize {
         match m.value {
             Value::Zero => zero_run(observed),
             Value::Base => {
-                let base = self.base_bytes(file);
+                let base = self.base_bytes(ino);
                 let from = (lo as usize).min(base.len());
                 let have = (base.len() - from).min(observed.len());
                 let run = common_run(&base[from..from + have], &observed[..have]);
@@ -853,7 +1059,7 @@ impl Model {
                 _ => observed
                     .iter()
                     .enumerate()
-                    .take_while(|&(k, &b)| pattern_byte(file, lo + k as u64, wid) == b)
+                    .take_while(|&(k, &b)| pattern_byte(ino as FileId, lo + k as u64, wid) == b)
                     .count(),
             },
         }
@@ -986,6 +1192,83 @@ mod tests {
             m.files[0].allowed_sizes(8, true, None).0,
             vec![0, 100, 8192]
         );
+    }
+
+    #[test]
+    fn punched_hole_is_promised_by_fsync_not_fdatasync() {
+        for (sync, after) in [("fsync", vec![None]), ("fdatasync", vec![Some(2), None])] {
+            let w = workload(&format!(
+                "create f0\nwrite f0 0 8192\nfsync f0\npunch-hole f0 100 5000\n{sync} f0\n"
+            ));
+            let m = Model::build(&w, &times(&[(1, 2), (2, 3), (3, 4), (4, 5), (5, 9)]), true);
+            // Outside the hole the write stays; inside, the hole is
+            // allowed before the sync and owed after an fsync only.
+            assert_eq!(allowed_at(&m, 50, 9), vec![Some(2)], "{sync}");
+            assert_eq!(allowed_at(&m, 200, 8), vec![Some(2), None], "{sync}");
+            assert_eq!(allowed_at(&m, 200, 9), after, "{sync}");
+            // The size does not change.
+            assert_eq!(m.files[0].allowed_sizes(9, true, None).0, vec![8192]);
+        }
+    }
+
+    #[test]
+    fn fallocate_grows_the_size_unless_keep_size() {
+        let w =
+            workload("create f0\nfallocate f0 0 10000\nfallocate f0 0 20000 keep-size\nfsync f0\n");
+        let m = Model::build(&w, &times(&[(1, 2), (2, 3), (3, 4), (4, 9)]), true);
+        assert_eq!(m.files[0].allowed_sizes(2, true, None).0, vec![0]);
+        assert_eq!(m.files[0].allowed_sizes(8, true, None).0, vec![0, 10000]);
+        assert_eq!(m.files[0].allowed_sizes(9, true, None).0, vec![10000]);
+        assert_eq!(allowed_at(&m, 5000, 9), vec![None]);
+    }
+
+    fn names_model(text: &str, spec: &[(usize, usize)]) -> Model {
+        let w = Workload::parse(&format!("files: 2\n{text}")).unwrap();
+        Model::build_over(
+            &w,
+            &times(spec),
+            true,
+            &[],
+            (Names::Directory, Sizes::Writeback),
+        )
+    }
+
+    #[test]
+    fn a_rename_moves_the_file_and_is_durable_at_a_directory_fsync() {
+        let m = names_model(
+            "create f0\nwrite f0 0 4096\nsyncfs\nrename f0 f1\ndir-fsync\n",
+            &[(1, 2), (2, 3), (3, 4), (4, 5), (5, 9)],
+        );
+        assert!(m.renames);
+        // Before the rename: f0 is the file, f1 nothing.
+        assert_eq!(m.entries[0].candidates(4).0, vec![Some(0)]);
+        assert_eq!(m.entries[1].candidates(4).0, vec![None]);
+        // Renamed, not yet durable: either.
+        assert_eq!(m.entries[0].candidates(8).0, vec![None, Some(0)]);
+        assert_eq!(m.entries[1].candidates(8).0, vec![Some(0), None]);
+        // After the directory fsync: only the new name.
+        let (f1, source) = m.entries[1].candidates(9);
+        assert_eq!(f1, vec![Some(0)]);
+        assert_eq!(source.map(Source::op), Some(4));
+        assert_eq!(m.entries[0].candidates(9).0, vec![None]);
+        // The data went with the file: syncfs promised it.
+        assert_eq!(allowed_at(&m, 0, 9), vec![Some(2)]);
+    }
+
+    #[test]
+    fn a_name_created_again_is_a_new_file() {
+        let m = names_model(
+            "create f0\nwrite f0 0 4096\nfsync f0\nunlink f0\ncreate f0\nwrite f0 0 100\n",
+            &[(1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 7)],
+        );
+        assert_eq!(m.files.len(), 3);
+        assert_eq!(m.op_inode[1], Some(0));
+        assert_eq!(m.op_inode[5], Some(2));
+        // Nothing about names made durable: the first create is not
+        // either (only syncfs or a directory fsync would).
+        assert_eq!(m.entries[0].candidates(9).0, vec![Some(2), Some(0), None]);
+        // The new file holds only its own write (and zeroes).
+        assert_eq!(m.files[2].allowed_sizes(9, true, None).0, vec![0, 100]);
     }
 
     #[test]

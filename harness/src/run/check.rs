@@ -661,62 +661,149 @@ fn judge_files(
     p: usize,
 ) -> Result<(), Finding> {
     for (file, observed) in (0u32..).zip(files) {
-        let (exists, size) = match observed {
+        let exists = match observed {
             Observed::SizeUnreadable(f) => return Err(f.clone()),
-            Observed::Missing => (false, 0),
-            Observed::Bytes(b) => (true, b.len() as u64),
-            Observed::Unreadable(size, _) => (true, *size),
+            Observed::Missing => false,
+            Observed::Bytes(_) | Observed::Unreadable(..) => true,
         };
+        if model.renames {
+            judge_name(workload, model, file, observed, p)?;
+            continue;
+        }
         let fm = &model.files[file as usize];
         check_existence(workload, fm, file, exists, p)?;
         // Where only syncfs makes a name durable, a file whose creation
         // was not made durable may be gone, and what was written to it
         // with it.
         let name_durable = fm.create_durable.is_some_and(|(ack, _)| ack <= p);
-        if !exists && model.names == Names::Syncfs && !name_durable {
+        if !exists && model.names == Names::Directory && !name_durable {
             continue;
         }
-        // A missing file reads as empty: its sizes and bytes are checked
-        // as such below (a durable write to it is then lost data).
-        let (sizes, floor) = fm.allowed_sizes(p, true, None);
-        let floor_broken = floor.filter(|&(min, _)| size < min);
-        let (lo, hi) = (sizes.iter().min(), sizes.iter().max());
-        let (allowed, shown) = match model.sizes {
-            Sizes::Stepwise => (sizes.contains(&size), format!("one of {sizes:?}")),
-            Sizes::Writeback => (
-                lo.is_some_and(|&lo| lo <= size) && hi.is_some_and(|&hi| size <= hi),
-                format!("between {} and {}", lo.unwrap_or(&0), hi.unwrap_or(&0)),
-            ),
+        judge_file(workload, model, file, file as usize, observed, p)?;
+    }
+    Ok(())
+}
+
+/// Where names were unlinked or renamed: `f{file}` must be one of the
+/// files (inodes) the name may refer to after a crash at `p`, or missing
+/// if it may be. A name is judged on its own: a rename that was not made
+/// durable may show in one of its names and not the other.
+#[allow(clippy::result_large_err)]
+fn judge_name(
+    workload: &Workload,
+    model: &Model,
+    file: u32,
+    observed: &Observed,
+    p: usize,
+) -> Result<(), Finding> {
+    let (candidates, source) = model.entries[file as usize].candidates(p);
+    let missing = matches!(observed, Observed::Missing);
+    let finding = |rule, message: String, expected: &str, op: Option<usize>| {
+        let mut f = Finding::new(rule, message);
+        f.file = Some(format!("f{file}"));
+        f.expected = Some(expected.to_string());
+        f.observed = Some(if missing { "no such file" } else { "exists" }.to_string());
+        if let Some(op) = op.filter(|&op| op < workload.ops.len()) {
+            f.op = Some(op);
+            f.op_text = Some(workload.ops[op].to_string());
+        }
+        f
+    };
+    if missing {
+        return match candidates.contains(&None) {
+            true => Ok(()),
+            false => Err(finding(
+                Rule::AckedSize,
+                format!("f{file} does not exist after recovery"),
+                "the file exists: its name was made durable",
+                source.map(Source::op),
+            )),
         };
-        if !allowed || floor_broken.is_some() {
-            let (rule, op, expected) = match floor_broken {
-                Some((min, source)) => (
-                    size_rule(source),
-                    Some(source.op()),
-                    format!("size >= {min} (acknowledged), and {shown}"),
-                ),
-                None => (Rule::AckedSize, None, shown),
-            };
-            let mut f = Finding::new(rule, format!("f{file} has size {size} after recovery"));
-            f.file = Some(format!("f{file}"));
-            f.expected = Some(expected);
-            f.observed = Some(size.to_string());
-            if let Some(op) = op {
-                f.op = Some(op);
-                f.op_text = Some(workload.ops[op].to_string());
+    }
+    let mut first = None;
+    for ino in candidates.into_iter().flatten() {
+        match judge_file(workload, model, file, ino, observed, p) {
+            Ok(()) => return Ok(()),
+            Err(f) => {
+                first.get_or_insert(f);
             }
-            return Err(f);
         }
-        let data = match observed {
-            Observed::Bytes(b) if !b.is_empty() => b,
-            Observed::Unreadable(_, f) => return Err(f.clone()),
-            _ => continue,
+    }
+    Err(first.unwrap_or_else(|| {
+        finding(
+            Rule::StaleData,
+            format!("f{file} exists after recovery, but no file had that name at the crash"),
+            "no such file",
+            source.map(Source::op),
+        )
+    }))
+}
+
+/// Rules 2–5 on one file's size and bytes: `observed` (named `f{file}`)
+/// against the model's file `ino` at crash position `p`. A missing file
+/// reads as empty: its sizes and bytes are checked as such (a durable
+/// write to it is then lost data).
+#[allow(clippy::result_large_err)]
+fn judge_file(
+    workload: &Workload,
+    model: &Model,
+    file: u32,
+    ino: usize,
+    observed: &Observed,
+    p: usize,
+) -> Result<(), Finding> {
+    let size = match observed {
+        Observed::Bytes(b) => b.len() as u64,
+        Observed::Unreadable(size, _) => *size,
+        Observed::Missing | Observed::SizeUnreadable(_) => 0,
+    };
+    let fm = &model.files[ino];
+    let (sizes, floor) = fm.allowed_sizes(p, true, None);
+    let floor_broken = floor.filter(|&(min, _)| size < min);
+    let (lo, hi) = (sizes.iter().min(), sizes.iter().max());
+    let (allowed, shown) = match model.sizes {
+        Sizes::Stepwise => (sizes.contains(&size), format!("one of {sizes:?}")),
+        Sizes::Writeback => (
+            lo.is_some_and(|&lo| lo <= size) && hi.is_some_and(|&hi| size <= hi),
+            format!("between {} and {}", lo.unwrap_or(&0), hi.unwrap_or(&0)),
+        ),
+    };
+    if !allowed || floor_broken.is_some() {
+        let (rule, op, expected) = match floor_broken {
+            Some((min, source)) => (
+                size_rule(source),
+                Some(source.op()),
+                format!("size >= {min} (acknowledged), and {shown}"),
+            ),
+            None => (Rule::AckedSize, None, shown),
         };
-        if let Some(m) = model.check_data(file, 0, data, p, None) {
-            let mut f = Finding::new(Rule::StaleData, String::new());
-            crate::model::describe::describe_mismatch(&mut f, workload, model, file, 0, data, &m);
-            return Err(f);
+        let mut f = Finding::new(rule, format!("f{file} has size {size} after recovery"));
+        f.file = Some(format!("f{file}"));
+        f.expected = Some(expected);
+        f.observed = Some(size.to_string());
+        if let Some(op) = op {
+            f.op = Some(op);
+            f.op_text = Some(workload.ops[op].to_string());
         }
+        return Err(f);
+    }
+    let data = match observed {
+        Observed::Bytes(b) if !b.is_empty() => b,
+        Observed::Unreadable(_, f) => return Err(f.clone()),
+        _ => return Ok(()),
+    };
+    if let Some(m) = model.check_data(ino, 0, data, p, None) {
+        let mut f = Finding::new(Rule::StaleData, String::new());
+        crate::model::describe::describe_mismatch(
+            &mut f,
+            workload,
+            model,
+            (file, ino),
+            0,
+            data,
+            &m,
+        );
+        return Err(f);
     }
     Ok(())
 }

@@ -184,8 +184,15 @@ pub fn run_ops<E: FsEngine>(
             finding = Some(f);
             break;
         }
-        if let (Op::Create { file }, true) = (op, t.ok) {
-            created[*file as usize] = true;
+        // Which names refer to a file now.
+        match (op, t.ok) {
+            (Op::Create { file }, true) => created[*file as usize] = true,
+            (Op::Unlink { file }, true) => created[*file as usize] = false,
+            (Op::Rename { from, to }, true) => {
+                created[*from as usize] = false;
+                created[*to as usize] = true;
+            }
+            _ => {}
         }
         fill_dio_times(&mut times, disk.events());
         if let Some(v) = disk.violations().first() {
@@ -399,7 +406,16 @@ fn check_read<E: FsEngine>(
         base,
         engine.info().contract.promises(),
     );
-    let fm = &model.files[file as usize];
+    // The file the name refers to now (a read of a free name failed).
+    let Some(ino) = model.op_inode[i] else {
+        return Some(op_finding(
+            Rule::ReadYourWrites,
+            workload,
+            i,
+            "a read of a name with no file succeeded".into(),
+        ));
+    };
+    let fm = &model.files[ino];
     let (sizes, _) = fm.allowed_sizes(NEVER - 1, true, Some(now));
     let size_ok = sizes
         .iter()
@@ -417,13 +433,21 @@ fn check_read<E: FsEngine>(
         f.range = Some((offset, offset + len));
         return Some(f);
     }
-    let m = model.check_data(file, offset, &data, NEVER - 1, Some(now))?;
+    let m = model.check_data(ino, offset, &data, NEVER - 1, Some(now))?;
     let mut f = op_finding(
         Rule::ReadYourWrites,
         workload,
         i,
         "read returned bytes no write put there".into(),
     );
-    crate::model::describe::describe_mismatch(&mut f, workload, &model, file, offset, &data, &m);
+    crate::model::describe::describe_mismatch(
+        &mut f,
+        workload,
+        &model,
+        (file, ino),
+        offset,
+        &data,
+        &m,
+    );
     Some(f)
 }

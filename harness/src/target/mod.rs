@@ -102,20 +102,21 @@ impl Contract {
     }
 }
 
-/// When the creation of a file (its name in the directory) is durable:
-/// the `fs` vocabulary has no directory fsync, so the choice is between
-/// what a filesystem may promise beyond POSIX and what POSIX promises.
+/// When a change of a name (a create, and where the target has them an
+/// unlink or a rename) is durable: what a filesystem may promise beyond
+/// POSIX, or what POSIX promises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Names {
     /// An fsync of the file makes its creation durable, as syncfs and
     /// unmount do (`fs-under-test`, littlefs).
     FileFsync,
-    /// Only syncfs and unmount make a creation durable (POSIX wants an
-    /// fsync of the directory, which the vocabulary lacks). Until then
-    /// the file may be missing after a crash, and everything written to
-    /// it with it (Linux filesystems, held to their documented contract).
-    Syncfs,
+    /// Only an fsync of the directory (`dir-fsync`), syncfs or unmount
+    /// make a change of a name durable, POSIX's rule. Until then the name
+    /// may show any of its states since the last such call (a file
+    /// created since may be missing, and everything written to it with
+    /// it). Linux filesystems, held to their documented contract.
+    Directory,
 }
 
 /// What a crash may leave of a file: the two models of the `fs`

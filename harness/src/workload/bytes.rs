@@ -182,7 +182,10 @@ pub fn project(w: &Workload, max_ops: usize) -> Projected {
             | Op::Close { .. }
             | Op::Rename { .. }
             | Op::Unlink { .. }
-            | Op::Mkdir { .. } => {
+            | Op::Mkdir { .. }
+            | Op::Fallocate { .. }
+            | Op::PunchHole { .. }
+            | Op::DirFsync => {
                 note(
                     Some(i),
                     format!("`{op}` dropped (the byte encoding is the in-place fs generator's)"),

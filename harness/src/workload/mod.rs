@@ -290,12 +290,33 @@ pub enum Op {
         pages: Option<u32>,
     },
     Syncfs,
+    /// fsync(2) of the directory that holds the files: their names (a
+    /// create, an unlink, a rename) are durable when it returns, POSIX's
+    /// way (not their data).
+    DirFsync,
     /// Clean unmount and mount again.
     Remount,
     /// Complete the in-flight request number `pick` (modulo the number in
     /// flight, oldest first) and run the completion work it triggers.
     Complete {
         pick: u32,
+    },
+    /// `fallocate(2)`: allocate `offset..offset + len`, reading as zeros
+    /// where nothing was written; the size grows to cover it unless
+    /// `keep_size` (FALLOC_FL_KEEP_SIZE).
+    Fallocate {
+        file: FileId,
+        offset: u64,
+        len: u64,
+        keep_size: bool,
+    },
+    /// `fallocate(2)` with FALLOC_FL_PUNCH_HOLE (and KEEP_SIZE): the range
+    /// reads as zeros afterwards, the size is unchanged. The kernel waits
+    /// for direct I/O first (`inode_dio_wait`).
+    PunchHole {
+        file: FileId,
+        offset: u64,
+        len: u64,
     },
     /// `fs`, copy-on-write targets: commit the file's changes and close
     /// its handle (`lfs_file_close`).
@@ -363,6 +384,8 @@ impl Op {
             | Op::Fsync { file }
             | Op::Fdatasync { file }
             | Op::Truncate { file, .. }
+            | Op::Fallocate { file, .. }
+            | Op::PunchHole { file, .. }
             | Op::DioWait { file }
             | Op::Close { file }
             | Op::Unlink { file }
@@ -399,6 +422,8 @@ impl Op {
             | Op::Fsync { file }
             | Op::Fdatasync { file }
             | Op::Truncate { file, .. }
+            | Op::Fallocate { file, .. }
+            | Op::PunchHole { file, .. }
             | Op::DioWait { file }
             | Op::Close { file }
             | Op::Unlink { file }
@@ -428,9 +453,12 @@ impl Op {
             Op::Fsync { .. } => "fsync",
             Op::Fdatasync { .. } => "fdatasync",
             Op::Truncate { .. } => "truncate",
+            Op::Fallocate { .. } => "fallocate",
+            Op::PunchHole { .. } => "punch-hole",
             Op::DioWait { .. } => "dio-wait",
             Op::Writeback { .. } => "writeback",
             Op::Syncfs => "syncfs",
+            Op::DirFsync => "dir-fsync",
             Op::Remount => "remount",
             Op::Complete { .. } => "complete",
             Op::Close { .. } => "close",
@@ -472,6 +500,13 @@ pub const FS_IN_PLACE_OPS: &[&str] = &[
 /// engine of its own): a target that has them lists them in its `ops`
 /// beside `dio-write`.
 pub const FS_DIO_FLAGS: &[&str] = &["aio", "misaligned"];
+
+/// System calls of the in-place `fs` vocabulary beyond the embedded
+/// core's, on targets that declare them (the kernel's filesystems):
+/// space (`fallocate(2)`) and names (`rename(2)`, `unlink(2)`, an fsync of
+/// the directory). The generator draws them only there, so the other
+/// targets' workloads, seed for seed, stay what they were.
+pub const FS_SYSCALL_OPS: &[&str] = &["fallocate", "punch-hole", "rename", "unlink", "dir-fsync"];
 
 /// The namespace operations of the `fs` vocabulary, on copy-on-write
 /// targets (littlefs): the executor there runs `close`, `rename`,
@@ -782,7 +817,10 @@ impl Op {
             Ok(())
         };
         match *self {
-            Op::Write { offset, len, .. } | Op::Read { offset, len, .. } => range(offset, len),
+            Op::Write { offset, len, .. }
+            | Op::Read { offset, len, .. }
+            | Op::Fallocate { offset, len, .. }
+            | Op::PunchHole { offset, len, .. } => range(offset, len),
             Op::DioWrite {
                 offset,
                 len,
@@ -925,7 +963,21 @@ impl fmt::Display for Op {
                 }
                 Ok(())
             }
-            Op::Read { file, offset, len } => write!(f, "{kw} f{file} {offset} {len}"),
+            Op::Read { file, offset, len } | Op::PunchHole { file, offset, len } => {
+                write!(f, "{kw} f{file} {offset} {len}")
+            }
+            Op::Fallocate {
+                file,
+                offset,
+                len,
+                keep_size,
+            } => {
+                write!(f, "{kw} f{file} {offset} {len}")?;
+                if keep_size {
+                    f.write_str(" keep-size")?;
+                }
+                Ok(())
+            }
             Op::Truncate { file, size } => write!(f, "{kw} f{file} {size}"),
             Op::Writeback { file, pages } => {
                 match file {
@@ -938,6 +990,7 @@ impl fmt::Display for Op {
                 Ok(())
             }
             Op::Syncfs
+            | Op::DirFsync
             | Op::Remount
             | Op::Abort
             | Op::Reopen
@@ -1085,6 +1138,23 @@ fn parse_op(line: usize, text: &str) -> Result<Op, ParseError> {
                 .ok_or_else(|| err(line, format!("expected a directory like `d0`, found `{w}`")))?;
             Op::Mkdir { dir }
         }
+        "fallocate" | "punch-hole" => {
+            let file = parse_file(line, words.next())?;
+            let offset = parse_num(line, "offset", words.next())?;
+            let len = parse_num(line, "length", words.next())?;
+            match kw {
+                "fallocate" => {
+                    let flags = parse_flags(line, words.by_ref(), &["keep-size"])?;
+                    Op::Fallocate {
+                        file,
+                        offset,
+                        len,
+                        keep_size: flags.contains(&"keep-size"),
+                    }
+                }
+                _ => Op::PunchHole { file, offset, len },
+            }
+        }
         "write" | "dio-write" | "read" => {
             let file = parse_file(line, words.next())?;
             let offset = parse_num(line, "offset", words.next())?;
@@ -1138,6 +1208,7 @@ fn parse_op(line: usize, text: &str) -> Result<Op, ParseError> {
             Op::Writeback { file, pages }
         }
         "syncfs" => Op::Syncfs,
+        "dir-fsync" => Op::DirFsync,
         "remount" => Op::Remount,
         kw if KV_OPS.contains(&kw) => kv::parse_op(line, kw, &mut words)?,
         "complete" => {
@@ -1151,7 +1222,9 @@ fn parse_op(line: usize, text: &str) -> Result<Op, ParseError> {
                 line,
                 format!(
                     "unknown operation `{other}` (expected one of: {}, {})",
-                    [FS_IN_PLACE_OPS, FS_NAMESPACE_OPS].concat().join(", "),
+                    [FS_IN_PLACE_OPS, FS_SYSCALL_OPS, FS_NAMESPACE_OPS]
+                        .concat()
+                        .join(", "),
                     KV_OPS.join(", ")
                 ),
             ))
@@ -1595,6 +1668,18 @@ impl Workload {
             weights[0] = 1;
         }
         let total: u32 = weights.iter().sum();
+        // The system calls beyond the core's, where declared (no input
+        // consumed where not: the other targets' workloads stay as they
+        // were); a name freed by unlink or rename may be created again.
+        let mut extra: Vec<&str> = FS_SYSCALL_OPS
+            .iter()
+            .copied()
+            .filter(|kw| info.is_some_and(|t| t.supports(kw)))
+            .filter(|&kw| kw != "rename" || files > 1)
+            .collect();
+        if extra.contains(&"unlink") || extra.contains(&"rename") {
+            extra.push("create");
+        }
         let limit = max_ops.saturating_sub(ops.len()).max(1);
         let n: usize = if wide.is_some() {
             // Log-uniform: short workloads stay common.
@@ -1608,6 +1693,10 @@ impl Workload {
                 break;
             }
             let file = pick_file(u, files)?;
+            if !extra.is_empty() && u.ratio(1, EXTRA_ONE_IN)? {
+                ops.push(extra_op(u, file, files, wide, &extra)?);
+                continue;
+            }
             let kind = weighted_kind(u, &weights, total)?;
             let op = match kind {
                 0 => {
@@ -1697,6 +1786,46 @@ impl Workload {
             ops,
         })
     }
+}
+
+/// One in this many operations is one of [`FS_SYSCALL_OPS`], on a
+/// target that declares any.
+const EXTRA_ONE_IN: u32 = 5;
+
+/// One of `extra` (keywords of [`FS_SYSCALL_OPS`], and `create`) on
+/// `file`: space over the ranges writes use (unaligned too: partial
+/// blocks are zeroed through the page cache), a rename onto another of
+/// the `files`.
+fn extra_op(
+    u: &mut Unstructured,
+    file: FileId,
+    files: u32,
+    wide: Option<u64>,
+    extra: &[&str],
+) -> arbitrary::Result<Op> {
+    Ok(match *u.choose(extra)? {
+        "fallocate" => {
+            let (offset, len) = pick_range(u, false, wide)?;
+            Op::Fallocate {
+                file,
+                offset,
+                len,
+                keep_size: u.ratio(1, 2)?,
+            }
+        }
+        "punch-hole" => {
+            let (offset, len) = pick_range(u, false, wide)?;
+            Op::PunchHole { file, offset, len }
+        }
+        "rename" => {
+            // Another file: `files` is at least 2 where rename is drawn.
+            let to = (file + u.int_in_range(1..=files - 1)?) % files;
+            Op::Rename { from: file, to }
+        }
+        "unlink" => Op::Unlink { file },
+        "dir-fsync" => Op::DirFsync,
+        _ => Op::Create { file },
+    })
 }
 
 /// The workload of execution `index` of a campaign seeded with `seed`, for

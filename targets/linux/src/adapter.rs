@@ -6,14 +6,14 @@
 use crate::session::{MountError, Session};
 use crate::tool;
 use crate::Kind;
-use brownout::device::disk::Disk;
+use brownout::device::disk::{Disk, Event};
 use brownout::engine::fs::{FsEngine, FsError};
 use brownout::target::{
     BugSwitch, Contract, DeviceModel, FileUpdates, Limits, Names, Setting, Sizes, TargetInfo,
 };
-use brownout::workload::{FileId, Header, Op, FS_IN_PLACE_OPS};
+use brownout::workload::{FileId, Header, Op, FS_IN_PLACE_OPS, FS_SYSCALL_OPS};
 use brownout::Vocabulary;
-use nix::fcntl::OFlag;
+use nix::fcntl::{FallocateFlags, OFlag};
 use std::io::ErrorKind;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
@@ -23,11 +23,11 @@ use std::time::Duration;
 const MKFS_DEADLINE: Duration = Duration::from_secs(60);
 
 /// The operations of the in-place vocabulary the kernel targets leave
-/// out: `dio-wait` (the barrier is the kernel's own, inside truncate),
-/// `writeback` and `complete` (the kernel schedules its I/O). No
-/// asynchronous or misaligned direct I/O yet either (io_uring; btrfs
-/// falls back to buffered I/O where ext4 and XFS return EINVAL): the
-/// `dio-write` flags are not declared.
+/// out: `writeback` and `complete` (the kernel schedules its I/O) and
+/// `dio-wait`: the kernel's `inode_dio_wait` is no system call of its
+/// own but runs inside the calls that need it (truncate, fallocate,
+/// punch hole), and a direct write here returns or is reaped before the
+/// next operation, so none is in flight when they run.
 const LEFT_OUT: &[&str] = &["dio-wait", "writeback", "complete"];
 
 /// A Linux filesystem on the running kernel.
@@ -98,8 +98,51 @@ impl Linux {
     }
 }
 
+impl Linux {
+    /// `fallocate(2)` on `file` with `mode`.
+    fn fallocate(
+        &self,
+        fs: &mut Mounted,
+        file: FileId,
+        mode: FallocateFlags,
+        offset: u64,
+        len: u64,
+    ) -> Result<(), FsError> {
+        let path = fs.path(file);
+        let what = if mode.contains(FallocateFlags::FALLOC_FL_PUNCH_HOLE) {
+            "punch-hole"
+        } else {
+            "fallocate"
+        };
+        // Both fit: the workload's offsets end below FILE_LIMIT (2^30).
+        let (offset, len) = (offset as i64, len as i64);
+        self.call(fs, what, move || {
+            let f = std::fs::OpenOptions::new().write(true).open(path)?;
+            nix::fcntl::fallocate(&f, mode, offset, len).map_err(std::io::Error::from)
+        })
+    }
+}
+
 fn mount_error(e: MountError) -> FsError {
     FsError::Other(format!("mount: {e}"))
+}
+
+/// An asynchronous direct write through io_uring: submitted, then its
+/// completion reaped (the kernel completes it on its own; for O_DSYNC the
+/// sync runs in the completion work, the path of the seed's bug).
+fn write_io_uring(
+    file: std::fs::File,
+    buf: Vec<u8>,
+    range: std::ops::Range<usize>,
+    offset: u64,
+) -> std::io::Result<()> {
+    use tokio_uring::buf::BoundedBuf;
+    tokio_uring::start(async move {
+        let file = tokio_uring::fs::File::from_std(file);
+        let (written, _) = file.write_all_at(buf.slice(range), offset).await;
+        let closed = file.close().await;
+        written.and(closed)
+    })
 }
 
 /// A buffer whose bytes start at a 4 KiB boundary (O_DIRECT wants the
@@ -127,13 +170,15 @@ impl FsEngine for Linux {
                 .iter()
                 .copied()
                 .filter(|op| !LEFT_OUT.contains(op))
+                .chain(k.dio_flags().iter().copied())
+                .chain(FS_SYSCALL_OPS.iter().copied())
                 .collect(),
             contract: Contract {
-                acknowledges: "fsync(2), fdatasync(2), an O_DSYNC write(2) and syncfs(2) make the data and size they cover durable when they return (direct I/O without O_DSYNC only at the next of them); a new file's name is durable only after syncfs or unmount (POSIX wants an fsync of its directory); inode_dio_wait is the kernel's `complete` barrier (since 5.10)",
+                acknowledges: "fsync(2), fdatasync(2), an O_DSYNC write(2) and syncfs(2) make the data and size they cover durable when they return (direct I/O without O_DSYNC only at the next of them); a change of a name (create, unlink, rename) is durable only after an fsync of the directory, syncfs or unmount (POSIX); a punched hole only after fsync or syncfs (fdatasync need not cover it); inode_dio_wait is the kernel's `complete` barrier (since 5.10), run inside truncate and fallocate",
                 atomicity: "none promised for data beyond the sector; metadata through the filesystem's journal or copy on write",
                 recovery_must_succeed: true,
                 file_updates: FileUpdates::InPlace,
-                names: Names::Syncfs,
+                names: Names::Directory,
                 sizes: Sizes::Writeback,
             },
             bugs: vec![BugSwitch {
@@ -267,20 +312,36 @@ impl FsEngine for Linux {
                 file,
                 offset,
                 dsync,
-                aio: false,
+                aio,
                 ..
             } => {
                 let path = fs.path(file);
                 let mut flags = OFlag::O_DIRECT;
                 flags.set(OFlag::O_DSYNC, dsync);
                 let (buf, at) = aligned_copy(data);
+                let len = data.len();
+                // One direct I/O per operation: its index is the id.
+                let disk = &mut fs.session.served.disk;
+                let dio = disk.current_op() as u64;
+                disk.event(Event::DioSubmitted { file, dio, dsync });
                 self.call(fs, "dio-write", move || {
                     let f = std::fs::OpenOptions::new()
                         .write(true)
                         .custom_flags(flags.bits())
                         .open(path)?;
-                    f.write_all_at(&buf[at..at + data.len()], offset)
-                })
+                    match aio {
+                        false => f.write_all_at(&buf[at..at + len], offset),
+                        true => write_io_uring(f, buf, at..at + len, offset),
+                    }
+                })?;
+                // The call returned (or its completion was reaped): by then
+                // the kernel ran inode_dio_end, and the caller holds the
+                // acknowledgement. Marking both here is late by the
+                // kernel's own bookkeeping, never early.
+                let disk = &mut fs.session.served.disk;
+                disk.event(Event::DioEnd { file, dio });
+                disk.event(Event::DioAcked { file, dio });
+                Ok(())
             }
             Op::Fsync { file } | Op::Fdatasync { file } => {
                 let path = fs.path(file);
@@ -300,6 +361,35 @@ impl FsEngine for Linux {
                         .write(true)
                         .open(path)?
                         .set_len(size)
+                })
+            }
+            Op::Fallocate {
+                file,
+                offset,
+                len,
+                keep_size,
+            } => {
+                let mut mode = FallocateFlags::empty();
+                mode.set(FallocateFlags::FALLOC_FL_KEEP_SIZE, keep_size);
+                self.fallocate(fs, file, mode, offset, len)
+            }
+            Op::PunchHole { file, offset, len } => {
+                let mode =
+                    FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE;
+                self.fallocate(fs, file, mode, offset, len)
+            }
+            Op::Unlink { file } => {
+                let path = fs.path(file);
+                self.call(fs, "unlink", move || std::fs::remove_file(path))
+            }
+            Op::Rename { from, to } => {
+                let (from, to) = (fs.path(from), fs.path(to));
+                self.call(fs, "rename", move || std::fs::rename(from, to))
+            }
+            Op::DirFsync => {
+                let root = fs.session.mount_point();
+                self.call(fs, "dir-fsync", move || {
+                    std::fs::File::open(root)?.sync_all()
                 })
             }
             Op::Syncfs => {

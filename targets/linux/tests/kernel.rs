@@ -8,9 +8,10 @@
 //! another test's devices.
 
 use brownout::campaign::corpus::{check_case, list};
+use brownout::model::fs::NEVER;
 use brownout::run::check::OracleOptions;
 use brownout::run::execute::ExecOptions;
-use brownout::workload::Workload;
+use brownout::workload::{Op, Workload};
 use brownout_linux::Kind;
 use std::path::Path;
 
@@ -45,6 +46,22 @@ fn corpus_replays_on_each_kernel_filesystem_and_leaves_nothing_behind() {
                 failures.push(format!("{}: {}", path.display(), v.detail));
             }
             continue;
+        }
+        // Every acknowledged O_DSYNC direct write (synchronous or through
+        // io_uring) carries its acknowledgement into the model: the oracle
+        // holds the kernel to it.
+        let engine = brownout_linux::adapter::Linux::new(kind);
+        let ex = brownout::run::execute::execute(&engine, &w, &ExecOptions::default());
+        for (i, (op, t)) in w.ops.iter().zip(&ex.times).enumerate() {
+            if let Op::DioWrite { dsync: true, .. } = op {
+                if !t.ok || t.dio_ack == NEVER || t.dio_end == NEVER {
+                    failures.push(format!(
+                        "{}: op #{i} `{}` has no acknowledgement: {t:?}",
+                        path.display(),
+                        op
+                    ));
+                }
+            }
         }
         // A clean case is not vacuous: it checks crash states, inside
         // recoveries too.
