@@ -104,6 +104,13 @@ pub trait FsEngine: Send + Sync + 'static {
     /// The size of `file`, `None` if it does not exist.
     fn size(&self, fs: &mut Self::Mounted, file: FileId) -> Result<Option<u64>, FsError>;
 
+    /// Whether directory `d{dir}` exists. Required of a target that
+    /// declares `mkdir` (the oracle asks only where a workload has one);
+    /// the default says "no such directory".
+    fn dir_exists(&self, _fs: &mut Self::Mounted, _dir: u32) -> Result<bool, FsError> {
+        Ok(false)
+    }
+
     /// After recovery and the reads of a crash state, the engine's own
     /// consistency check of what recovery left (an fsck in no-modify
     /// mode); `Err` is a recovery finding. It must leave the disk as

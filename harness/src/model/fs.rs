@@ -234,6 +234,8 @@ pub struct Model {
     pub files: Vec<FileModel>,
     /// By name: what each `f{n}` referred to, for the namespace checks.
     pub entries: Vec<NameModel>,
+    /// By directory: whether `d{n}` exists (its target is `Some`).
+    pub dirs: Vec<NameModel>,
     /// By operation: the inode its file named when it ran.
     pub op_inode: Vec<Option<usize>>,
     /// Whether a name was unlinked, renamed or created again: then a
@@ -335,6 +337,30 @@ impl Model {
             })
             .collect();
         let mut op_inode: Vec<Option<usize>> = vec![None; workload.ops.len()];
+        // Directories: none at the start of a fresh filesystem. A
+        // continuation's base holds files only, so there a directory may
+        // or may not exist until a `mkdir` makes it and a directory fsync
+        // makes that durable (an event that never ends is never made
+        // durable).
+        let mut dirs: Vec<NameModel> = (0..crate::workload::files::DIRS)
+            .map(|dir| {
+                let mut events = vec![NameEvent {
+                    start: 0,
+                    end: 0,
+                    target: None,
+                    durable: Some((0, Source::Ack(usize::MAX))),
+                }];
+                if !base.is_empty() {
+                    events.push(NameEvent {
+                        start: 0,
+                        end: NEVER,
+                        target: Some(dir as usize),
+                        durable: None,
+                    });
+                }
+                NameModel { events }
+            })
+            .collect();
         let mut data = BTreeMap::new();
         // Size changes take effect at some moment between their start and
         // end (a buffered write or truncate while it runs, a DIO by
@@ -506,6 +532,8 @@ impl Model {
                     });
                     f.holes.push(f.mods.len() - 1);
                 }
+                // The directory exists from now on (made, or there already).
+                Op::Mkdir { dir } => dirs[dir as usize].push(t, Some(dir as usize)),
                 Op::Unlink { file } => {
                     bound[file as usize] = None;
                     entries[file as usize].push(t, None);
@@ -532,7 +560,7 @@ impl Model {
                     for ino in 0..files.len() {
                         make_create_durable(&mut files, &mut pending_create, ino, t, i);
                     }
-                    for entry in entries.iter_mut() {
+                    for entry in entries.iter_mut().chain(dirs.iter_mut()) {
                         entry.make_durable(t, i);
                     }
                     if !matches!(op, Op::DirFsync) {
@@ -603,6 +631,7 @@ impl Model {
         Model {
             files,
             entries,
+            dirs,
             op_inode,
             renames,
             data,
@@ -1269,6 +1298,28 @@ mod tests {
         assert_eq!(m.entries[0].candidates(9).0, vec![Some(2), Some(0), None]);
         // The new file holds only its own write (and zeroes).
         assert_eq!(m.files[2].allowed_sizes(9, true, None).0, vec![0, 100]);
+    }
+
+    #[test]
+    fn a_directory_exists_once_made_and_durable_at_a_directory_fsync() {
+        let m = names_model("mkdir d1\ndir-fsync\n", &[(1, 2), (2, 9)]);
+        assert_eq!(m.dirs[1].candidates(1).0, vec![None]);
+        assert_eq!(m.dirs[1].candidates(8).0, vec![Some(1), None]);
+        assert_eq!(m.dirs[1].candidates(9).0, vec![Some(1)]);
+        assert_eq!(m.dirs[0].candidates(9).0, vec![None]);
+        // After a crash (a continuation), a directory may be there or not
+        // until one is made and that is made durable.
+        let w = Workload::parse("files: 1\nmkdir d1\ndir-fsync\n").unwrap();
+        let base = [BaseFile::default()];
+        let c = Model::build_over(
+            &w,
+            &times(&[(1, 2), (2, 9)]),
+            true,
+            &base,
+            (Names::Directory, Sizes::Writeback),
+        );
+        assert_eq!(c.dirs[0].candidates(9).0, vec![Some(0), None]);
+        assert_eq!(c.dirs[1].candidates(9).0, vec![Some(1)]);
     }
 
     #[test]

@@ -20,7 +20,8 @@ use crate::finding::{Finding, Rule};
 use crate::model::fs::{Model, Source};
 use crate::run::execute::{ExecOptions, Execution, START_MARK};
 use crate::target::{Names, Sizes};
-use crate::workload::{CrashMode, Workload};
+use crate::workload::files::DIRS;
+use crate::workload::{CrashMode, Op, Workload};
 use replay::check::{CheckOptions, CheckReport, DistinctStates, Seen};
 use replay::crash_states::{CrashState, EnumOptions, Mode, StateId};
 use replay::image::Image;
@@ -494,6 +495,7 @@ impl<'a, E: FsEngine> FsStateCheck<'a, E> {
             )
         })?;
         let files = read_files(self.engine, &mut fs, self.workload);
+        let dirs = read_dirs(self.engine, &mut fs, self.workload);
         let consistency = self
             .engine
             .check_recovered(self.config, &mut fs)
@@ -509,6 +511,7 @@ impl<'a, E: FsEngine> FsStateCheck<'a, E> {
         Ok((
             Recovered {
                 files,
+                dirs,
                 consistency,
                 wrote_nothing,
             },
@@ -520,6 +523,9 @@ impl<'a, E: FsEngine> FsStateCheck<'a, E> {
 /// What recovery left on one image.
 struct Recovered {
     files: Vec<Observed>,
+    /// Whether each directory `d{n}` exists, where the workload makes any
+    /// (empty otherwise).
+    dirs: Vec<Result<bool, Finding>>,
     /// What the engine's own consistency check found, if anything.
     consistency: Option<Finding>,
     /// Whether recovery was recorded and wrote nothing (false: it wrote,
@@ -619,10 +625,82 @@ fn judge(
     p: usize,
 ) -> Result<(), Finding> {
     judge_files(workload, model, &recovered.files, p)?;
+    judge_dirs(workload, model, &recovered.dirs, p)?;
     match &recovered.consistency {
         Some(f) => Err(f.clone()),
         None => Ok(()),
     }
+}
+
+/// Whether each directory a `mkdir` of the workload may have made exists.
+fn read_dirs<E: FsEngine>(
+    engine: &E,
+    fs: &mut E::Mounted,
+    workload: &Workload,
+) -> Vec<Result<bool, Finding>> {
+    if !workload.ops.iter().any(|op| matches!(op, Op::Mkdir { .. })) {
+        return Vec::new();
+    }
+    (0..DIRS)
+        .map(|dir| {
+            engine.dir_exists(fs, dir).map_err(|e| {
+                Finding::new(
+                    Rule::Recovery,
+                    format!("d{dir}: lookup after recovery failed: {e}"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Rules 3 and 5 on directories: one made durable exists, one never made
+/// (by the crash) does not.
+#[allow(clippy::result_large_err)]
+fn judge_dirs(
+    workload: &Workload,
+    model: &Model,
+    dirs: &[Result<bool, Finding>],
+    p: usize,
+) -> Result<(), Finding> {
+    for (dir, exists) in (0u32..).zip(dirs) {
+        let exists = exists.clone()?;
+        let (candidates, source) = model.dirs[dir as usize].candidates(p);
+        if candidates.iter().any(|c| c.is_some() == exists) {
+            continue;
+        }
+        let mut f = match exists {
+            false => Finding::new(
+                Rule::AckedSize,
+                format!("d{dir} does not exist after recovery"),
+            ),
+            true => Finding::new(
+                Rule::StaleData,
+                format!("d{dir} exists after recovery, but it was never made before the crash"),
+            ),
+        };
+        f.file = Some(format!("d{dir}"));
+        f.expected = Some(
+            match exists {
+                false => "the directory exists: its creation was made durable",
+                true => "no such directory",
+            }
+            .to_string(),
+        );
+        f.observed = Some(
+            if exists {
+                "exists"
+            } else {
+                "no such directory"
+            }
+            .to_string(),
+        );
+        if let Some(op) = source.map(Source::op).filter(|&op| op < workload.ops.len()) {
+            f.op = Some(op);
+            f.op_text = Some(workload.ops[op].to_string());
+        }
+        return Err(f);
+    }
+    Ok(())
 }
 
 /// Reads every file back from a recovered filesystem.

@@ -503,10 +503,17 @@ pub const FS_DIO_FLAGS: &[&str] = &["aio", "misaligned"];
 
 /// System calls of the in-place `fs` vocabulary beyond the embedded
 /// core's, on targets that declare them (the kernel's filesystems):
-/// space (`fallocate(2)`) and names (`rename(2)`, `unlink(2)`, an fsync of
-/// the directory). The generator draws them only there, so the other
+/// space (`fallocate(2)`) and names (`rename(2)`, `unlink(2)`, `mkdir(2)`
+/// beside the files, an fsync of the directory). The generator draws them only there, so the other
 /// targets' workloads, seed for seed, stay what they were.
-pub const FS_SYSCALL_OPS: &[&str] = &["fallocate", "punch-hole", "rename", "unlink", "dir-fsync"];
+pub const FS_SYSCALL_OPS: &[&str] = &[
+    "fallocate",
+    "punch-hole",
+    "rename",
+    "unlink",
+    "mkdir",
+    "dir-fsync",
+];
 
 /// The namespace operations of the `fs` vocabulary, on copy-on-write
 /// targets (littlefs): the executor there runs `close`, `rename`,
@@ -1823,6 +1830,9 @@ fn extra_op(
             Op::Rename { from: file, to }
         }
         "unlink" => Op::Unlink { file },
+        "mkdir" => Op::Mkdir {
+            dir: u.int_in_range(0..=files::DIRS - 1)?,
+        },
         "dir-fsync" => Op::DirFsync,
         _ => Op::Create { file },
     })
@@ -1937,6 +1947,35 @@ mod tests {
         }
         // Small stays the rule: wide workloads are one in eight.
         assert!(pct(past_64k) < 25.0);
+    }
+
+    /// The system calls beyond the core's are drawn where a target
+    /// declares them, each of them, and never elsewhere.
+    #[test]
+    fn syscall_ops_are_drawn_only_where_declared() {
+        let core = crate::targets::embedded::FsUnderTest::target_info("fs-under-test");
+        let mut kernel = core.clone();
+        kernel.ops.extend(FS_SYSCALL_OPS);
+        let cfg = FuzzConfig::default();
+        let mut seen = std::collections::BTreeMap::new();
+        for i in 0..500 {
+            let w = generate(3, i, &cfg, Some(&kernel));
+            w.validate_for(&kernel).unwrap();
+            for op in &w.ops {
+                *seen.entry(op.keyword()).or_insert(0u32) += 1;
+            }
+            let plain = generate(3, i, &cfg, Some(&core));
+            assert!(plain
+                .ops
+                .iter()
+                .all(|op| !FS_SYSCALL_OPS.contains(&op.keyword())));
+        }
+        for kw in FS_SYSCALL_OPS {
+            assert!(
+                seen.get(kw).is_some_and(|&n| n > 0),
+                "{kw} never drawn: {seen:?}"
+            );
+        }
     }
 
     #[test]

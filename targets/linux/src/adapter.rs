@@ -386,6 +386,14 @@ impl FsEngine for Linux {
                 let (from, to) = (fs.path(from), fs.path(to));
                 self.call(fs, "rename", move || std::fs::rename(from, to))
             }
+            Op::Mkdir { dir } => {
+                let path = fs.session.mount_point().join(format!("d{dir}"));
+                // Like `create`, a no-op where it exists.
+                self.call(fs, "mkdir", move || match std::fs::create_dir(path) {
+                    Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+                    r => r,
+                })
+            }
             Op::DirFsync => {
                 let root = fs.session.mount_point();
                 self.call(fs, "dir-fsync", move || {
@@ -448,6 +456,15 @@ impl FsEngine for Linux {
             buf.truncate(done);
             Ok(buf)
         })
+    }
+
+    fn dir_exists(&self, fs: &mut Mounted, dir: u32) -> Result<bool, FsError> {
+        let path = fs.session.mount_point().join(format!("d{dir}"));
+        match self.call(fs, "stat", move || std::fs::metadata(path)) {
+            Ok(m) => Ok(m.is_dir()),
+            Err(FsError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     fn size(&self, fs: &mut Mounted, file: FileId) -> Result<Option<u64>, FsError> {
