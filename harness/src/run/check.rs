@@ -668,37 +668,29 @@ fn judge_dirs(
         if candidates.iter().any(|c| c.is_some() == exists) {
             continue;
         }
-        let mut f = match exists {
-            false => Finding::new(
+        let name = format!("d{dir}");
+        return Err(match exists {
+            false => name_finding(
+                workload,
                 Rule::AckedSize,
-                format!("d{dir} does not exist after recovery"),
+                (&name, "does not exist after recovery"),
+                (
+                    "the directory exists: its creation was made durable",
+                    "no such directory",
+                ),
+                source.map(Source::op),
             ),
-            true => Finding::new(
+            true => name_finding(
+                workload,
                 Rule::StaleData,
-                format!("d{dir} exists after recovery, but it was never made before the crash"),
+                (
+                    &name,
+                    "exists after recovery, but it was never made before the crash",
+                ),
+                ("no such directory", "exists"),
+                None,
             ),
-        };
-        f.file = Some(format!("d{dir}"));
-        f.expected = Some(
-            match exists {
-                false => "the directory exists: its creation was made durable",
-                true => "no such directory",
-            }
-            .to_string(),
-        );
-        f.observed = Some(
-            if exists {
-                "exists"
-            } else {
-                "no such directory"
-            }
-            .to_string(),
-        );
-        if let Some(op) = source.map(Source::op).filter(|&op| op < workload.ops.len()) {
-            f.op = Some(op);
-            f.op_text = Some(workload.ops[op].to_string());
-        }
-        return Err(f);
+        });
     }
     Ok(())
 }
@@ -775,25 +767,15 @@ fn judge_name(
     p: usize,
 ) -> Result<(), Finding> {
     let (candidates, source) = model.entries[file as usize].candidates(p);
-    let missing = matches!(observed, Observed::Missing);
-    let finding = |rule, message: String, expected: &str, op: Option<usize>| {
-        let mut f = Finding::new(rule, message);
-        f.file = Some(format!("f{file}"));
-        f.expected = Some(expected.to_string());
-        f.observed = Some(if missing { "no such file" } else { "exists" }.to_string());
-        if let Some(op) = op.filter(|&op| op < workload.ops.len()) {
-            f.op = Some(op);
-            f.op_text = Some(workload.ops[op].to_string());
-        }
-        f
-    };
-    if missing {
+    let name = format!("f{file}");
+    if matches!(observed, Observed::Missing) {
         return match candidates.contains(&None) {
             true => Ok(()),
-            false => Err(finding(
+            false => Err(name_finding(
+                workload,
                 Rule::AckedSize,
-                format!("f{file} does not exist after recovery"),
-                "the file exists: its name was made durable",
+                (&name, "does not exist after recovery"),
+                ("the file exists: its name was made durable", "no such file"),
                 source.map(Source::op),
             )),
         };
@@ -808,10 +790,14 @@ fn judge_name(
         }
     }
     Err(first.unwrap_or_else(|| {
-        finding(
+        name_finding(
+            workload,
             Rule::StaleData,
-            format!("f{file} exists after recovery, but no file had that name at the crash"),
-            "no such file",
+            (
+                &name,
+                "exists after recovery, but no file had that name at the crash",
+            ),
+            ("no such file", "exists"),
             source.map(Source::op),
         )
     }))
@@ -898,30 +884,51 @@ fn check_existence(
     exists: bool,
     p: usize,
 ) -> Result<(), Finding> {
-    let (rule, message, expected, op) = match (exists, fm.create_durable) {
-        (false, Some((ack, source))) if ack <= p => (
+    let name = format!("f{file}");
+    Err(match (exists, fm.create_durable) {
+        (false, Some((ack, source))) if ack <= p => name_finding(
+            workload,
             Rule::AckedSize,
-            format!("f{file} does not exist after recovery"),
-            "the file exists: its creation was made durable",
+            (&name, "does not exist after recovery"),
+            (
+                "the file exists: its creation was made durable",
+                "no such file",
+            ),
             Some(source.op()),
         ),
-        (true, _) if fm.created >= p => (
+        (true, _) if fm.created >= p => name_finding(
+            workload,
             Rule::StaleData,
-            format!("f{file} exists after recovery, but it was never created before the crash"),
-            "no such file",
+            (
+                &name,
+                "exists after recovery, but it was never created before the crash",
+            ),
+            ("no such file", "exists"),
             None,
         ),
         _ => return Ok(()),
-    };
-    let mut f = Finding::new(rule, message);
-    f.file = Some(format!("f{file}"));
+    })
+}
+
+/// A finding about a name after recovery: `name` and what is wrong with
+/// it, what was expected and what was observed, and the operation whose
+/// promise it breaks.
+fn name_finding(
+    workload: &Workload,
+    rule: Rule,
+    (name, wrong): (&str, &str),
+    (expected, observed): (&str, &str),
+    op: Option<usize>,
+) -> Finding {
+    let mut f = Finding::new(rule, format!("{name} {wrong}"));
+    f.file = Some(name.to_string());
     f.expected = Some(expected.to_string());
-    f.observed = Some(if exists { "exists" } else { "no such file" }.to_string());
+    f.observed = Some(observed.to_string());
     if let Some(op) = op.filter(|&op| op < workload.ops.len()) {
         f.op = Some(op);
         f.op_text = Some(workload.ops[op].to_string());
     }
-    Err(f)
+    f
 }
 
 fn size_rule(source: Source) -> Rule {

@@ -137,12 +137,21 @@ fn write_io_uring(
     offset: u64,
 ) -> std::io::Result<()> {
     use tokio_uring::buf::BoundedBuf;
-    tokio_uring::start(async move {
+    let ring = tokio_uring::Runtime::new(&tokio_uring::builder())?;
+    ring.block_on(async move {
         let file = tokio_uring::fs::File::from_std(file);
         let (written, _) = file.write_all_at(buf.slice(range), offset).await;
         let closed = file.close().await;
         written.and(closed)
     })
+}
+
+/// Whether this process may set up an io_uring (a kernel built without
+/// it, `kernel.io_uring_disabled`, a seccomp filter): where not, `aio` is
+/// not declared, and a workload asking for it is refused up front.
+fn io_uring_available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| tokio_uring::Runtime::new(&tokio_uring::builder()).is_ok())
 }
 
 /// A buffer whose bytes start at a 4 KiB boundary (O_DIRECT wants the
@@ -170,7 +179,12 @@ impl FsEngine for Linux {
                 .iter()
                 .copied()
                 .filter(|op| !LEFT_OUT.contains(op))
-                .chain(k.dio_flags().iter().copied())
+                .chain(
+                    k.dio_flags()
+                        .iter()
+                        .copied()
+                        .filter(|&flag| flag != "aio" || io_uring_available()),
+                )
                 .chain(FS_SYSCALL_OPS.iter().copied())
                 .collect(),
             contract: Contract {
