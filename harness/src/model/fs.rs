@@ -296,28 +296,7 @@ impl Model {
         // the workload started with, or its first create); a name created
         // again after an unlink or a rename gets a new inode past them.
         let mut files: Vec<FileModel> = (0..nfiles)
-            .map(|file| FileModel {
-                mods: vec![Mod {
-                    lo: 0,
-                    hi: FILE_LIMIT,
-                    value: match base_of(file) {
-                        Some(_) => Value::Base,
-                        None => Value::Zero,
-                    },
-                    op: None,
-                    start: 0,
-                    end: 0,
-                }],
-                sizes: vec![SizeMod {
-                    size: base_of(file).map_or(0, |b| b.data.len() as u64),
-                    op: None,
-                    start: 0,
-                    end: 0,
-                }],
-                created: if base_of(file).is_some() { 0 } else { NEVER },
-                create_durable: base_of(file).map(|_| (0, Source::Ack(usize::MAX))),
-                ..FileModel::default()
-            })
+            .map(|file| FileModel::initial(base_of(file)))
             .collect();
         // Creates that may still be volatile, per inode: their end.
         let mut pending_create: Vec<Option<usize>> = vec![None; nfiles];
@@ -379,7 +358,7 @@ impl Model {
             let ino = match *op {
                 Op::Create { file } if bound[file as usize].is_none() => {
                     let ino = if given[file as usize] {
-                        files.push(FileModel::fresh());
+                        files.push(FileModel::initial(None));
                         pending_create.push(None);
                         dsync_dios.push(Vec::new());
                         files.len() - 1
@@ -399,6 +378,14 @@ impl Model {
             let Some(ino) = ino.or(op.file().is_none().then_some(usize::MAX)) else {
                 continue; // a name bound to nothing: the operation failed
             };
+            // A size change of this operation's file, in effect by `end`.
+            let size_event = |change, end| SizeEvent {
+                op: i,
+                file: ino,
+                change,
+                start: t.start,
+                end,
+            };
             match *op {
                 Op::Write {
                     file,
@@ -417,13 +404,7 @@ impl Model {
                         end: t.end,
                     });
                     let m = f.mods.len() - 1;
-                    size_events.push(SizeEvent {
-                        op: i,
-                        file: ino,
-                        change: SizeChange::AtLeast(offset + len),
-                        start: t.start,
-                        end: t.end,
-                    });
+                    size_events.push(size_event(SizeChange::AtLeast(offset + len), t.end));
                     if dsync && t.end != NEVER {
                         f.promises.push(DataPromise {
                             lo: offset,
@@ -459,13 +440,7 @@ impl Model {
                         end: t.dio_end,
                     });
                     let m = f.mods.len() - 1;
-                    size_events.push(SizeEvent {
-                        op: i,
-                        file: ino,
-                        change: SizeChange::AtLeast(offset + len),
-                        start: t.start,
-                        end: t.dio_end,
-                    });
+                    size_events.push(size_event(SizeChange::AtLeast(offset + len), t.dio_end));
                     if dsync {
                         if t.dio_ack != NEVER {
                             f.promises.push(DataPromise {
@@ -496,13 +471,7 @@ impl Model {
                         end: t.end,
                     });
                     f.truncates.push((t.start, size));
-                    size_events.push(SizeEvent {
-                        op: i,
-                        file: ino,
-                        change: SizeChange::Set(size),
-                        start: t.start,
-                        end: t.end,
-                    });
+                    size_events.push(size_event(SizeChange::Set(size), t.end));
                 }
                 Op::Fallocate {
                     offset,
@@ -512,13 +481,7 @@ impl Model {
                 } => {
                     // New space reads as zeros, which the file holds past
                     // its size already: only the size changes.
-                    size_events.push(SizeEvent {
-                        op: i,
-                        file: ino,
-                        change: SizeChange::AtLeast(offset + len),
-                        start: t.start,
-                        end: t.end,
-                    });
+                    size_events.push(size_event(SizeChange::AtLeast(offset + len), t.end));
                 }
                 Op::PunchHole { offset, len, .. } => {
                     let f = &mut files[ino];
@@ -789,24 +752,27 @@ fn possible_sizes(changes: &[SizeEvent], initial: u64) -> Vec<Vec<u64>> {
 }
 
 impl FileModel {
-    /// A file created during the workload: zeroes, size 0, not created yet.
-    fn fresh() -> FileModel {
+    /// A file before the workload: what `base` held, durable (a
+    /// continuation after a crash), or none yet (zeroes, size 0, not
+    /// created).
+    fn initial(base: Option<&BaseFile>) -> FileModel {
         FileModel {
             mods: vec![Mod {
                 lo: 0,
                 hi: FILE_LIMIT,
-                value: Value::Zero,
+                value: base.map_or(Value::Zero, |_| Value::Base),
                 op: None,
                 start: 0,
                 end: 0,
             }],
             sizes: vec![SizeMod {
-                size: 0,
+                size: base.map_or(0, |b| b.data.len() as u64),
                 op: None,
                 start: 0,
                 end: 0,
             }],
-            created: NEVER,
+            created: if base.is_some() { 0 } else { NEVER },
+            create_durable: base.map(|_| (0, Source::Ack(usize::MAX))),
             ..FileModel::default()
         }
     }

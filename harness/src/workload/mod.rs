@@ -504,8 +504,9 @@ pub const FS_DIO_FLAGS: &[&str] = &["aio", "misaligned"];
 /// System calls of the in-place `fs` vocabulary beyond the embedded
 /// core's, on targets that declare them (the kernel's filesystems):
 /// space (`fallocate(2)`) and names (`rename(2)`, `unlink(2)`, `mkdir(2)`
-/// beside the files, an fsync of the directory). The generator draws them only there, so the other
-/// targets' workloads, seed for seed, stay what they were.
+/// beside the files, an fsync of the directory). The generator draws
+/// them only there, so the other targets' workloads, seed for seed, stay
+/// what they were.
 pub const FS_SYSCALL_OPS: &[&str] = &[
     "fallocate",
     "punch-hole",
@@ -1839,7 +1840,8 @@ fn extra_op(
 }
 
 /// The workload of execution `index` of a campaign seeded with `seed`, for
-/// the target `info` declares (`None`: the whole `fs` vocabulary).
+/// the target `info` declares (`None`: the in-place `fs` vocabulary but
+/// for [`FS_SYSCALL_OPS`]).
 pub fn generate(seed: u64, index: u64, config: &FuzzConfig, info: Option<&TargetInfo>) -> Workload {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     // Enough bytes for the long workloads too (one in eight).

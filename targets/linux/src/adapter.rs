@@ -60,6 +60,10 @@ impl Mounted {
     fn path(&self, file: FileId) -> PathBuf {
         self.session.mount_point().join(format!("f{file}"))
     }
+
+    fn dir_path(&self, dir: u32) -> PathBuf {
+        self.session.mount_point().join(format!("d{dir}"))
+    }
 }
 
 impl Linux {
@@ -96,9 +100,7 @@ impl Linux {
             _ => FsError::Other(format!("{what}: {e}")),
         })
     }
-}
 
-impl Linux {
     /// `fallocate(2)` on `file` with `mode`.
     fn fallocate(
         &self,
@@ -179,12 +181,8 @@ impl FsEngine for Linux {
                 .iter()
                 .copied()
                 .filter(|op| !LEFT_OUT.contains(op))
-                .chain(
-                    k.dio_flags()
-                        .iter()
-                        .copied()
-                        .filter(|&flag| flag != "aio" || io_uring_available()),
-                )
+                .chain(io_uring_available().then_some("aio"))
+                .chain(k.misaligned_refused().then_some("misaligned"))
                 .chain(FS_SYSCALL_OPS.iter().copied())
                 .collect(),
             contract: Contract {
@@ -401,7 +399,7 @@ impl FsEngine for Linux {
                 self.call(fs, "rename", move || std::fs::rename(from, to))
             }
             Op::Mkdir { dir } => {
-                let path = fs.session.mount_point().join(format!("d{dir}"));
+                let path = fs.dir_path(dir);
                 // Like `create`, a no-op where it exists.
                 self.call(fs, "mkdir", move || match std::fs::create_dir(path) {
                     Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
@@ -473,7 +471,7 @@ impl FsEngine for Linux {
     }
 
     fn dir_exists(&self, fs: &mut Mounted, dir: u32) -> Result<bool, FsError> {
-        let path = fs.session.mount_point().join(format!("d{dir}"));
+        let path = fs.dir_path(dir);
         match self.call(fs, "stat", move || std::fs::metadata(path)) {
             Ok(m) => Ok(m.is_dir()),
             Err(FsError::NotFound(_)) => Ok(false),

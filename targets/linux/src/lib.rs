@@ -71,16 +71,12 @@ impl Kind {
         }
     }
 
-    /// The `dio-write` flags this filesystem honours here: `aio` on all
-    /// (io_uring); `misaligned` where a request off the workload's 4 KiB
-    /// blocks must fail with EINVAL. That is ext4 on its 4Kn device. XFS
-    /// sits on a 512-byte device, where a 512-aligned request is legal,
-    /// and btrfs serves a misaligned request by buffered I/O instead.
-    pub fn dio_flags(self) -> &'static [&'static str] {
-        match self {
-            Kind::Ext4 => &["aio", "misaligned"],
-            Kind::Xfs | Kind::Btrfs => &["aio"],
-        }
+    /// Whether a direct write off the workload's 4 KiB blocks must fail
+    /// with EINVAL (`dio-write … misaligned`): ext4 on its 4Kn device.
+    /// XFS sits on a 512-byte device, where a 512-aligned request is
+    /// legal, and btrfs serves a misaligned request by buffered I/O.
+    pub fn misaligned_refused(self) -> bool {
+        self == Kind::Ext4
     }
 
     /// mkfs and its arguments before the device: quiet, forced, no
