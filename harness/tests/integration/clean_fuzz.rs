@@ -6,7 +6,7 @@
 //! claim its weight run outside `cargo test` (`brownout bench
 //! --clean-time 600`, README "Clean soaks").
 
-mod common;
+use crate::common;
 
 use brownout::workload::CrashMode;
 use brownout::workload::{Barrier, Bugs};

@@ -4,9 +4,9 @@
 //! the file (and the line or byte offset where there is one), never a
 //! panic.
 
-mod common;
+use crate::common;
 
-#[path = "../../harness/tests/bad_inputs/mod.rs"]
+#[path = "../../../harness/tests/bad_inputs/mod.rs"]
 mod bad_inputs;
 
 use std::ffi::OsStr;

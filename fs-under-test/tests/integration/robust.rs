@@ -3,12 +3,7 @@
 //! EINVAL; truncate waits for in-flight AIO; mkfs over the supported device
 //! sizes; mount stays fast; the step budget bounds mount.
 
-// FsError carries a whole DeadlockReport on purpose (see the crate root).
-#![allow(clippy::result_large_err)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use fs_under_test::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -2,7 +2,7 @@
 //! image equals a naive rebuild from the crash rules, `image_of` agrees, and
 //! `find_state` maps each id back to its state.
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use replay::{find_state, image_of, EnumOptions, LogBuilder, Mode, StateIter, WriteFlags};

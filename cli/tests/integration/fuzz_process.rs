@@ -2,7 +2,7 @@
 //! its summary and every reproducer kept; two campaigns sharing `--out`
 //! never overwrite each other's files.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,7 +1,7 @@
 //! Exact state counts for hand-made logs, ids, dedup, determinism of
 //! parallel checking.
 
-mod common;
+use crate::common;
 
 use replay::{
     check, check_over, find_state, image_of, image_of_over, CheckOptions, DistinctStates,

@@ -1,7 +1,7 @@
 //! `cargo test` replays the corpus: clean cases stay clean, each reproducer
 //! still triggers its `expect:` rule under its own switches.
 
-mod common;
+use crate::common;
 
 use brownout::campaign::corpus::{check_case, list};
 use brownout::run::check::OracleOptions;

@@ -1,6 +1,6 @@
 //! Same workload, same log, byte for byte; same seed, same finding.
 
-mod common;
+use crate::common;
 
 use brownout::campaign::fuzz_loop::generate;
 use brownout::campaign::registry::execute_workload;

@@ -7,7 +7,7 @@
 //! No test sets environment variables (they are process-global): the
 //! configuration is passed explicitly, and child processes get theirs.
 
-mod common;
+use crate::common;
 
 use brownout::campaign::fuzz_targets::{
     check_workload_input, config_from_lookup, fix_native_checksums, log_parse, parse_log_input,

@@ -3,12 +3,7 @@
 //! them; the deadlock variants are reported by the lock tracker; the
 //! runtime ones are checked at the point they go wrong.
 
-// FsError carries a whole DeadlockReport on purpose (see the crate root).
-#![allow(clippy::result_large_err)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use fs_under_test::*;
 
 fn mount_with(bug: Bug) -> MountOptions {

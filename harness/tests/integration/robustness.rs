@@ -18,8 +18,7 @@ use fs_under_test::Bug;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
-mod bad_inputs;
-use bad_inputs::bad_workloads;
+use crate::bad_inputs::bad_workloads;
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../corpus")

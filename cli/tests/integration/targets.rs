@@ -2,7 +2,7 @@
 //! `target:` header, vocabularies checked line by line, the example
 //! targets found and passed, `--tear` and `--recovery-crashes`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Output;

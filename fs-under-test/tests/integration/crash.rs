@@ -2,12 +2,7 @@
 //! consistent filesystem that keeps every acknowledged stable write, with
 //! all bug switches off (several completion orders).
 
-// FsError carries a whole DeadlockReport on purpose (see the crate root).
-#![allow(clippy::result_large_err)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use fs_under_test::*;
 
 /// A mixed workload: buffered, O_DSYNC, DIO (sync and AIO), fsync,

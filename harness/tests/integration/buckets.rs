@@ -2,7 +2,7 @@
 //! the signature survives minimisation, each bucket has one reproducer
 //! file, and two bugs give two buckets.
 
-mod common;
+use crate::common;
 
 use brownout::campaign::fuzz_loop::{fuzz_with, Counters};
 use brownout::campaign::minimize::minimize_in_bucket;

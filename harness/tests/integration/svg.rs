@@ -4,7 +4,7 @@
 //! renders in a real headless browser (skipped, with a message, where none
 //! is installed).
 
-mod common;
+use crate::common;
 
 use brownout::campaign::registry::run_workload;
 use brownout::run::check::OracleOptions;

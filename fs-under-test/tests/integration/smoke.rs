@@ -1,8 +1,5 @@
 //! Smoke test: mkfs, mount, every operation once, clean unmount, remount.
 
-// FsError carries a whole DeadlockReport on purpose (see the crate root).
-#![allow(clippy::result_large_err)]
-
 use fs_under_test::*;
 
 #[test]

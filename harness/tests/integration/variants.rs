@@ -1,7 +1,7 @@
 //! Every bug variant is found by a seeded fuzz run from an empty corpus,
 //! with one of the rules BUGS.md expects for it.
 
-mod common;
+use crate::common;
 
 use brownout::targets::embedded::variants::HUNTS;
 use brownout::workload::Bugs;

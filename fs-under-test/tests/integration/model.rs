@@ -4,12 +4,7 @@
 //! reports a deadlock, and a crash at every point of each run recovers a
 //! consistent filesystem that keeps what it acknowledged.
 
-// FsError carries a whole DeadlockReport on purpose (see the crate root).
-#![allow(clippy::result_large_err)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use fs_under_test::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

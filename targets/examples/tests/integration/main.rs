@@ -1,0 +1,6 @@
+//! The example targets' integration tests.
+//! One binary (a single link; the files' tests run in parallel), a
+//! module per file.
+
+mod campaign;
+mod corpus;
