@@ -354,6 +354,28 @@ impl Image {
         }
     }
 
+    /// Whether `self` and `other` (of the same length) hold the same bytes
+    /// in every chunk of `chunks` (chunk indices, byte offset / 4 KiB, in
+    /// increasing order). The two trees are walked together: a subtree or
+    /// chunk both images share is equal without reading it, so images
+    /// derived from one another cost what they changed, not what is asked.
+    /// Other chunks are compared byte for byte, absent ones as zeros.
+    /// Chunks outside the image are never equal (a caller's mistake, not a
+    /// match).
+    pub fn same_chunks(&self, other: &Image, chunks: &[u64]) -> bool {
+        debug_assert!(chunks.is_sorted(), "chunk indices in increasing order");
+        let count = self.len.div_ceil(CHUNK_SIZE as u64);
+        self.len == other.len
+            && chunks.last().is_none_or(|&c| c < count)
+            && same_subtree(
+                self.root.as_deref(),
+                other.root.as_deref(),
+                self.levels,
+                0,
+                chunks,
+            )
+    }
+
     /// The blake3 hash of the image bytes (a full pass over the image).
     pub fn hash(&self) -> blake3::Hash {
         let mut hasher = blake3::Hasher::new();
@@ -418,9 +440,100 @@ impl Image {
     }
 }
 
+/// [`Image::same_chunks`] below one pair of nodes of `height`, whose
+/// first chunk is `first`; `chunks` lie in their span.
+fn same_subtree(
+    a: Option<&Node>,
+    b: Option<&Node>,
+    height: usize,
+    first: u64,
+    chunks: &[u64],
+) -> bool {
+    if chunks.is_empty() {
+        return true;
+    }
+    match (a, b) {
+        (None, None) => return true,
+        (Some(a), Some(b)) if std::ptr::eq(a, b) => return true,
+        _ => {}
+    }
+    let child_span = 1u64 << (FANOUT_BITS as usize * (height - 1));
+    let mut rest = chunks;
+    while let Some(&c) = rest.first() {
+        let i = ((c - first) / child_span) as usize;
+        let end = first + (i as u64 + 1) * child_span;
+        let n = rest.partition_point(|&x| x < end);
+        let (here, after) = rest.split_at(n);
+        rest = after;
+        let equal = match (a.map(|n| &n.children), b.map(|n| &n.children)) {
+            (Some(Children::Inner(x)), Some(Children::Inner(y))) => same_subtree(
+                x[i].as_deref(),
+                y[i].as_deref(),
+                height - 1,
+                first + i as u64 * child_span,
+                here,
+            ),
+            (Some(Children::Inner(x)), None) | (None, Some(Children::Inner(x))) => same_subtree(
+                x[i].as_deref(),
+                None,
+                height - 1,
+                first + i as u64 * child_span,
+                here,
+            ),
+            (Some(Children::Leaf(x)), Some(Children::Leaf(y))) => {
+                same_chunk(x[i].as_deref(), y[i].as_deref())
+            }
+            (Some(Children::Leaf(x)), None) | (None, Some(Children::Leaf(x))) => {
+                same_chunk(x[i].as_deref(), None)
+            }
+            // A tree's shape is fixed by its length, and both have one.
+            _ => false,
+        };
+        if !equal {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether two stored chunks hold the same bytes (absent: zeros).
+fn same_chunk(a: Option<&Chunk>, b: Option<&Chunk>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => std::ptr::eq(a, b) || a.data == b.data,
+        (Some(x), None) | (None, Some(x)) => x.data == ZEROS,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_chunks_compares_only_the_chunks_named() {
+        let mut a = Image::new(1 << 20);
+        a.write(0, &[7; 4096]);
+        a.write(3 * 4096, &[1; 10]);
+        let mut b = a.clone();
+        assert!(b.same_chunks(&a, &[0, 1, 3]));
+        // A write elsewhere leaves the named chunks equal; the original
+        // keeps its bytes (copy on write), so a write there does not.
+        b.write(5 * 4096, &[2; 4096]);
+        assert!(b.same_chunks(&a, &[0, 1, 3]));
+        assert!(!b.same_chunks(&a, &[0, 5]));
+        b.write(3 * 4096 + 5, &[9]);
+        assert!(!b.same_chunks(&a, &[3]));
+        assert!(!a.same_chunks(&b, &[3]));
+        // Equal bytes in chunks stored apart, and zeros written or absent.
+        b.write(3 * 4096 + 5, &[1]);
+        assert!(b.same_chunks(&a, &[3]));
+        b.write(2 * 4096, &[0; 4096]);
+        b.zero(4096, 100);
+        assert!(b.same_chunks(&a, &[1, 2]));
+        // Outside the image, or another length: never equal.
+        assert!(!b.same_chunks(&a, &[256]));
+        assert!(!Image::new(4096).same_chunks(&Image::new(8192), &[0]));
+    }
 
     #[test]
     fn content_key_depends_on_content_only() {

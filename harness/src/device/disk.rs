@@ -194,6 +194,9 @@ pub struct Disk {
     violations: Vec<BarrierViolation>,
     /// Acknowledgements reported so far.
     acks: u64,
+    /// Chunks (4 KiB, the image's unit) of a crash image read so far: what
+    /// a recovery's outcome can depend on (see [`Disk::chunks_read`]).
+    chunks_read: Vec<u64>,
 }
 
 impl Disk {
@@ -258,6 +261,7 @@ impl Disk {
             events: Vec::new(),
             violations: Vec::new(),
             acks: 0,
+            chunks_read: Vec::new(),
         }
     }
 
@@ -320,6 +324,22 @@ impl Disk {
         }
     }
 
+    /// The chunks of the crash image read since the device was made
+    /// over it, in order, each once. Everything a deterministic target
+    /// did on it (recovery, reading files back, its own check) is a
+    /// function of these chunks' bytes alone: an image that holds the
+    /// same bytes there gives the same outcome.
+    /// `None` on a fresh device (not over a crash image).
+    pub fn chunks_read(&self) -> Option<Vec<u64>> {
+        let Store::Image(_) = self.store else {
+            return None;
+        };
+        let mut chunks = self.chunks_read.clone();
+        chunks.sort_unstable();
+        chunks.dedup();
+        Some(chunks)
+    }
+
     fn check_range(&self, sector: u64, len: usize) -> Result<(), DeviceError> {
         if !len.is_multiple_of(SECTOR_SIZE) {
             return Err(DeviceError::Misaligned { len });
@@ -350,7 +370,14 @@ impl Disk {
                 }
                 buf[have..].fill(0);
             }
-            Store::Image(image) => image.read(start, buf),
+            Store::Image(image) => {
+                image.read(start, buf);
+                if !buf.is_empty() {
+                    let chunk = replay::image::CHUNK_SIZE as u64;
+                    let last = (start + buf.len() as u64 - 1) / chunk;
+                    self.chunks_read.extend(start / chunk..=last);
+                }
+            }
         }
         Ok(())
     }

@@ -63,6 +63,10 @@ pub struct File {
     byte_atomic: bool,
     /// The modelled cache's page size ([`File::set_page_bytes`]).
     page_bytes: u64,
+    /// Over a crash image: the chunks read (the length record's first),
+    /// which is every byte the file's view and its log depend on: a
+    /// partial page is read before it is logged (`Recorder::chunks_read`).
+    chunks_read: std::cell::RefCell<Vec<u64>>,
 }
 
 impl File {
@@ -125,7 +129,18 @@ impl File {
     fn read_raw(&self, offset: u64, buf: &mut [u8]) {
         match &self.store {
             Store::Flat(d) => buf.copy_from_slice(&d[offset as usize..offset as usize + buf.len()]),
-            Store::Image(i) => i.read(offset, buf),
+            Store::Image(i) => {
+                i.read(offset, buf);
+                self.note_read(offset, buf.len() as u64);
+            }
+        }
+    }
+
+    fn note_read(&self, offset: u64, len: u64) {
+        if len > 0 {
+            let chunk = replay::image::CHUNK_SIZE as u64;
+            let last = (offset + len - 1) / chunk;
+            self.chunks_read.borrow_mut().extend(offset / chunk..=last);
         }
     }
 
@@ -348,6 +363,7 @@ impl Recorder for File {
             unlogged_zeroes: None,
             byte_atomic: false,
             page_bytes: PAGE_SIZE,
+            chunks_read: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -369,7 +385,9 @@ impl Recorder for File {
             unlogged_zeroes: None,
             byte_atomic: false,
             page_bytes: PAGE_SIZE,
+            chunks_read: std::cell::RefCell::new(Vec::new()),
         };
+        file.note_read(device_bytes - SECTOR, SECTOR);
         // What lies past the end is not the file's: a crash may have kept
         // pages whose length change it lost. They read as zero if the file
         // grows again, as on a filesystem. Recorded (and made durable) first
@@ -397,6 +415,18 @@ impl Recorder for File {
         self.log
             .unwrap_or_else(|| LogBuilder::new(self.device_bytes))
             .finish()
+    }
+
+    fn chunks_read(&self) -> Option<Vec<u64>> {
+        match self.store {
+            Store::Image(_) => {
+                let mut chunks = self.chunks_read.borrow().clone();
+                chunks.sort_unstable();
+                chunks.dedup();
+                Some(chunks)
+            }
+            Store::Flat(_) => None,
+        }
     }
 }
 

@@ -31,6 +31,14 @@ pub trait Recorder: Sized {
     /// durable on return (`flash`) records what a crash in the middle of
     /// a call leaves only for `torn`.
     fn set_crash_mode(&mut self, _mode: crate::workload::CrashMode) {}
+    /// Over a crash image: the chunks of it (4 KiB, by index) read so far,
+    /// each once, in order. Everything the engine saw and everything the
+    /// device logged must follow from their bytes (a recovery is then
+    /// reused on an image with the same bytes there: `run::kept`). `None`:
+    /// not tracked, and no recovery is reused.
+    fn chunks_read(&self) -> Option<Vec<u64>> {
+        None
+    }
 }
 
 impl Recorder for disk::Disk {
@@ -48,5 +56,8 @@ impl Recorder for disk::Disk {
     }
     fn finish(self) -> Log {
         disk::Disk::finish(self).log
+    }
+    fn chunks_read(&self) -> Option<Vec<u64>> {
+        disk::Disk::chunks_read(self)
     }
 }

@@ -19,6 +19,7 @@ use crate::engine::fs::{FsEngine, FsError};
 use crate::finding::{Finding, Rule};
 use crate::model::fs::{Model, Source};
 use crate::run::execute::{ExecOptions, Execution, START_MARK};
+use crate::run::kept::{self, Kept};
 use crate::target::{Names, Sizes};
 use crate::workload::files::DIRS;
 use crate::workload::{CrashMode, Op, Workload};
@@ -456,7 +457,7 @@ pub struct FsStateCheck<'a, E: FsEngine> {
     pub workload: &'a Workload,
     pub model: &'a Model,
     pub step_budget: u64,
-    /// This checker's key in the per-thread cache of recovered images.
+    /// This checker's key among the recoveries kept (`run::kept`).
     id: u64,
 }
 
@@ -468,19 +469,19 @@ impl<'a, E: FsEngine> FsStateCheck<'a, E> {
         model: &'a Model,
         step_budget: u64,
     ) -> Self {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         FsStateCheck {
             engine,
             config,
             workload,
             model,
             step_budget,
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id: kept::checker_key(),
         }
     }
 
-    /// Mounts `image` and reads every file back.
-    fn recover(&self, image: &Image, record: bool) -> Result<(Recovered, Option<Log>), Finding> {
+    /// Mounts `image` and reads every file back; with `record`, recovery's
+    /// own log too (for crashes inside it).
+    fn recover(&self, image: &Image, record: bool) -> Result<Kept, Finding> {
         let disk = Disk::over_image(image.clone(), record);
         let mut fs = self.engine.mount(self.config, disk).map_err(|e| {
             Finding::new(
@@ -506,17 +507,15 @@ impl<'a, E: FsEngine> FsStateCheck<'a, E> {
                     format!("the recovered image is inconsistent: {e}"),
                 )
             });
-        let log = record.then(|| self.engine.crash(fs).finish().log);
-        let wrote_nothing = log.as_ref().is_some_and(|log| !writes_anything(log));
-        Ok((
-            Recovered {
-                files,
-                dirs,
-                consistency,
-                wrote_nothing,
-            },
-            log,
-        ))
+        let disk = self.engine.crash(fs);
+        let chunks_read = disk.chunks_read();
+        let log = record.then(|| disk.finish().log);
+        let recovered = Recovered {
+            files,
+            dirs,
+            consistency,
+        };
+        Ok(Kept::new(self.id, image, chunks_read, log, recovered))
     }
 }
 
@@ -528,47 +527,19 @@ struct Recovered {
     dirs: Vec<Result<bool, Finding>>,
     /// What the engine's own consistency check found, if anything.
     consistency: Option<Finding>,
-    /// Whether recovery was recorded and wrote nothing (false: it wrote,
-    /// or it was not recorded).
-    wrote_nothing: bool,
-}
-
-/// Recovered images kept per thread (the last few: repeats are mostly
-/// neighbours), keyed by checker and image content.
-const RECOVERED_KEPT: usize = 4;
-
-type RecoveredCache = std::collections::VecDeque<(u64, [u8; 32], std::rc::Rc<Recovered>)>;
-
-thread_local! {
-    static RECOVERED: std::cell::RefCell<RecoveredCache> =
-        const { std::cell::RefCell::new(std::collections::VecDeque::new()) };
 }
 
 impl<E: FsEngine> StateCheck for FsStateCheck<'_, E> {
     fn check(&self, position: usize, image: &Image, record: bool) -> Result<Option<Log>, Finding> {
-        let key = image.content_key();
-        let cached = RECOVERED.with_borrow(|c| {
-            c.iter()
-                .find(|(id, k, r)| *id == self.id && *k == key && (!record || r.wrote_nothing))
-                .map(|(_, _, r)| r.clone())
-        });
-        if let Some(recovered) = cached {
-            judge(self.workload, self.model, &recovered, position)?;
-            return Ok(None);
-        }
-        // An unreadable file is kept too: it is the same finding at
-        // every position.
-        let (recovered, log) = self.recover(image, record)?;
-        let recovered = std::rc::Rc::new(recovered);
-        RECOVERED.with_borrow_mut(|c| {
-            c.retain(|(id, k, _)| !(*id == self.id && *k == key));
-            if c.len() >= RECOVERED_KEPT {
-                c.pop_front();
-            }
-            c.push_back((self.id, key, recovered.clone()));
-        });
-        judge(self.workload, self.model, &recovered, position)?;
-        Ok(log)
+        // A recovery that read the same bytes stands for this one (see
+        // `run::kept`); an unreadable file is kept too: it is the same
+        // finding at every position.
+        let recovery = match kept::find(self.id, image, record) {
+            Some(recovery) => recovery,
+            None => kept::keep(self.recover(image, record)?),
+        };
+        judge(self.workload, self.model, recovery.view(), position)?;
+        Ok(recovery.log(record))
     }
 }
 

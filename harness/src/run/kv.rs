@@ -9,6 +9,7 @@ use crate::finding::{Finding, Rule};
 use crate::model::kv::{describe, observed_state, KvModel};
 use crate::run::check::{check_states, OracleOptions, StateCheck};
 use crate::run::execute::{ExecOptions, Execution, START_MARK};
+use crate::run::kept::{self, Kept};
 use crate::run::pipeline::{check_execution, guarded_execution, Outcome, RunError};
 use crate::target::TargetInfo;
 use crate::workload::kv::{key_bytes, value};
@@ -43,6 +44,7 @@ pub fn run<E: KvEngine>(
         workload,
         model: &model,
         recovery_must_succeed: info.contract.recovery_must_succeed,
+        id: kept::checker_key(),
     };
     check_execution(
         execution,
@@ -117,6 +119,7 @@ fn check_continuations<E: KvEngine>(
             workload: &extended,
             model: &model,
             recovery_must_succeed: info.contract.recovery_must_succeed,
+            id: kept::checker_key(),
         };
         let check = crate::run::check::check_states_over(
             &cont.log,
@@ -363,11 +366,19 @@ struct KvStateCheck<'a, E: KvEngine> {
     workload: &'a Workload,
     model: &'a KvModel,
     recovery_must_succeed: bool,
+    /// This checker's key among the recoveries kept (`run::kept`).
+    id: u64,
 }
 
 impl<E: KvEngine> StateCheck for KvStateCheck<'_, E> {
     #[allow(clippy::result_large_err)]
     fn check(&self, position: usize, image: &Image, record: bool) -> Result<Option<Log>, Finding> {
+        // A recovery that read the same bytes stands for this one (see
+        // `run::kept`).
+        if let Some(recovery) = kept::find(self.id, image, record) {
+            self.judge(position, scanned(&recovery)?)?;
+            return Ok(recovery.log(record));
+        }
         let mut device = E::Device::over_image(image.clone(), record);
         device.set_crash_mode(self.workload.header.mode);
         let mut db = match self.engine.open(self.config, device) {
@@ -387,11 +398,31 @@ impl<E: KvEngine> StateCheck for KvStateCheck<'_, E> {
         // is no part of the crash state, and redb's commits a whole
         // transaction).
         let device = self.engine.crash(db);
-        let entries = entries?.map_err(|e| {
-            Finding::new(Rule::Recovery, format!("scan after recovery failed: {e}"))
-        })?;
-        self.judge(position, &entries)?;
-        Ok(record.then(|| device.finish()))
+        let entries: Scanned = entries.and_then(|scan| {
+            scan.map_err(|e| {
+                Finding::new(Rule::Recovery, format!("scan after recovery failed: {e}"))
+            })
+        });
+        let chunks_read = device.chunks_read();
+        let log = record.then(|| device.finish());
+        let recovery = kept::keep(Kept::new(self.id, image, chunks_read, log, entries));
+        self.judge(position, scanned(&recovery)?)?;
+        Ok(recovery.log(record))
+    }
+}
+
+/// A database's entries as a scan lists them: (key, value).
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// What a scan after recovery read: the entries, or the finding it made.
+type Scanned = Result<Entries, Finding>;
+
+/// The entries a kept recovery scanned.
+#[allow(clippy::result_large_err)]
+fn scanned(recovery: &Kept) -> Result<&Entries, Finding> {
+    match recovery.view::<Scanned>() {
+        Ok(entries) => Ok(entries),
+        Err(f) => Err(f.clone()),
     }
 }
 

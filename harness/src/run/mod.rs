@@ -5,6 +5,7 @@ pub mod check;
 pub mod continuation;
 pub mod execute;
 pub mod files;
+mod kept;
 pub mod kv;
 pub mod pipeline;
 pub mod show;
