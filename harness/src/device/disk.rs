@@ -14,6 +14,7 @@
 //! durable, so that the runtime DIO barrier (rule 6) is checked at the
 //! instant `dio_wait` returns.
 
+use super::ChunksRead;
 use replay::image::Image;
 use replay::log::{Log, LogBuilder, WriteFlags as LogFlags};
 use std::collections::{BTreeMap, BTreeSet};
@@ -194,9 +195,8 @@ pub struct Disk {
     violations: Vec<BarrierViolation>,
     /// Acknowledgements reported so far.
     acks: u64,
-    /// Chunks (4 KiB, the image's unit) of a crash image read so far: what
-    /// a recovery's outcome can depend on (see [`Disk::chunks_read`]).
-    chunks_read: Vec<u64>,
+    /// Over a crash image: the chunks read (see [`Disk::take_chunks_read`]).
+    chunks_read: ChunksRead,
 }
 
 impl Disk {
@@ -261,7 +261,7 @@ impl Disk {
             events: Vec::new(),
             violations: Vec::new(),
             acks: 0,
-            chunks_read: Vec::new(),
+            chunks_read: ChunksRead::default(),
         }
     }
 
@@ -324,20 +324,17 @@ impl Disk {
         }
     }
 
-    /// The chunks of the crash image read since the device was made
-    /// over it, in order, each once. Everything a deterministic target
-    /// did on it (recovery, reading files back, its own check) is a
-    /// function of these chunks' bytes alone: an image that holds the
-    /// same bytes there gives the same outcome.
-    /// `None` on a fresh device (not over a crash image).
-    pub fn chunks_read(&self) -> Option<Vec<u64>> {
-        let Store::Image(_) = self.store else {
-            return None;
-        };
-        let mut chunks = self.chunks_read.clone();
-        chunks.sort_unstable();
-        chunks.dedup();
-        Some(chunks)
+    /// The chunks of the crash image read since the device was made over
+    /// it (or since the last call), in increasing order, each once.
+    /// Everything a deterministic target did on it (recovery, reading
+    /// files back, its own check) is a function of these chunks' bytes
+    /// alone: an image that holds the same bytes there gives the same
+    /// outcome. `None` on a fresh device (not over a crash image).
+    pub fn take_chunks_read(&mut self) -> Option<Vec<u64>> {
+        match self.store {
+            Store::Image(_) => Some(self.chunks_read.take()),
+            Store::Flat(_) => None,
+        }
     }
 
     fn check_range(&self, sector: u64, len: usize) -> Result<(), DeviceError> {
@@ -372,11 +369,7 @@ impl Disk {
             }
             Store::Image(image) => {
                 image.read(start, buf);
-                if !buf.is_empty() {
-                    let chunk = replay::image::CHUNK_SIZE as u64;
-                    let last = (start + buf.len() as u64 - 1) / chunk;
-                    self.chunks_read.extend(start / chunk..=last);
-                }
+                self.chunks_read.note(start, buf.len() as u64);
             }
         }
         Ok(())

@@ -12,7 +12,7 @@
 //! A crash therefore leaves any subset of the unsynced pages and length
 //! changes (reorder), in order (prefix), or torn.
 
-use super::Recorder;
+use super::{ChunksRead, Recorder};
 use replay::image::Image;
 use replay::log::{Log, LogBuilder, WriteFlags};
 
@@ -66,7 +66,7 @@ pub struct File {
     /// Over a crash image: the chunks read (the length record's first),
     /// which is every byte the file's view and its log depend on: a
     /// partial page is read before it is logged (`Recorder::chunks_read`).
-    chunks_read: std::cell::RefCell<Vec<u64>>,
+    chunks_read: std::cell::RefCell<ChunksRead>,
 }
 
 impl File {
@@ -131,16 +131,8 @@ impl File {
             Store::Flat(d) => buf.copy_from_slice(&d[offset as usize..offset as usize + buf.len()]),
             Store::Image(i) => {
                 i.read(offset, buf);
-                self.note_read(offset, buf.len() as u64);
+                self.chunks_read.borrow_mut().note(offset, buf.len() as u64);
             }
-        }
-    }
-
-    fn note_read(&self, offset: u64, len: u64) {
-        if len > 0 {
-            let chunk = replay::image::CHUNK_SIZE as u64;
-            let last = (offset + len - 1) / chunk;
-            self.chunks_read.borrow_mut().extend(offset / chunk..=last);
         }
     }
 
@@ -363,7 +355,7 @@ impl Recorder for File {
             unlogged_zeroes: None,
             byte_atomic: false,
             page_bytes: PAGE_SIZE,
-            chunks_read: std::cell::RefCell::new(Vec::new()),
+            chunks_read: Default::default(),
         }
     }
 
@@ -385,9 +377,11 @@ impl Recorder for File {
             unlogged_zeroes: None,
             byte_atomic: false,
             page_bytes: PAGE_SIZE,
-            chunks_read: std::cell::RefCell::new(Vec::new()),
+            chunks_read: Default::default(),
         };
-        file.note_read(device_bytes - SECTOR, SECTOR);
+        file.chunks_read
+            .get_mut()
+            .note(device_bytes - SECTOR, SECTOR);
         // What lies past the end is not the file's: a crash may have kept
         // pages whose length change it lost. They read as zero if the file
         // grows again, as on a filesystem. Recorded (and made durable) first
@@ -417,14 +411,9 @@ impl Recorder for File {
             .finish()
     }
 
-    fn chunks_read(&self) -> Option<Vec<u64>> {
+    fn take_chunks_read(&mut self) -> Option<Vec<u64>> {
         match self.store {
-            Store::Image(_) => {
-                let mut chunks = self.chunks_read.borrow().clone();
-                chunks.sort_unstable();
-                chunks.dedup();
-                Some(chunks)
-            }
+            Store::Image(_) => Some(self.chunks_read.get_mut().take()),
             Store::Flat(_) => None,
         }
     }

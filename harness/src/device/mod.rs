@@ -7,8 +7,37 @@ pub mod disk;
 pub mod file;
 pub mod flash;
 
-use replay::image::Image;
+use replay::image::{Image, CHUNK_SIZE};
 use replay::log::Log;
+
+/// The chunks (4 KiB, the image's unit) of a crash image that a device
+/// over it has read: all that a recovery on it can depend on.
+#[derive(Debug, Default)]
+pub struct ChunksRead(Vec<u64>);
+
+impl ChunksRead {
+    /// Notes a read of `len` bytes at byte `offset`.
+    pub fn note(&mut self, offset: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
+        let chunk = CHUNK_SIZE as u64;
+        for c in offset / chunk..=(offset + len - 1) / chunk {
+            // Rereads of the chunk just read are the common case.
+            if self.0.last() != Some(&c) {
+                self.0.push(c);
+            }
+        }
+    }
+
+    /// Every chunk noted, in increasing order, each once; none are left.
+    pub fn take(&mut self) -> Vec<u64> {
+        let mut chunks = std::mem::take(&mut self.0);
+        chunks.sort_unstable();
+        chunks.dedup();
+        chunks
+    }
+}
 
 /// What the generic runner needs of every device model.
 pub trait Recorder: Sized {
@@ -31,12 +60,12 @@ pub trait Recorder: Sized {
     /// durable on return (`flash`) records what a crash in the middle of
     /// a call leaves only for `torn`.
     fn set_crash_mode(&mut self, _mode: crate::workload::CrashMode) {}
-    /// Over a crash image: the chunks of it (4 KiB, by index) read so far,
-    /// each once, in order. Everything the engine saw and everything the
-    /// device logged must follow from their bytes (a recovery is then
+    /// Over a crash image: the chunks of it read so far
+    /// ([`ChunksRead::take`]). Everything the engine saw and everything
+    /// the device logged must follow from their bytes (a recovery is then
     /// reused on an image with the same bytes there: `run::kept`). `None`:
     /// not tracked, and no recovery is reused.
-    fn chunks_read(&self) -> Option<Vec<u64>> {
+    fn take_chunks_read(&mut self) -> Option<Vec<u64>> {
         None
     }
 }
@@ -57,7 +86,7 @@ impl Recorder for disk::Disk {
     fn finish(self) -> Log {
         disk::Disk::finish(self).log
     }
-    fn chunks_read(&self) -> Option<Vec<u64>> {
-        disk::Disk::chunks_read(self)
+    fn take_chunks_read(&mut self) -> Option<Vec<u64>> {
+        disk::Disk::take_chunks_read(self)
     }
 }

@@ -507,8 +507,8 @@ impl<'a, E: FsEngine> FsStateCheck<'a, E> {
                     format!("the recovered image is inconsistent: {e}"),
                 )
             });
-        let disk = self.engine.crash(fs);
-        let chunks_read = disk.chunks_read();
+        let mut disk = self.engine.crash(fs);
+        let chunks_read = disk.take_chunks_read();
         let log = record.then(|| disk.finish().log);
         let recovered = Recovered {
             files,

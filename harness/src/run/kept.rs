@@ -134,11 +134,13 @@ mod tests {
         let mut buf = vec![0u8; 1024];
         disk.read(7, &mut buf).unwrap(); // bytes 3584..4608: chunks 0 and 1
         disk.read(0, &mut buf).unwrap();
-        assert_eq!(disk.chunks_read(), Some(vec![0, 1]));
-        assert_eq!(Disk::new(4096, Vec::new(), false).chunks_read(), None);
+        disk.read(8, &mut buf).unwrap(); // chunk 1 again
+        let chunks_read = disk.take_chunks_read();
+        assert_eq!(chunks_read, Some(vec![0, 1]));
+        assert_eq!(Disk::new(4096, Vec::new(), false).take_chunks_read(), None);
 
         let checker = checker_key();
-        keep(Kept::new(checker, &image, disk.chunks_read(), None, 42u32));
+        keep(Kept::new(checker, &image, chunks_read, None, 42u32));
         let mut elsewhere = image.clone();
         elsewhere.write(5 * 4096, &[2; 10]);
         let kept = find(checker, &elsewhere, false).expect("chunk 5 was not read");

@@ -397,13 +397,13 @@ impl<E: KvEngine> StateCheck for KvStateCheck<'_, E> {
         // The state is read: power off rather than close (a clean shutdown
         // is no part of the crash state, and redb's commits a whole
         // transaction).
-        let device = self.engine.crash(db);
+        let mut device = self.engine.crash(db);
         let entries: Scanned = entries.and_then(|scan| {
             scan.map_err(|e| {
                 Finding::new(Rule::Recovery, format!("scan after recovery failed: {e}"))
             })
         });
-        let chunks_read = device.chunks_read();
+        let chunks_read = device.take_chunks_read();
         let log = record.then(|| device.finish());
         let recovery = kept::keep(Kept::new(self.id, image, chunks_read, log, entries));
         self.judge(position, scanned(&recovery)?)?;
