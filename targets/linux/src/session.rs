@@ -434,11 +434,38 @@ impl Session {
                 self.broken = true;
             }
         }
+        if !self.broken && self.slot.is_some() {
+            self.drop_cache();
+        }
         if let Some(slot) = self.slot.take() {
             match self.broken {
                 true => slot.destroy(),
                 false => POOL.lock().unwrap_or_else(|e| e.into_inner()).push(slot),
             }
+        }
+    }
+}
+
+impl Session {
+    /// Writes back and drops the loop device's page cache (BLKFLSBUF),
+    /// so that the next session on this slot reads its own disk, not
+    /// blocks cached from this one. The last close of a block device
+    /// should drop its cache, but with several sessions at once (`--jobs`
+    /// above the core count) the kernel sometimes kept it: a clean ext4
+    /// corpus case then mounted crash images holding another image's
+    /// blocks (checksum errors, files of a later state). What it writes
+    /// back is this session's (to the overlay after a crash).
+    fn drop_cache(&mut self) {
+        let args = vec![
+            "--flushbufs".into(),
+            self.loop_path().as_os_str().to_owned(),
+        ];
+        let r = self.serve("dropping the loop device's cache", || {
+            tool::run("blockdev", &args, CALL_DEADLINE)
+        });
+        if !matches!(r, Ok(Ok(_))) {
+            // Not fit for another session.
+            self.broken = true;
         }
     }
 }

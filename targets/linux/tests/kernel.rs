@@ -4,8 +4,8 @@
 //! loop devices and the mkfs tools; anywhere else each filesystem is
 //! skipped with a message saying what is missing.
 //!
-//! One test function: the leftover check at the end must not race
-//! another test's devices.
+//! One test function, whose cases run side by side: the leftover check at
+//! the end must not race another test's devices.
 
 use brownout::campaign::corpus::{check_case, list};
 use brownout::engine::fs::FsEngine;
@@ -27,64 +27,33 @@ fn corpus_replays_on_each_kernel_filesystem_and_leaves_nothing_behind() {
     register();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
     let cases = list(&dir).expect("corpus directory");
+    // Cases run side by side, each on devices of its own, as `fuzz --jobs`
+    // runs executions. Results are kept in corpus order.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Case>>> =
+        cases.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers.min(cases.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(path) = cases.get(i) else { break };
+                *results[i].lock().unwrap() = Some(replay_case(path));
+            });
+        }
+    });
+    brownout_linux::release();
     let mut ran = 0;
     let mut failures = Vec::new();
-    for path in &cases {
-        let w = Workload::parse(&std::fs::read_to_string(path).unwrap())
-            .unwrap_or_else(|e| panic!("{}:{e}", path.display()));
-        let kind = Kind::ALL
-            .into_iter()
-            .find(|k| k.target_name() == w.header.target)
-            .expect("a linux target");
-        if let Some(why) = brownout_linux::missing(kind) {
-            eprintln!("skipped {}: {} {why}", path.display(), kind.target_name());
-            continue;
-        }
-        // A case needing what this machine lacks (io_uring for `aio`).
-        let engine = brownout_linux::adapter::Linux::new(kind);
-        if let Err((_, e)) = w.validate_for(&engine.info()) {
-            eprintln!("skipped {}: {e}", path.display());
-            continue;
-        }
-        ran += 1;
-        if w.header.expect.is_some() {
-            let v = check_case(&w, &ExecOptions::default(), &OracleOptions::default()).unwrap();
-            if !v.ok {
-                failures.push(format!("{}: {}", path.display(), v.detail));
+    for case in results {
+        match case.into_inner().unwrap().expect("every case ran") {
+            Case::Skipped(why) => eprintln!("skipped {why}"),
+            Case::Ran(f) => {
+                ran += 1;
+                failures.extend(f);
             }
-            continue;
-        }
-        // Every acknowledged O_DSYNC direct write (synchronous or through
-        // io_uring) carries its acknowledgement into the model: the oracle
-        // holds the kernel to it.
-        let ex = brownout::run::execute::execute(&engine, &w, &ExecOptions::default());
-        for (i, (op, t)) in w.ops.iter().zip(&ex.times).enumerate() {
-            if let Op::DioWrite { dsync: true, .. } = op {
-                if !t.ok || t.dio_ack == NEVER || t.dio_end == NEVER {
-                    failures.push(format!(
-                        "{}: op #{i} `{}` has no acknowledgement: {t:?}",
-                        path.display(),
-                        op
-                    ));
-                }
-            }
-        }
-        // A clean case is not vacuous: it checks crash states, inside
-        // recoveries too.
-        let out =
-            brownout::run_workload(&w, &ExecOptions::default(), &OracleOptions::default()).unwrap();
-        if let Some(f) = out.finding {
-            failures.push(format!("{}: {f:?}", path.display()));
-        } else if out.states_checked < 20 || out.recovery_states == 0 {
-            failures.push(format!(
-                "{}: only {} crash states and {} inside recoveries",
-                path.display(),
-                out.states_checked,
-                out.recovery_states
-            ));
         }
     }
-    brownout_linux::release();
     assert!(
         failures.is_empty(),
         "corpus failures:\n{}",
@@ -97,4 +66,65 @@ fn corpus_replays_on_each_kernel_filesystem_and_leaves_nothing_behind() {
             "left behind"
         );
     }
+}
+
+/// What one corpus case gave: skipped (why), or ran (its failures).
+enum Case {
+    Skipped(String),
+    Ran(Vec<String>),
+}
+
+fn replay_case(path: &Path) -> Case {
+    let w = Workload::parse(&std::fs::read_to_string(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}:{e}", path.display()));
+    let kind = Kind::ALL
+        .into_iter()
+        .find(|k| k.target_name() == w.header.target)
+        .expect("a linux target");
+    if let Some(why) = brownout_linux::missing(kind) {
+        return Case::Skipped(format!("{}: {} {why}", path.display(), kind.target_name()));
+    }
+    // A case needing what this machine lacks (io_uring for `aio`).
+    let engine = brownout_linux::adapter::Linux::new(kind);
+    if let Err((_, e)) = w.validate_for(&engine.info()) {
+        return Case::Skipped(format!("{}: {e}", path.display()));
+    }
+    let mut failures = Vec::new();
+    if w.header.expect.is_some() {
+        let v = check_case(&w, &ExecOptions::default(), &OracleOptions::default()).unwrap();
+        if !v.ok {
+            failures.push(format!("{}: {}", path.display(), v.detail));
+        }
+        return Case::Ran(failures);
+    }
+    // Every acknowledged O_DSYNC direct write (synchronous or through
+    // io_uring) carries its acknowledgement into the model: the oracle
+    // holds the kernel to it.
+    let ex = brownout::run::execute::execute(&engine, &w, &ExecOptions::default());
+    for (i, (op, t)) in w.ops.iter().zip(&ex.times).enumerate() {
+        if let Op::DioWrite { dsync: true, .. } = op {
+            if !t.ok || t.dio_ack == NEVER || t.dio_end == NEVER {
+                failures.push(format!(
+                    "{}: op #{i} `{}` has no acknowledgement: {t:?}",
+                    path.display(),
+                    op
+                ));
+            }
+        }
+    }
+    // A clean case is not vacuous: it checks crash states, inside
+    // recoveries too.
+    let out =
+        brownout::run_workload(&w, &ExecOptions::default(), &OracleOptions::default()).unwrap();
+    if let Some(f) = out.finding {
+        failures.push(format!("{}: {f:?}", path.display()));
+    } else if out.states_checked < 20 || out.recovery_states == 0 {
+        failures.push(format!(
+            "{}: only {} crash states and {} inside recoveries",
+            path.display(),
+            out.states_checked,
+            out.recovery_states
+        ));
+    }
+    Case::Ran(failures)
 }
