@@ -40,7 +40,7 @@
 //! volatile write that completed *before* that durable write does not
 //! overwrite it.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
 use std::str::FromStr;
 
@@ -547,7 +547,7 @@ struct IterState {
     /// Prefix: the current image. Other modes: the durable base.
     image: Image,
     /// Other modes: per sector, the rank of the durable write owning it.
-    owner: BTreeMap<u64, u64>,
+    owners: Owners,
     ctx: Option<PosCtx>,
     /// States of the current position not yet yielded, with the request
     /// indexes (and sector limits) of their persisted writes.
@@ -595,7 +595,7 @@ impl<'a> StateIter<'a> {
                 started: false,
                 emitted: 0,
                 image: base,
-                owner: BTreeMap::new(),
+                owners: Owners::default(),
                 ctx: None,
                 queue: VecDeque::new(),
             },
@@ -634,7 +634,7 @@ impl<'a> StateIter<'a> {
             }
             Mode::Reorder | Mode::Torn => {
                 for &r in &sweep.newly_durable {
-                    apply_durable(model, &mut st.image, &mut st.owner, r);
+                    apply_durable(model, &mut st.image, &mut st.owners, r);
                 }
             }
         }
@@ -735,7 +735,7 @@ impl<'a> StateIter<'a> {
     fn image_for(&self, applied: &Applied) -> Image {
         let mut image = self.inner.image.clone();
         for &(r, limit) in applied {
-            apply_persisted(&self.model, &mut image, &self.inner.owner, r, limit);
+            apply_persisted(&self.model, &mut image, &self.inner.owners, r, limit);
         }
         image
     }
@@ -889,38 +889,77 @@ fn tear_sample(
     kept
 }
 
+/// Per sector, the completion rank of the durable write whose bytes the
+/// base image holds there. A pending write is applied under any later
+/// durable write, so it must know, sector by sector, who is newer. Kept in
+/// lazily allocated pages of sectors: lookups are an index, and a device
+/// of hundreds of MiB costs only the pages its writes touched.
+#[derive(Default)]
+struct Owners {
+    /// Page `i` covers sectors `i * OWNER_PAGE ..`; an entry is rank + 1,
+    /// 0 where no durable write landed.
+    pages: Vec<Option<Box<[u64; OWNER_PAGE]>>>,
+}
+
+const OWNER_PAGE: usize = 512;
+
+impl Owners {
+    fn get(&self, sector: u64) -> u64 {
+        let (page, at) = Self::split(sector);
+        self.pages
+            .get(page)
+            .and_then(|p| p.as_ref())
+            .map_or(0, |p| p[at])
+    }
+
+    /// Whether `sector` holds the bytes of a write completed after `rank`.
+    fn later(&self, sector: u64, rank: u64) -> bool {
+        self.get(sector) > rank.saturating_add(1)
+    }
+
+    fn any_later(&self, sectors: std::ops::Range<u64>, rank: u64) -> bool {
+        sectors.into_iter().any(|s| self.later(s, rank))
+    }
+
+    /// Records `rank` as the owner of every sector of `sectors` that no
+    /// later write owns.
+    fn claim(&mut self, sectors: std::ops::Range<u64>, rank: u64) {
+        let tag = rank.saturating_add(1);
+        for s in sectors {
+            let (page, at) = Self::split(s);
+            if self.pages.len() <= page {
+                self.pages.resize_with(page + 1, || None);
+            }
+            let entry = &mut self.pages[page].get_or_insert_with(|| Box::new([0; OWNER_PAGE]))[at];
+            *entry = (*entry).max(tag);
+        }
+    }
+
+    fn split(sector: u64) -> (usize, usize) {
+        let page = usize::try_from(sector / OWNER_PAGE as u64).unwrap_or(usize::MAX);
+        (page, (sector % OWNER_PAGE as u64) as usize)
+    }
+}
+
 /// Applies a newly durable write to the base image: sectors owned by a
 /// durable write that completed later stay as they are.
-fn apply_durable(model: &Model<'_>, base: &mut Image, owner: &mut BTreeMap<u64, u64>, r: usize) {
+fn apply_durable(model: &Model<'_>, base: &mut Image, owners: &mut Owners, r: usize) {
     let req = model.reqs[r];
     let rank = req.rank.unwrap_or(u64::MAX);
     let range = req.sector..req.sector + req.nr_sectors;
-    let later = owner.range(range.clone()).any(|(_, &o)| o > rank);
-    if later {
-        let snapshot: BTreeMap<u64, u64> = owner
-            .range(range.clone())
-            .filter(|(_, &o)| o > rank)
-            .map(|(&s, &o)| (s, o))
-            .collect();
-        model.apply(base, r, None, Some(&|s| snapshot.contains_key(&s)));
-        for s in range {
-            if !snapshot.contains_key(&s) {
-                owner.insert(s, rank);
-            }
-        }
+    if owners.any_later(range.clone(), rank) {
+        model.apply(base, r, None, Some(&|s| owners.later(s, rank)));
     } else {
         model.apply(base, r, None, None);
-        for s in range {
-            owner.insert(s, rank);
-        }
     }
+    owners.claim(range, rank);
 }
 
 /// Applies a persisted pending write on top of a base image.
 fn apply_persisted(
     model: &Model<'_>,
     image: &mut Image,
-    owner: &BTreeMap<u64, u64>,
+    owners: &Owners,
     r: usize,
     limit: Option<u64>,
 ) {
@@ -932,13 +971,8 @@ fn apply_persisted(
         None => model.apply_shared(image, r, limit, None),
         Some(rank) => {
             let end = req.sector + limit.map_or(req.nr_sectors, |l| l.min(req.nr_sectors));
-            if owner.range(req.sector..end).any(|(_, &o)| o > rank) {
-                model.apply_shared(
-                    image,
-                    r,
-                    limit,
-                    Some(&|s| owner.get(&s).is_some_and(|&o| o > rank)),
-                );
+            if owners.any_later(req.sector..end, rank) {
+                model.apply_shared(image, r, limit, Some(&|s| owners.later(s, rank)));
             } else {
                 model.apply_shared(image, r, limit, None);
             }

@@ -305,6 +305,17 @@ impl Image {
             let within = (pos % CHUNK_SIZE as u64) as usize;
             let n = (CHUNK_SIZE - within).min(len - done);
             match data {
+                Some(d) if n == CHUNK_SIZE => {
+                    // Whole chunk: a fresh one, not a copy of the old
+                    // (shared) bytes overwritten.
+                    let bytes: &[u8; CHUNK_SIZE] = d[done..done + n]
+                        .try_into()
+                        .expect("a whole chunk is CHUNK_SIZE bytes");
+                    *self.slot_mut(c) = Some(Arc::new(Chunk {
+                        data: *bytes,
+                        key: OnceLock::new(),
+                    }));
+                }
                 Some(d) => {
                     let slot = self.slot_mut(c);
                     let chunk = Arc::make_mut(slot.get_or_insert_with(|| Arc::new(Chunk::zero())));
