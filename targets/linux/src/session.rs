@@ -8,9 +8,9 @@
 //! The FUSE mount and the loop device (a [`Slot`]) cost more to set up
 //! than a mount with recovery, so they are kept in a pool and reused:
 //! each session installs its own disk in a free slot. Nothing holds the
-//! loop device open between sessions, so the kernel drops its page cache
-//! at each unmount (the last close of a block device truncates its
-//! cache): no state sees another's blocks. [`release`] tears the pool
+//! loop device open between sessions, and each session ends by dropping
+//! the loop device's page cache (`Session::drop_cache`): no state sees
+//! another's blocks. [`release`] tears the pool
 //! down; the command line calls it when it ends, tests call it
 //! themselves.
 //!
@@ -451,7 +451,7 @@ impl Session {
     /// so that the next session on this slot reads its own disk, not
     /// blocks cached from this one. The last close of a block device
     /// should drop its cache, but with several sessions at once (`--jobs`
-    /// above the core count) the kernel sometimes kept it: a clean ext4
+    /// above the core count) the cache sometimes survived: a clean ext4
     /// corpus case then mounted crash images holding another image's
     /// blocks (checksum errors, files of a later state). What it writes
     /// back is this session's (to the overlay after a crash).
