@@ -143,9 +143,6 @@ pub fn missing(kind: Kind) -> Option<String> {
     if !on_path("losetup") {
         lacks.push("losetup (apt-get install mount)".to_string());
     }
-    if !on_path("blockdev") {
-        lacks.push("blockdev (apt-get install util-linux)".to_string());
-    }
     for dev in ["/dev/fuse", "/dev/loop-control"] {
         if !Path::new(dev).exists() {
             lacks.push(dev.to_string());
