@@ -445,9 +445,7 @@ impl Session {
             }
         }
     }
-}
 
-impl Session {
     /// Drops the loop device's page cache (`posix_fadvise` DONTNEED on
     /// it), so that the next session on this slot reads its own disk, not
     /// blocks cached from this one. The last close of a block device
