@@ -14,6 +14,7 @@ use brownout::run::check::OracleOptions;
 use brownout::run::execute::ExecOptions;
 use brownout::workload::{Op, Workload};
 use brownout_linux::Kind;
+use rayon::prelude::*;
 use std::path::Path;
 
 fn register() {
@@ -29,24 +30,12 @@ fn corpus_replays_on_each_kernel_filesystem_and_leaves_nothing_behind() {
     let cases = list(&dir).expect("corpus directory");
     // Cases run side by side, each on devices of its own, as `fuzz --jobs`
     // runs executions. Results are kept in corpus order.
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Case>>> =
-        cases.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..workers.min(cases.len()) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(path) = cases.get(i) else { break };
-                *results[i].lock().unwrap() = Some(replay_case(path));
-            });
-        }
-    });
+    let results: Vec<Case> = cases.par_iter().map(|path| replay_case(path)).collect();
     brownout_linux::release();
     let mut ran = 0;
     let mut failures = Vec::new();
     for case in results {
-        match case.into_inner().unwrap().expect("every case ran") {
+        match case {
             Case::Skipped(why) => eprintln!("skipped {why}"),
             Case::Ran(f) => {
                 ran += 1;
