@@ -6,11 +6,13 @@
 //! comes back in another mark interval. A deterministic target's recovery,
 //! its reading back and its own check depend on nothing but the bytes they
 //! read, and every read goes through the recording device (the kernel
-//! targets' too: through FUSE with `direct_io`). On an image holding the
-//! same bytes in every chunk a recovery read, it would read the same, write
-//! the same log and leave the same view: that recovery stands for the new
-//! state. The state is still judged at its own position, and crashes
-//! inside its recovery are still explored on its own image.
+//! targets' too: through FUSE with `direct_io`, and every session ends by
+//! dropping its loop device's cache, brownout-linux's `Session::drop_cache`,
+//! so that no read is served from blocks of another image). On an image
+//! holding the same bytes in every chunk a recovery read, it would read the
+//! same, write the same log and leave the same view: that recovery stands
+//! for the new state. The state is still judged at its own position, and
+//! crashes inside its recovery are still explored on its own image.
 //!
 //! A device that cannot say what it read (`Recorder::chunks_read` is
 //! `None`) keeps nothing. Whatever a device logs on its own must be
