@@ -226,6 +226,11 @@ fn every_subcommand_with_bad_paths_numbers_and_options() {
                 vec!["run", c, "--state", "r1.99999999999999999999999"],
                 vec![c, "bad state id"],
             ),
+            (vec!["run", c, "--save-image", m], vec!["--state"]),
+            (
+                vec!["run", b, "--state", "p15", "--save-image", u],
+                vec![u, "Not a directory"],
+            ),
             (vec!["run", c, "--jobs", "5000"], vec!["--jobs"]),
             (vec!["run", c, "--jobs", "-1"], vec!["-1"]),
             (
@@ -538,4 +543,26 @@ fn bench_compare_flags_regressions() {
     let (code, regressions) = run(0.001);
     assert_eq!(code, Some(0), "{regressions}");
     assert_eq!(regressions, serde_json::json!([]));
+}
+
+/// `run --state ID --save-image PATH` writes that crash state's device
+/// image, whole, and still reports the state's finding.
+#[test]
+fn save_image_writes_the_named_crash_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("p15.img");
+    let buggy = corpus("bug-dsync-no-flush.workload");
+    let out = brownout(["run", p(&buggy), "--state", "p15", "--save-image", p(&img)]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rule 3"));
+    let image = std::fs::read(&img).unwrap();
+    assert!(
+        !image.is_empty() && image.len().is_multiple_of(512),
+        "{}",
+        image.len()
+    );
+    assert!(
+        image.iter().any(|&b| b != 0),
+        "a crash image holds the format"
+    );
 }

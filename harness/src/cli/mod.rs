@@ -200,6 +200,7 @@ impl CheckArgs {
             samples: self.samples as usize,
             seed,
             only_state: None,
+            save_image: None,
             recovery_crashes: self.recovery_crashes,
             tear_bytes: self.tear,
             continue_states: self.continue_states as usize,
@@ -296,6 +297,11 @@ struct RunArgs {
     /// Check only this crash state (its id from a finding).
     #[arg(long)]
     state: Option<String>,
+    /// With --state: also write that crash state's device image to this
+    /// file (raw bytes, as the crash left them, before recovery), to
+    /// inspect with the target's own tools (xfs_db, debugfs, ...).
+    #[arg(long, value_name = "PATH", requires = "state")]
+    save_image: Option<PathBuf>,
     /// Worker threads for crash-state checking (0 = one per core).
     #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1024))]
     jobs: usize,
@@ -745,6 +751,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         let w = load_workload_for(path, a.target.as_deref())?;
         let mut oo = a.check.oracle(a.jobs, 0);
         oo.only_state = a.state.clone();
+        oo.save_image = a.save_image.clone();
         let outcome = run_workload(&w, &a.check.exec(), &oo)
             .with_context(|| format!("{}", path.display()))?;
         if a.json {

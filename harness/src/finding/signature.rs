@@ -41,7 +41,13 @@ impl StateClass {
         if id.contains('/') {
             return StateClass::RecoveryCrash;
         }
-        match id.rsplit('+').next().and_then(|s| s.bytes().next()) {
+        // `p24+` (the continuation's run, no crash state of its own): by
+        // the outer state.
+        match id
+            .rsplit('+')
+            .find(|s| !s.is_empty())
+            .and_then(|s| s.bytes().next())
+        {
             Some(b'r') => StateClass::DroppedVolatile,
             Some(b't') => StateClass::Torn,
             _ => StateClass::Prefix,

@@ -7,11 +7,12 @@ use crate::workload::{FileId, Workload};
 
 fn describe_value(workload: &Workload, model: &Model, ino: usize, m: usize) -> String {
     let md = &model.files[ino].mods[m];
+    let number = |op: usize| model.op_number(op);
     match (md.value, md.op) {
         (Value::Zero, None) => "zeroes (never written)".to_string(),
-        (Value::Zero, Some(op)) => format!("zeroes (op #{op} `{}`)", workload.ops[op]),
+        (Value::Zero, Some(op)) => format!("zeroes (op #{} `{}`)", number(op), workload.ops[op]),
         (Value::Write { wid }, Some(op)) => {
-            format!("write #{wid} (op #{op} `{}`)", workload.ops[op])
+            format!("write #{wid} (op #{} `{}`)", number(op), workload.ops[op])
         }
         (Value::Write { wid }, None) => format!("write #{wid}"),
         (Value::Base, _) => "what the recovered file held before the continuation".to_string(),
@@ -69,10 +70,18 @@ pub fn describe_mismatch(
     let observed = match m.observed_mod {
         Some(om) => format!("{} (superseded)", describe_value(workload, model, ino, om)),
         None => match model.identify(workload, run) {
-            Some((ofile, offset, op)) => format!(
-                "bytes of f{ofile} offset {offset} from op #{op} `{}`{}",
-                workload.ops[op],
-                if ofile != file {
+            Some(w) => format!(
+                "bytes of f{} offset {} from op #{} `{}`{}{}",
+                w.file,
+                w.offset,
+                w.op,
+                w.text,
+                if w.before_crash {
+                    ", written before the crash this run recovered from"
+                } else {
+                    ""
+                },
+                if w.file != file {
                     " (another file's data)"
                 } else {
                     ""

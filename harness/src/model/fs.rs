@@ -246,10 +246,48 @@ pub struct Model {
     data: BTreeMap<usize, std::sync::Arc<[u8]>>,
     /// The files before the workload (empty: none existed).
     base: Vec<BaseFile>,
+    /// In a continuation (crash and continue): the index, in the whole
+    /// workload, of this model's operation 0, and the writes that ran
+    /// before the crash. Only for words: a finding names operations as
+    /// the reproducer numbers them, and bytes a second crash brings back
+    /// from before the first are named, not called unknown.
+    pub continuation: Option<Earlier>,
     /// When a creation is durable (the target's contract).
     pub names: Names,
     /// Which sizes a crash may leave (the target's contract).
     pub sizes: Sizes,
+}
+
+/// What a continuation's model knows of the run before its crash.
+#[derive(Clone, Debug, Default)]
+pub struct Earlier {
+    /// The whole workload's index of the continuation's operation 0.
+    pub op_offset: usize,
+    /// The writes that ran before the crash.
+    pub writes: Vec<EarlierWrite>,
+}
+
+/// One write that ran before a continuation's crash.
+#[derive(Clone, Debug)]
+pub struct EarlierWrite {
+    pub op: usize,
+    pub file: FileId,
+    pub offset: u64,
+    /// The operation as the workload writes it.
+    pub text: String,
+    pub data: std::sync::Arc<[u8]>,
+}
+
+/// Where bytes came from ([`Model::identify`]).
+#[derive(Clone, Debug)]
+pub struct Identified {
+    pub file: FileId,
+    pub offset: u64,
+    /// The operation, numbered as in the whole workload.
+    pub op: usize,
+    pub text: String,
+    /// Written before the crash a continuation recovered from.
+    pub before_crash: bool,
 }
 
 /// An O_DSYNC direct write being tracked: (op index, start position,
@@ -601,7 +639,28 @@ impl Model {
             base: base.to_vec(),
             names,
             sizes,
+            continuation: None,
         }
+    }
+
+    /// The writes of this model's workload, for [`Earlier`]: each write's
+    /// operation index, file, offset and bytes.
+    pub fn writes(&self, workload: &Workload) -> Vec<EarlierWrite> {
+        self.data
+            .iter()
+            .filter_map(|(&op, d)| match workload.ops[op] {
+                Op::Write { file, offset, .. } | Op::DioWrite { file, offset, .. } => {
+                    Some(EarlierWrite {
+                        op,
+                        file,
+                        offset,
+                        text: workload.ops[op].to_string(),
+                        data: std::sync::Arc::clone(d),
+                    })
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// The bytes file (inode) `ino` held before the workload.
@@ -1062,23 +1121,49 @@ impl Model {
 
     /// Finds which write of the workload (any file) the bytes `observed`
     /// look like, for reports: (file, offset, operation).
-    pub fn identify(&self, workload: &Workload, observed: &[u8]) -> Option<(FileId, u64, usize)> {
+    pub fn identify(&self, workload: &Workload, observed: &[u8]) -> Option<Identified> {
         if observed.is_empty() || observed.iter().all(|&b| b == 0) {
             return None;
         }
         let probe = &observed[..observed.len().min(64)];
+        let find = |d: &[u8]| d.windows(probe.len()).position(|w| w == probe);
+        let offset = self.continuation.as_ref().map_or(0, |c| c.op_offset);
         for (&op, d) in &self.data {
-            let (file, offset) = match workload.ops[op] {
+            let (file, at) = match workload.ops[op] {
                 Op::Write { file, offset, .. } | Op::DioWrite { file, offset, .. } => {
                     (file, offset)
                 }
                 _ => continue,
             };
-            if let Some(k) = d.windows(probe.len()).position(|w| w == probe) {
-                return Some((file, offset + k as u64, op));
+            if let Some(k) = find(d) {
+                return Some(Identified {
+                    file,
+                    offset: at + k as u64,
+                    op: op + offset,
+                    text: workload.ops[op].to_string(),
+                    before_crash: false,
+                });
             }
         }
-        None
+        let earlier = self
+            .continuation
+            .as_ref()
+            .map_or(&[][..], |c| &c.writes[..]);
+        earlier.iter().find_map(|w| {
+            find(&w.data).map(|k| Identified {
+                file: w.file,
+                offset: w.offset + k as u64,
+                op: w.op,
+                text: w.text.clone(),
+                before_crash: true,
+            })
+        })
+    }
+
+    /// Operation `op` of this model's workload as the whole workload
+    /// numbers it (they differ in a continuation).
+    pub fn op_number(&self, op: usize) -> usize {
+        op + self.continuation.as_ref().map_or(0, |c| c.op_offset)
     }
 }
 

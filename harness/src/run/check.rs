@@ -38,6 +38,9 @@ pub struct OracleOptions {
     pub seed: u64,
     /// Check only this state (`--state ID`; `A/B` for a nested state).
     pub only_state: Option<String>,
+    /// With `only_state`: write that state's crash image here (raw
+    /// device bytes, sparse), so that the target's own tools can read it.
+    pub save_image: Option<std::path::PathBuf>,
     /// Depth of crashes inside recovery (0: off).
     pub recovery_crashes: u32,
     /// Tear granularity in bytes (a multiple of 512).
@@ -140,6 +143,7 @@ impl Default for OracleOptions {
             samples: SAMPLES_DEFAULT,
             seed: 0,
             only_state: None,
+            save_image: None,
             recovery_crashes: RECOVERY_CRASHES_DEFAULT,
             tear_bytes: 512,
             continue_states: crate::run::continuation::CONTINUE_STATES_DEFAULT,
@@ -196,7 +200,7 @@ pub fn enum_options(workload: &Workload, oo: &OracleOptions) -> EnumOptions {
 /// mode a reproducer must replay in.
 pub fn mode_of_state(id: &str) -> Option<CrashMode> {
     // A continuation's state (`p24+r10.0`): the continuation's mode.
-    let id = id.rsplit('+').next()?;
+    let id = id.rsplit('+').find(|s| !s.is_empty())?;
     match id.as_bytes().first()? {
         b'p' => Some(CrashMode::Prefix),
         b'r' => Some(CrashMode::Reorder),
@@ -276,9 +280,15 @@ pub fn check_states_over(
         let state = replay::crash_states::find_state(log, &find, &outer)?;
         let image = replay::crash_states::image_of_over(log, base.clone(), &state)?;
         let inner: Vec<StateId> = ids.map(str::parse).collect::<Result<_, _>>()?;
+        let save = oo.save_image.as_deref();
         let finding = match inner.is_empty() {
-            true => one(&state, &image).err().map(|f| *f),
-            false => check_nested_path(checker, &state, &image, &nested, &inner)?,
+            true => {
+                if let Some(path) = save {
+                    save_image(&image, path)?;
+                }
+                one(&state, &image).err().map(|f| *f)
+            }
+            false => check_nested_path(checker, &state, &image, &nested, &inner, save)?,
         };
         return Ok(CrashCheck {
             states_enumerated: 1,
@@ -395,6 +405,7 @@ fn check_nested_path(
     image: &Image,
     nested: &EnumOptions,
     inner: &[StateId],
+    save: Option<&std::path::Path>,
 ) -> Result<Option<Finding>, replay::ReplayError> {
     let mut image = image.clone();
     for (k, id) in inner.iter().enumerate() {
@@ -406,6 +417,9 @@ fn check_nested_path(
         let s = replay::crash_states::find_state(&recovery, nested, id)?;
         image = replay::crash_states::image_of_over(&recovery, image.clone(), &s)?;
         if k + 1 == inner.len() {
+            if let Some(path) = save {
+                save_image(&image, path)?;
+            }
             let r = guarded(|| checker.check(state.position, &image, false));
             return Ok(r.err().map(|mut f| {
                 f.nested = Some(
@@ -420,6 +434,17 @@ fn check_nested_path(
         }
     }
     Ok(None)
+}
+
+/// Writes a crash image for `run --state ID --save-image PATH`: the
+/// device as the crashed state left it, before this check's recovery.
+fn save_image(image: &Image, path: &std::path::Path) -> Result<(), replay::ReplayError> {
+    let io = |source| replay::ReplayError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::create(path).map_err(io)?;
+    image.write_sparse(&file).map_err(io)
 }
 
 /// Runs `f`; a panic of the target is a rule-1 finding, a panic of

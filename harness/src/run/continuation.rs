@@ -14,7 +14,9 @@
 //! continuation is checked against the model carried over: the recovered
 //! state as the durable base, the continuation's operations on top. A
 //! finding's state reads `p15+p7`: state `p7` of the continuation after
-//! state `p15`; `brownout run FILE --state p15+p7` replays it.
+//! state `p15`; `brownout run FILE --state p15+p7` replays it. One the
+//! continuation's own run or recovery met reads `p15+`, and `--state p15+`
+//! runs that continuation again.
 
 // A finding ends the check: the cold path, not worth boxing for.
 #![allow(clippy::result_large_err)]
@@ -77,8 +79,20 @@ pub fn check_continuations<E: FsEngine>(
     }
     let (points, inner) = continuation_points(workload, exec, oo, |op| matches!(op, Op::Remount))?;
     let inner = inner_options(inner);
+    // Only for words: bytes a second crash brings back are named by the
+    // write that made them before the first.
+    let writes = match points.is_empty() {
+        true => Vec::new(),
+        false => exec
+            .model(workload, engine.info().contract.promises())
+            .writes(workload),
+    };
     for (state, next) in points {
-        let r = continue_after(engine, workload, eo, &inner, &state, next)?;
+        let earlier = crate::model::fs::Earlier {
+            op_offset: next,
+            writes: writes.iter().filter(|w| w.op < next).cloned().collect(),
+        };
+        let r = continue_after(engine, workload, eo, &inner, (&state, next), earlier)?;
         out.states_checked += r.states_checked;
         if r.finding.is_some() {
             out.finding = r.finding;
@@ -104,7 +118,11 @@ pub fn continuation_points(
 ) -> Result<(Vec<(EnumeratedState, usize)>, OracleOptions), replay::ReplayError> {
     let only = oo.only_state.as_deref().and_then(|s| s.split_once('+'));
     let inner = OracleOptions {
-        only_state: only.map(|(_, inner)| inner.to_string()),
+        // `OUTER+` (a finding of the continuation's run, before any of
+        // its crash states): the continuation with all its states.
+        only_state: only
+            .map(|(_, inner)| inner.to_string())
+            .filter(|inner| !inner.is_empty()),
         continue_states: 0,
         ..oo.clone()
     };
@@ -215,10 +233,9 @@ pub fn label(mut f: Finding, outer: &str, next: usize, inner: Option<String>) ->
         "{} (after recovering state {outer} and continuing from operation #{next})",
         f.message
     );
-    f.state = Some(match inner {
-        Some(inner) => format!("{outer}+{inner}"),
-        None => outer.to_string(),
-    });
+    // No inner state: the continuation's run or its recovery found it,
+    // and `--state OUTER+` runs that continuation again.
+    f.state = Some(format!("{outer}+{}", inner.unwrap_or_default()));
     f
 }
 
@@ -316,8 +333,8 @@ fn continue_after<E: FsEngine>(
     workload: &Workload,
     eo: &ExecOptions,
     inner: &OracleOptions,
-    state: &EnumeratedState,
-    next: usize,
+    (state, next): (&EnumeratedState, usize),
+    earlier: crate::model::fs::Earlier,
 ) -> Result<Continued, replay::ReplayError> {
     let outer = state.state.id.to_string();
     let h = &workload.header;
@@ -383,7 +400,8 @@ fn continue_after<E: FsEngine>(
         }
         f
     };
-    let run = crate::guard::catch(|| run_ops(engine, &config, fs, &rest, base, eo));
+    let run =
+        crate::guard::catch(|| run_ops(engine, &config, fs, &rest, (base, Some(&earlier)), eo));
     let cont = match run {
         Ok(cont) => cont,
         Err(p) if p.in_harness() => std::panic::resume_unwind(Box::new(p.text())),
@@ -395,7 +413,8 @@ fn continue_after<E: FsEngine>(
     if let Some(f) = cont.finding.clone() {
         return Ok(found(renumber(f), next, None));
     }
-    let model = cont.model(&rest, engine.info().contract.promises());
+    let mut model = cont.model(&rest, engine.info().contract.promises());
+    model.continuation = Some(earlier);
     let checker = FsStateCheck::new(engine, &config, &rest, &model, eo.step_budget);
     let check = check_states_over(&cont.log, Some(&state.image), &rest, inner, &checker)?;
     let mut out = Continued {

@@ -7,7 +7,7 @@
 use crate::device::disk::{BioOwner, Disk, Event, TimedEvent};
 use crate::engine::fs::{FsEngine, FsError};
 use crate::finding::{Finding, Rule};
-use crate::model::fs::{BaseFile, Model, OpTimes, NEVER};
+use crate::model::fs::{BaseFile, Earlier, Model, OpTimes, NEVER};
 use crate::target::{Names, Sizes};
 use crate::workload::op_finding;
 use crate::workload::{pattern, write_id, Barrier, Op, Workload};
@@ -116,18 +116,19 @@ pub fn execute<E: FsEngine>(engine: &E, workload: &Workload, opts: &ExecOptions)
             };
         }
     };
-    run_ops(engine, &config, fs, workload, Vec::new(), opts)
+    run_ops(engine, &config, fs, workload, (Vec::new(), None), opts)
 }
 
 /// Runs `workload`'s operations on the mounted `fs`, whose files start as
 /// `base` (empty: a fresh filesystem), and ends with a crash: the log, the
-/// times and the first run-time finding.
+/// times and the first run-time finding. `earlier`: in a continuation,
+/// what ran before its crash (only to name bytes in a finding).
 pub fn run_ops<E: FsEngine>(
     engine: &E,
     config: &E::Config,
     mut fs: E::Mounted,
     workload: &Workload,
-    base: Vec<BaseFile>,
+    (base, earlier): (Vec<BaseFile>, Option<&Earlier>),
     opts: &ExecOptions,
 ) -> Execution {
     let device_bytes = engine.disk_mut(&mut fs).size_sectors() * 512;
@@ -209,7 +210,7 @@ pub fn run_ops<E: FsEngine>(
                 len: *len,
             };
             let f = if created[*file as usize] {
-                check_read(engine, &mut fs, workload, &times, &base, i, read)
+                check_read(engine, &mut fs, workload, &times, (&base, earlier), i, read)
             } else {
                 check_read_absent(engine, &mut fs, workload, i, read)
             };
@@ -382,7 +383,7 @@ fn check_read<E: FsEngine>(
     fs: &mut E::Mounted,
     workload: &Workload,
     times: &[OpTimes],
-    base: &[BaseFile],
+    (base, earlier): (&[BaseFile], Option<&Earlier>),
     i: usize,
     r: Read,
 ) -> Option<Finding> {
@@ -440,6 +441,8 @@ fn check_read<E: FsEngine>(
         i,
         "read returned bytes no write put there".into(),
     );
+    let mut model = model;
+    model.continuation = earlier.cloned();
     crate::model::describe::describe_mismatch(
         &mut f,
         workload,

@@ -69,7 +69,10 @@ impl Outcome {
 /// Errors that are the harness's, not the target's.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("crash-state enumeration failed: {0}")]
+    /// Enumerating, rebuilding or saving a crash state failed. The
+    /// message carries the whole chain (a file's path and the OS error):
+    /// callers print this error with `{}` as well as `{:#}`.
+    #[error("crash states: {}", with_sources(.0))]
     Replay(replay::ReplayError),
     /// A panic outside the target (in the harness itself).
     #[error("internal error: the harness {0}")]
@@ -80,6 +83,18 @@ pub enum RunError {
     /// The target cannot run on this machine.
     #[error("target `{name}` cannot run here: {why}")]
     Unavailable { name: String, why: String },
+}
+
+/// `e` and its sources, joined as anyhow's `{:#}` joins them.
+fn with_sources(e: &replay::ReplayError) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 impl From<replay::ReplayError> for RunError {
