@@ -242,15 +242,17 @@ pub struct Model {
     /// name's file is judged by [`NameModel::candidates`], not by its own
     /// creation.
     pub renames: bool,
-    /// Pattern bytes of each write, by operation index.
-    data: BTreeMap<usize, std::sync::Arc<[u8]>>,
+    /// Pattern bytes of each write, by write id ([`write_id`] of its
+    /// index in the whole workload).
+    data: BTreeMap<u32, std::sync::Arc<[u8]>>,
     /// The files before the workload (empty: none existed).
     base: Vec<BaseFile>,
     /// In a continuation (crash and continue): the index, in the whole
-    /// workload, of this model's operation 0, and the writes that ran
-    /// before the crash. Only for words: a finding names operations as
-    /// the reproducer numbers them, and bytes a second crash brings back
-    /// from before the first are named, not called unknown.
+    /// workload, of this model's operation 0, and the operations that ran
+    /// before the crash. Its writes' bytes are the whole workload's (no
+    /// earlier write's bytes can pass for a continuation write's), a
+    /// finding numbers operations as the reproducer does, and bytes a
+    /// second crash brings back from before the first are named.
     pub continuation: Option<Earlier>,
     /// When a creation is durable (the target's contract).
     pub names: Names,
@@ -263,19 +265,10 @@ pub struct Model {
 pub struct Earlier {
     /// The whole workload's index of the continuation's operation 0.
     pub op_offset: usize,
-    /// The writes that ran before the crash.
-    pub writes: Vec<EarlierWrite>,
-}
-
-/// One write that ran before a continuation's crash.
-#[derive(Clone, Debug)]
-pub struct EarlierWrite {
-    pub op: usize,
-    pub file: FileId,
-    pub offset: u64,
-    /// The operation as the workload writes it.
-    pub text: String,
-    pub data: std::sync::Arc<[u8]>,
+    /// The operations that ran before the crash (the whole workload's
+    /// first `op_offset`): their writes' bytes are pure functions of
+    /// them, made only when a finding is described.
+    pub ops: Vec<Op>,
 }
 
 /// Where bytes came from ([`Model::identify`]).
@@ -313,21 +306,23 @@ impl Model {
             workload,
             times,
             barrier_stable,
-            &[],
+            (&[], None),
             (Names::FileFsync, Sizes::Stepwise),
         )
     }
 
     /// [`Model::build`] for a workload that starts on existing files
     /// (`base`, by file index; missing entries: no file): a continuation
-    /// after a crash, whose recovered state is durable and owed.
+    /// after a crash, whose recovered state is durable and owed, and
+    /// whose operations (`earlier`) ran before it.
     pub fn build_over(
         workload: &Workload,
         times: &[OpTimes],
         barrier_stable: bool,
-        base: &[BaseFile],
+        (base, earlier): (&[BaseFile], Option<&Earlier>),
         (names, sizes): (Names, Sizes),
     ) -> Model {
+        let first_op = earlier.map_or(0, |e| e.op_offset);
         let nfiles = workload.header.files as usize;
         let base_of = |file: usize| base.get(file).filter(|b| b.exists);
         // Files by inode: inode `f` is the first file named `f{f}` (what
@@ -390,7 +385,7 @@ impl Model {
             if !t.ok {
                 continue;
             }
-            let wid = write_id(i);
+            let wid = write_id(first_op + i);
             // The inode the operation's file names (a create of a free
             // name makes one); none: an operation on no file.
             let ino = match *op {
@@ -432,7 +427,7 @@ impl Model {
                     dsync,
                 } => {
                     let f = &mut files[ino];
-                    data.insert(i, pattern(file, offset, len, wid));
+                    data.insert(wid, pattern(file, offset, len, wid));
                     f.mods.push(Mod {
                         lo: offset,
                         hi: offset + len,
@@ -468,7 +463,7 @@ impl Model {
                     ..
                 } => {
                     let f = &mut files[ino];
-                    data.insert(i, pattern(file, offset, len, wid));
+                    data.insert(wid, pattern(file, offset, len, wid));
                     f.mods.push(Mod {
                         lo: offset,
                         hi: offset + len,
@@ -639,28 +634,8 @@ impl Model {
             base: base.to_vec(),
             names,
             sizes,
-            continuation: None,
+            continuation: earlier.cloned(),
         }
-    }
-
-    /// The writes of this model's workload, for [`Earlier`]: each write's
-    /// operation index, file, offset and bytes.
-    pub fn writes(&self, workload: &Workload) -> Vec<EarlierWrite> {
-        self.data
-            .iter()
-            .filter_map(|(&op, d)| match workload.ops[op] {
-                Op::Write { file, offset, .. } | Op::DioWrite { file, offset, .. } => {
-                    Some(EarlierWrite {
-                        op,
-                        file,
-                        offset,
-                        text: workload.ops[op].to_string(),
-                        data: std::sync::Arc::clone(d),
-                    })
-                }
-                _ => None,
-            })
-            .collect()
     }
 
     /// The bytes file (inode) `ino` held before the workload.
@@ -677,7 +652,7 @@ impl Model {
                 .get(offset as usize)
                 .copied()
                 .unwrap_or(0),
-            Value::Write { wid } => match (m.op, self.data.get(&(wid as usize - 1))) {
+            Value::Write { wid } => match (m.op, self.data.get(&wid)) {
                 (Some(_), Some(d)) => d[(offset - m.lo) as usize],
                 _ => pattern_byte(ino as FileId, offset, wid),
             },
@@ -702,7 +677,7 @@ impl Model {
                 .chunks(512)
                 .all(|c| c.iter().fold(0u8, |a, &b| a | b) == 0),
             Value::Write { wid } => {
-                let d = &self.data[&(wid as usize - 1)];
+                let d = &self.data[&wid];
                 let a = (lo - m.lo) as usize;
                 d[a..a + observed.len()] == *observed
             }
@@ -1105,7 +1080,7 @@ impl Model {
                     false => have + zero_run(&observed[have..]),
                 }
             }
-            Value::Write { wid } => match (m.op, self.data.get(&(wid as usize - 1))) {
+            Value::Write { wid } => match (m.op, self.data.get(&wid)) {
                 (Some(_), Some(d)) => {
                     let a = (lo - m.lo) as usize;
                     common_run(&d[a..a + observed.len()], observed)
@@ -1127,8 +1102,9 @@ impl Model {
         }
         let probe = &observed[..observed.len().min(64)];
         let find = |d: &[u8]| d.windows(probe.len()).position(|w| w == probe);
-        let offset = self.continuation.as_ref().map_or(0, |c| c.op_offset);
-        for (&op, d) in &self.data {
+        let first_op = self.continuation.as_ref().map_or(0, |c| c.op_offset);
+        for (&wid, d) in &self.data {
+            let op = wid as usize - 1 - first_op;
             let (file, at) = match workload.ops[op] {
                 Op::Write { file, offset, .. } | Op::DioWrite { file, offset, .. } => {
                     (file, offset)
@@ -1139,24 +1115,27 @@ impl Model {
                 return Some(Identified {
                     file,
                     offset: at + k as u64,
-                    op: op + offset,
+                    op: op + first_op,
                     text: workload.ops[op].to_string(),
                     before_crash: false,
                 });
             }
         }
-        let earlier = self
-            .continuation
-            .as_ref()
-            .map_or(&[][..], |c| &c.writes[..]);
-        earlier.iter().find_map(|w| {
-            find(&w.data).map(|k| Identified {
-                file: w.file,
-                offset: w.offset + k as u64,
-                op: w.op,
-                text: w.text.clone(),
+        let earlier = self.continuation.as_ref().map_or(&[][..], |c| &c.ops[..]);
+        earlier.iter().enumerate().find_map(|(op, o)| match *o {
+            Op::Write {
+                file, offset, len, ..
+            }
+            | Op::DioWrite {
+                file, offset, len, ..
+            } => find(&pattern(file, offset, len, write_id(op))).map(|k| Identified {
+                file,
+                offset: offset + k as u64,
+                op,
+                text: o.to_string(),
                 before_crash: true,
-            })
+            }),
+            _ => None,
         })
     }
 
@@ -1212,6 +1191,41 @@ mod tests {
 
     fn workload(text: &str) -> Workload {
         Workload::parse(&format!("files: 1\n{text}")).unwrap()
+    }
+
+    /// In a continuation, a write's bytes are those of its index in the
+    /// whole workload: the same write before the crash (same file, offset
+    /// and index among its own operations) cannot pass for it, and is
+    /// named as the reproducer numbers it.
+    #[test]
+    fn a_continuation_write_is_told_from_the_same_write_before_the_crash() {
+        let before = workload("create f0\nwrite f0 0 64\n");
+        // The same index (1) in both: before write ids came from the whole
+        // workload, both wrote the same bytes.
+        let rest = workload("read f0 0 1\nwrite f0 0 64\n");
+        let earlier = Earlier {
+            op_offset: 2,
+            ops: before.ops.clone(),
+        };
+        let base = [BaseFile {
+            exists: true,
+            data: Vec::new(),
+        }];
+        let m = Model::build_over(
+            &rest,
+            &times(&[(1, 2), (3, 4)]),
+            true,
+            (&base, Some(&earlier)),
+            (Names::FileFsync, Sizes::Stepwise),
+        );
+        let old = pattern(0, 0, 64, write_id(1));
+        let new = pattern(0, 0, 64, write_id(3));
+        assert_ne!(old, new);
+        let named = m.identify(&rest, &new).unwrap();
+        assert_eq!((named.op, named.before_crash), (3, false));
+        let named = m.identify(&rest, &old).unwrap();
+        assert_eq!((named.op, named.before_crash), (1, true));
+        assert_eq!(m.op_number(0), 2);
     }
 
     /// The write ids a crash at `p` allows at byte `offset` of f0.
@@ -1308,7 +1322,7 @@ mod tests {
             &w,
             &times(spec),
             true,
-            &[],
+            (&[], None),
             (Names::Directory, Sizes::Writeback),
         )
     }
@@ -1366,7 +1380,7 @@ mod tests {
             &w,
             &times(&[(1, 2), (2, 9)]),
             true,
-            &base,
+            (&base, None),
             (Names::Directory, Sizes::Writeback),
         );
         assert_eq!(c.dirs[0].candidates(9).0, vec![Some(0), None]);

@@ -79,18 +79,12 @@ pub fn check_continuations<E: FsEngine>(
     }
     let (points, inner) = continuation_points(workload, exec, oo, |op| matches!(op, Op::Remount))?;
     let inner = inner_options(inner);
-    // Only for words: bytes a second crash brings back are named by the
-    // write that made them before the first.
-    let writes = match points.is_empty() {
-        true => Vec::new(),
-        false => exec
-            .model(workload, engine.info().contract.promises())
-            .writes(workload),
-    };
     for (state, next) in points {
+        // Only for words: a finding numbers operations as the workload
+        // does, and names bytes that came back from before the crash.
         let earlier = crate::model::fs::Earlier {
             op_offset: next,
-            writes: writes.iter().filter(|w| w.op < next).cloned().collect(),
+            ops: workload.ops[..next.min(workload.ops.len())].to_vec(),
         };
         let r = continue_after(engine, workload, eo, &inner, (&state, next), earlier)?;
         out.states_checked += r.states_checked;
@@ -401,7 +395,7 @@ fn continue_after<E: FsEngine>(
         f
     };
     let run =
-        crate::guard::catch(|| run_ops(engine, &config, fs, &rest, (base, Some(&earlier)), eo));
+        crate::guard::catch(|| run_ops(engine, &config, fs, &rest, (base, Some(earlier)), eo));
     let cont = match run {
         Ok(cont) => cont,
         Err(p) if p.in_harness() => std::panic::resume_unwind(Box::new(p.text())),
@@ -413,8 +407,7 @@ fn continue_after<E: FsEngine>(
     if let Some(f) = cont.finding.clone() {
         return Ok(found(renumber(f), next, None));
     }
-    let mut model = cont.model(&rest, engine.info().contract.promises());
-    model.continuation = Some(earlier);
+    let model = cont.model(&rest, engine.info().contract.promises());
     let checker = FsStateCheck::new(engine, &config, &rest, &model, eo.step_budget);
     let check = check_states_over(&cont.log, Some(&state.image), &rest, inner, &checker)?;
     let mut out = Continued {
@@ -456,6 +449,7 @@ mod tests {
             owners: Default::default(),
             finding: None,
             base: Vec::new(),
+            earlier: None,
         };
         let a = inside_targets(&exec, 1, 3);
         assert_eq!(a.len(), 3);

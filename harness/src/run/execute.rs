@@ -46,6 +46,8 @@ pub struct Execution {
     /// The files the workload started on (a continuation after a crash);
     /// empty for a fresh filesystem.
     pub base: Vec<BaseFile>,
+    /// In a continuation, what ran before its crash.
+    pub earlier: Option<Earlier>,
 }
 
 impl Execution {
@@ -56,7 +58,7 @@ impl Execution {
             workload,
             &self.times,
             workload.header.barrier == Barrier::Stable,
-            &self.base,
+            (&self.base, self.earlier.as_ref()),
             promises,
         )
     }
@@ -70,6 +72,7 @@ impl Execution {
             owners: BTreeMap::new(),
             finding,
             base: Vec::new(),
+            earlier: None,
         }
     }
 }
@@ -103,6 +106,7 @@ pub fn execute<E: FsEngine>(engine: &E, workload: &Workload, opts: &ExecOptions)
                 events: Vec::new(),
                 owners: BTreeMap::new(),
                 base: Vec::new(),
+                earlier: None,
                 finding: Some(Finding::new(
                     Rule::Recovery,
                     match e {
@@ -122,15 +126,17 @@ pub fn execute<E: FsEngine>(engine: &E, workload: &Workload, opts: &ExecOptions)
 /// Runs `workload`'s operations on the mounted `fs`, whose files start as
 /// `base` (empty: a fresh filesystem), and ends with a crash: the log, the
 /// times and the first run-time finding. `earlier`: in a continuation,
-/// what ran before its crash (only to name bytes in a finding).
+/// what ran before its crash (its writes write the whole workload's
+/// bytes).
 pub fn run_ops<E: FsEngine>(
     engine: &E,
     config: &E::Config,
     mut fs: E::Mounted,
     workload: &Workload,
-    (base, earlier): (Vec<BaseFile>, Option<&Earlier>),
+    (base, earlier): (Vec<BaseFile>, Option<Earlier>),
     opts: &ExecOptions,
 ) -> Execution {
+    let first_op = earlier.as_ref().map_or(0, |e| e.op_offset);
     let device_bytes = engine.disk_mut(&mut fs).size_sectors() * 512;
     let mut times: Vec<OpTimes> = Vec::with_capacity(workload.ops.len());
     let mut created: Vec<bool> = (0..workload.header.files as usize)
@@ -149,7 +155,7 @@ pub fn run_ops<E: FsEngine>(
             dio_end: NEVER,
             dio_ack: NEVER,
         });
-        let (next, result) = run_op(engine, config, fs, i, op);
+        let (next, result) = run_op(engine, config, fs, write_id(first_op + i), op);
         let Some(next) = next else {
             finding = Some(op_finding(
                 Rule::Recovery,
@@ -168,6 +174,7 @@ pub fn run_ops<E: FsEngine>(
                 owners: BTreeMap::new(),
                 finding,
                 base,
+                earlier,
             };
         };
         fs = next;
@@ -210,7 +217,15 @@ pub fn run_ops<E: FsEngine>(
                 len: *len,
             };
             let f = if created[*file as usize] {
-                check_read(engine, &mut fs, workload, &times, (&base, earlier), i, read)
+                check_read(
+                    engine,
+                    &mut fs,
+                    workload,
+                    &times,
+                    (&base, earlier.as_ref()),
+                    i,
+                    read,
+                )
             } else {
                 check_read_absent(engine, &mut fs, workload, i, read)
             };
@@ -229,6 +244,7 @@ pub fn run_ops<E: FsEngine>(
         owners: rec.owners,
         finding,
         base,
+        earlier,
     }
 }
 
@@ -275,13 +291,14 @@ fn judge_result(
     Err(op_finding(Rule::ReadYourWrites, workload, i, message))
 }
 
-/// Runs one operation. Returns the filesystem to continue with (`None` if
-/// a remount could not mount again) and the operation's result.
+/// Runs one operation, whose writes carry write id `wid`. Returns the
+/// filesystem to continue with (`None` if a remount could not mount
+/// again) and the operation's result.
 fn run_op<E: FsEngine>(
     engine: &E,
     config: &E::Config,
     mut fs: E::Mounted,
-    i: usize,
+    wid: u32,
     op: &Op,
 ) -> (Option<E::Mounted>, Result<(), FsError>) {
     let r = match *op {
@@ -290,7 +307,7 @@ fn run_op<E: FsEngine>(
         }
         | Op::DioWrite {
             file, offset, len, ..
-        } => engine.apply(&mut fs, op, &pattern(file, offset, len, write_id(i))),
+        } => engine.apply(&mut fs, op, &pattern(file, offset, len, wid)),
         Op::Read { .. } => Ok(()), // checked by `check_read`
         Op::Complete { pick } => {
             engine.disk_mut(&mut fs).force_pick(pick);
@@ -404,7 +421,7 @@ fn check_read<E: FsEngine>(
         workload,
         times,
         workload.header.barrier == Barrier::Stable,
-        base,
+        (base, earlier),
         engine.info().contract.promises(),
     );
     // The file the name refers to now (a read of a free name failed).
@@ -441,8 +458,6 @@ fn check_read<E: FsEngine>(
         i,
         "read returned bytes no write put there".into(),
     );
-    let mut model = model;
-    model.continuation = earlier.cloned();
     crate::model::describe::describe_mismatch(
         &mut f,
         workload,

@@ -402,6 +402,7 @@ fn run_ops<E: FilesEngine>(
                 owners: BTreeMap::new(),
                 finding: r.err(),
                 base: Vec::new(),
+                earlier: None,
             };
             return (exec, run.model);
         };
@@ -433,6 +434,7 @@ fn run_ops<E: FilesEngine>(
         owners: BTreeMap::new(),
         finding,
         base: Vec::new(),
+        earlier: None,
     };
     (exec, run.model)
 }

@@ -228,6 +228,7 @@ fn run_ops<E: KvEngine>(
                     owners: BTreeMap::new(),
                     finding,
                     base: Vec::new(),
+                    earlier: None,
                 };
                 return (exec, model);
             }
@@ -277,6 +278,7 @@ fn run_ops<E: KvEngine>(
         owners: BTreeMap::new(),
         finding,
         base: Vec::new(),
+        earlier: None,
     };
     (exec, model)
 }
