@@ -185,7 +185,7 @@ pub fn continuation_points(
                         false => continue,
                     }
                 }
-                let Some(s) = choose(states, seed, k) else {
+                let Some(s) = choose(states, execution_seed(exec, seed), k) else {
                     continue;
                 };
                 if !picked.iter().any(|p| p.state.id == s.state.id) {
@@ -308,9 +308,18 @@ fn inside_targets(exec: &Execution, seed: u64, n: usize) -> Vec<usize> {
         .collect()
 }
 
-/// One of the states at a crash position, chosen by the campaign seed
-/// and the target's rank (deterministic: the states come in enumeration
-/// order).
+/// The campaign seed mixed with what identifies an execution (its log's
+/// length), for the choices made per execution: with the campaign seed
+/// alone, every execution of a campaign would take the same one of the
+/// states at a target (say, always the prefix state and never the
+/// lost-cache one), whatever the workload.
+fn execution_seed(exec: &Execution, seed: u64) -> u64 {
+    seed ^ (exec.log.len() as u64).wrapping_mul(0xA24B_AED4_963E_E407)
+}
+
+/// One of the states at a crash position, chosen by `seed` (see
+/// [`execution_seed`]) and the target's rank (deterministic: the states
+/// come in enumeration order).
 fn choose(mut states: Vec<EnumeratedState>, seed: u64, k: usize) -> Option<EnumeratedState> {
     if states.is_empty() {
         return None;
