@@ -11,6 +11,7 @@
 //! of one bug.
 
 use super::Finding;
+use crate::workload::CrashMode;
 use serde::Serialize;
 use std::fmt;
 
@@ -41,15 +42,9 @@ impl StateClass {
         if id.contains('/') {
             return StateClass::RecoveryCrash;
         }
-        // `p24+` (the continuation's run, no crash state of its own): by
-        // the outer state.
-        match id
-            .rsplit('+')
-            .find(|s| !s.is_empty())
-            .and_then(|s| s.bytes().next())
-        {
-            Some(b'r') => StateClass::DroppedVolatile,
-            Some(b't') => StateClass::Torn,
+        match crate::run::check::mode_of_state(id) {
+            Some(CrashMode::Reorder) => StateClass::DroppedVolatile,
+            Some(CrashMode::Torn) => StateClass::Torn,
             _ => StateClass::Prefix,
         }
     }

@@ -1102,9 +1102,8 @@ impl Model {
         }
         let probe = &observed[..observed.len().min(64)];
         let find = |d: &[u8]| d.windows(probe.len()).position(|w| w == probe);
-        let first_op = self.continuation.as_ref().map_or(0, |c| c.op_offset);
         for (&wid, d) in &self.data {
-            let op = wid as usize - 1 - first_op;
+            let op = wid as usize - 1 - self.op_number(0);
             let (file, at) = match workload.ops[op] {
                 Op::Write { file, offset, .. } | Op::DioWrite { file, offset, .. } => {
                     (file, offset)
@@ -1115,7 +1114,7 @@ impl Model {
                 return Some(Identified {
                     file,
                     offset: at + k as u64,
-                    op: op + first_op,
+                    op: self.op_number(op),
                     text: workload.ops[op].to_string(),
                     before_crash: false,
                 });

@@ -196,7 +196,8 @@ pub fn enum_options(workload: &Workload, oo: &OracleOptions) -> EnumOptions {
 }
 
 /// The crash mode a state id belongs to (`p…`, `r…`, `t…`; a nested id
-/// by its outer state, a continuation's by the continuation's state): the
+/// by its outer state, a continuation's by the continuation's state, and
+/// `p24+`, a finding of the continuation's run, by the outer one): the
 /// mode a reproducer must replay in.
 pub fn mode_of_state(id: &str) -> Option<CrashMode> {
     // A continuation's state (`p24+r10.0`): the continuation's mode.

@@ -80,13 +80,7 @@ pub fn check_continuations<E: FsEngine>(
     let (points, inner) = continuation_points(workload, exec, oo, |op| matches!(op, Op::Remount))?;
     let inner = inner_options(inner);
     for (state, next) in points {
-        // Only for words: a finding numbers operations as the workload
-        // does, and names bytes that came back from before the crash.
-        let earlier = crate::model::fs::Earlier {
-            op_offset: next,
-            ops: workload.ops[..next.min(workload.ops.len())].to_vec(),
-        };
-        let r = continue_after(engine, workload, eo, &inner, (&state, next), earlier)?;
+        let r = continue_after(engine, workload, eo, &inner, &state, next)?;
         out.states_checked += r.states_checked;
         if r.finding.is_some() {
             out.finding = r.finding;
@@ -336,8 +330,8 @@ fn continue_after<E: FsEngine>(
     workload: &Workload,
     eo: &ExecOptions,
     inner: &OracleOptions,
-    (state, next): (&EnumeratedState, usize),
-    earlier: crate::model::fs::Earlier,
+    state: &EnumeratedState,
+    next: usize,
 ) -> Result<Continued, replay::ReplayError> {
     let outer = state.state.id.to_string();
     let h = &workload.header;
@@ -402,6 +396,12 @@ fn continue_after<E: FsEngine>(
             f.op = Some(op + next);
         }
         f
+    };
+    // The operations before the crash: the continuation's writes carry
+    // the whole workload's write ids, and its findings name them.
+    let earlier = crate::model::fs::Earlier {
+        op_offset: next,
+        ops: workload.ops[..next.min(workload.ops.len())].to_vec(),
     };
     let run =
         crate::guard::catch(|| run_ops(engine, &config, fs, &rest, (base, Some(earlier)), eo));
