@@ -263,6 +263,16 @@ pub fn fuzz_with(
                 workload.header.mode = mode;
             }
         }
+        // A continuation's outer state was picked among the states of the
+        // campaign's mix: the reproducer names the mix, so that it picks
+        // the same.
+        let continued = finding.state.as_deref().is_some_and(|s| s.contains('+'));
+        if continued
+            && workload.header.mode == CrashMode::Prefix
+            && opts.oracle.passes == DEFAULT_PASSES
+        {
+            workload.header.mix = true;
+        }
         // Without keep_going only the lowest index is reported, and which
         // higher ones a worker reaches first depends on thread timing: save
         // only the candidates, and the one reported once the workers stop.

@@ -341,6 +341,11 @@ impl Shrinker<'_> {
                 break;
             }
         }
+        if best.header.mix {
+            let mut c = best.clone();
+            c.header.mix = false;
+            changed |= self.accept(best, c);
+        }
         changed
     }
 }

@@ -27,6 +27,7 @@ pub fn as_seed(mut w: Workload, cfg: &FuzzConfig) -> Workload {
     w.header.bugs = cfg.bugs.clone();
     w.header.barrier = cfg.barrier;
     w.header.mode = cfg.mode;
+    w.header.mix = false;
     w.header.expect = None;
     w
 }

@@ -124,6 +124,16 @@ pub const SAMPLES_DEFAULT: usize = 4;
 pub const TEAR_BUDGET_DEFAULT: u64 = 4;
 
 impl OracleOptions {
+    /// The sampled passes a check of `header`'s workload runs after its
+    /// own mode's: the default mix's where the header says `mode: mix`,
+    /// else the campaign's or command's own.
+    pub fn passes_for(&self, header: &crate::workload::Header) -> &[SampledPass] {
+        match header.mix {
+            true => &DEFAULT_PASSES,
+            false => &self.passes,
+        }
+    }
+
     /// These options for a target that writes `tear_bytes` atomically: a
     /// torn write keeps or loses whole units of it (`--tear` may only
     /// make them coarser).
@@ -316,7 +326,7 @@ pub fn check_states_over(
         continued_states: 0,
         finding: report.failures.into_iter().next().map(|f| *f.error),
     };
-    for pass in &oo.passes {
+    for pass in oo.passes_for(&workload.header) {
         if check.finding.is_some() {
             break;
         }

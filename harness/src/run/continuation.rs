@@ -232,7 +232,12 @@ pub fn label(mut f: Finding, outer: &str, next: usize, inner: Option<String>) ->
 /// damaged images, which recovery has the most to repair on.
 fn candidate_mode(workload: &Workload, oo: &OracleOptions) -> CrashMode {
     match workload.header.mode {
-        CrashMode::Prefix if oo.passes.iter().any(|p| p.mode != CrashMode::Prefix) => {
+        CrashMode::Prefix
+            if oo
+                .passes_for(&workload.header)
+                .iter()
+                .any(|p| p.mode != CrashMode::Prefix) =>
+        {
             CrashMode::Reorder
         }
         mode => mode,

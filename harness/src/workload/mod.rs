@@ -77,7 +77,9 @@ impl FromStr for CrashMode {
         CrashMode::ALL
             .into_iter()
             .find(|m| m.name() == s)
-            .ok_or_else(|| format!("unknown crash mode `{s}` (expected prefix, reorder or torn)"))
+            .ok_or_else(|| {
+                format!("unknown crash mode `{s}` (expected prefix, reorder, torn or mix)")
+            })
     }
 }
 
@@ -551,6 +553,11 @@ pub struct Header {
     /// The DIO barrier contract (`fs` targets with direct I/O).
     pub barrier: Barrier,
     pub mode: CrashMode,
+    /// `mode: mix`: prefix mode plus the sampled passes `brownout fuzz`
+    /// adds without `--mode` (`run::check::DEFAULT_PASSES`). A reproducer
+    /// found in a continuation of such a campaign names it: the state a
+    /// continuation starts from is picked among that mix's states.
+    pub mix: bool,
     /// Number of files, `f0` to `f{files-1}` (`fs`).
     pub files: u32,
     /// Number of keys, `k0` to `k{keys-1}` (`kv`).
@@ -575,6 +582,7 @@ impl Default for Header {
             settings: Settings::none(),
             barrier: Barrier::Stable,
             mode: CrashMode::Prefix,
+            mix: false,
             files: 4,
             keys: 8,
             schedule: Vec::new(),
@@ -1032,7 +1040,12 @@ impl Workload {
         if vocabulary != Some(Vocabulary::Kv) {
             let _ = writeln!(s, "barrier: {}", h.barrier);
         }
-        let _ = writeln!(s, "mode: {}", h.mode);
+        match h.mix {
+            true => s.push_str("mode: mix\n"),
+            false => {
+                let _ = writeln!(s, "mode: {}", h.mode);
+            }
+        }
         if vocabulary == Some(Vocabulary::Kv) || h.keys != Header::default().keys {
             let _ = writeln!(s, "keys: {}", h.keys);
         }
@@ -1374,7 +1387,14 @@ fn parse_header(line: usize, key: &str, value: &str, h: &mut Header) -> Result<(
             }
             h.keys = n as u32;
         }
-        "mode" => h.mode = value.parse().map_err(|e: String| err(line, e))?,
+        "mode" if value == "mix" => {
+            h.mode = CrashMode::Prefix;
+            h.mix = true;
+        }
+        "mode" => {
+            h.mode = value.parse().map_err(|e: String| err(line, e))?;
+            h.mix = false;
+        }
         "files" => {
             let n = parse_num(line, "file count", Some(value))?;
             if n == 0 || n > u64::from(MAX_FILES) {

@@ -35,11 +35,19 @@ fn register() {
 }
 
 fn campaign(target: &str, continue_states: usize, execs: u64) -> Summary {
+    campaign_in(target, continue_states, execs, false)
+}
+
+/// A campaign in prefix mode, or with `mix` in the default mix (prefix
+/// plus the sampled passes, as `brownout fuzz` without `--mode`).
+fn campaign_in(target: &str, continue_states: usize, execs: u64, mix: bool) -> Summary {
     register();
     let mut opts = FuzzOptions::new(target);
     opts.config.mode = CrashMode::Prefix;
     opts.config.max_ops = 24;
-    opts.oracle.passes.clear();
+    if !mix {
+        opts.oracle.passes.clear();
+    }
     opts.oracle.continue_states = continue_states;
     opts.seed = 0x16;
     opts.execs = Some(execs);
@@ -119,4 +127,36 @@ fn a_recovery_that_forgets_its_journal_is_caught_by_continuing() {
     // The correct core, continued the same way, stays clean.
     let clean = campaign(brownout::workload::DEFAULT_TARGET, 2, 1_500);
     assert!(clean.found.is_empty(), "{}", clean.found[0].finding);
+}
+
+#[test]
+fn a_continuation_found_in_the_default_mix_replays_from_its_file() {
+    // The default mix picks continuations among its lost-cache states,
+    // prefix mode among prefix states: the saved file says `mode: mix`,
+    // and `brownout run FILE` (no sampled passes of its own) picks the
+    // same state again.
+    let s = campaign_in(RESETS_HEAD, 2, 1_500, true);
+    let case = s.found.first().expect("found by crash and continue");
+    assert!(case
+        .finding
+        .state
+        .as_deref()
+        .unwrap_or_default()
+        .contains('+'));
+    let text = case.workload.to_text();
+    assert!(text.contains("\nmode: mix\n"), "{text}");
+    let saved = Workload::parse(&text).unwrap();
+    let again = brownout::campaign::registry::run_workload(
+        &saved,
+        &Default::default(),
+        &Default::default(),
+    )
+    .unwrap();
+    let f = again.finding.expect("the saved file replays its finding");
+    // The same state: the continuation started where the campaign's did.
+    assert_eq!(
+        (f.rule, &f.state),
+        (case.finding.rule, &case.finding.state),
+        "{f}"
+    );
 }
