@@ -687,6 +687,34 @@ impl<D: BlockDevice> Filesystem<D> {
         Ok(out)
     }
 
+    /// The byte ranges of `ino` below its size that may hold non-zero
+    /// bytes, ascending and disjoint (`SEEK_DATA`/`SEEK_HOLE`): blocks in
+    /// the page cache or mapped to written blocks. The rest reads as
+    /// zeroes, by the same test [`Filesystem::read`] makes, so a reader may
+    /// skip it.
+    pub fn data_ranges(&self, ino: u32) -> Result<Vec<(u64, u64)>, FsError> {
+        self.check_ino(ino)?;
+        let inode = &self.inodes[ino as usize];
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
+        for fb in 0..inode.size.div_ceil(BS) as u32 {
+            let ptr = inode.map[fb as usize];
+            let data =
+                self.pages.contains_key(&(ino, fb)) || (ptr != 0 && ptr & PTR_UNWRITTEN == 0);
+            if !data {
+                continue;
+            }
+            let (start, end) = (u64::from(fb) * BS, (u64::from(fb) + 1) * BS);
+            match ranges.last_mut() {
+                Some(last) if last.1 == start => last.1 = end,
+                _ => ranges.push((start, end)),
+            }
+        }
+        if let Some(last) = ranges.last_mut() {
+            last.1 = last.1.min(inode.size);
+        }
+        Ok(ranges)
+    }
+
     /// fsync: data, then everything the inode's metadata needs, then a
     /// cache flush (the commit record's PREFLUSH, or an explicit flush).
     pub fn fsync(&mut self, ino: u32) -> Result<(), FsError> {

@@ -29,3 +29,31 @@ fn basic_round_trip() {
     assert_eq!(fs.read(1, 5000, 300).unwrap(), vec![7u8; 300]);
     assert_eq!(fs.size(1).unwrap(), 5300);
 }
+
+/// `data_ranges` names every block that may hold data, in the page cache
+/// or on disk; whatever it leaves out reads as zeroes.
+#[test]
+fn data_ranges_leave_out_only_holes() {
+    let mut dev = MemDevice::new(2 << 20);
+    mkfs(&mut dev, &MkfsOptions::default()).unwrap();
+    let mut fs = Filesystem::mount(dev, MountOptions::default()).unwrap();
+    fs.create(0).unwrap();
+    fs.write(0, 100, b"hello", false).unwrap();
+    fs.write(0, 40_000, &[7u8; 300], false).unwrap();
+    fs.fsync(0).unwrap();
+    fs.write(0, 20_000, &[5u8; 10], false).unwrap(); // in the page cache only
+    fs.truncate(0, 40_100).unwrap();
+    let size = fs.size(0).unwrap();
+    let ranges = fs.data_ranges(0).unwrap();
+    assert_eq!(ranges, vec![(0, 4096), (16_384, 20_480), (36_864, 40_100)]);
+    let all = fs.read(0, 0, size).unwrap();
+    let mut at = 0;
+    for (start, end) in ranges.iter().copied().chain([(size, size)]) {
+        assert!(all[at as usize..start as usize].iter().all(|&b| b == 0));
+        at = end;
+    }
+    // After a remount, from the block map alone.
+    let dev = fs.unmount().unwrap();
+    let fs = Filesystem::mount(dev, MountOptions::default()).unwrap();
+    assert_eq!(fs.data_ranges(0).unwrap(), ranges);
+}

@@ -5,7 +5,7 @@
 //! vocabulary onto the engine's calls.
 
 use crate::device::disk::{self, Disk};
-use crate::engine::fs::{FsEngine, FsError};
+use crate::engine::fs::{FsEngine, FsError, SparseBytes};
 use crate::target::{BugSwitch, Contract, DeviceModel, Limits, TargetInfo, Vocabulary};
 use crate::workload::{Barrier, FileId, Header, Op, FS_DIO_FLAGS, FS_IN_PLACE_OPS};
 use fs_under_test as fut;
@@ -302,6 +302,22 @@ impl FsEngine for FsUnderTest {
             return Ok(None);
         }
         fs.size(file).map(Some).map_err(to_fs_error)
+    }
+
+    fn read_sparse(
+        &self,
+        fs: &mut Self::Mounted,
+        file: FileId,
+        size: u64,
+    ) -> Result<SparseBytes, FsError> {
+        let mut extents = Vec::new();
+        for (start, end) in fs.data_ranges(file).map_err(to_fs_error)? {
+            let end = end.min(size);
+            if start < end {
+                extents.push((start, self.read(fs, file, start, end - start)?));
+            }
+        }
+        Ok(SparseBytes::from_extents(size, extents))
     }
 }
 
