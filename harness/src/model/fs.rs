@@ -1055,19 +1055,13 @@ impl Model {
 
     /// [`Model::segment_ok`] on `n` zero bytes at `lo`.
     fn zeros_ok(&self, ino: usize, f: &FileModel, allowed: &[usize], lo: u64, n: usize) -> bool {
-        let mut k = 0;
-        while k < n {
-            let run = allowed
+        covered(n, |k| {
+            allowed
                 .iter()
                 .map(|&m| self.zero_match(ino, &f.mods[m], lo + k as u64, n - k))
                 .max()
-                .unwrap_or(0);
-            if run == 0 {
-                return false;
-            }
-            k += run;
-        }
-        true
+                .unwrap_or(0)
+        })
     }
 
     /// How many of the `n` bytes at `lo` (inside the mod's range) the
@@ -1105,27 +1099,13 @@ impl Model {
         lo: u64,
         bytes: &[u8],
     ) -> bool {
-        // Usually one allowed value holds the whole segment (the first
-        // step below). Otherwise concurrent writes interleave, or a torn or
-        // partly persisted write mixes old and new. Each byte must match
-        // some allowed value; taking at every point the allowed value that
-        // matches the longest run from there covers the segment exactly
-        // when every byte is matched (each step advances by at least one
-        // byte, and a byte no value matches stops it), in memcmp steps
-        // rather than byte by byte.
-        let mut k = 0;
-        while k < bytes.len() {
-            let run = allowed
+        covered(bytes.len(), |k| {
+            allowed
                 .iter()
                 .map(|&m| self.matching_run(ino, &f.mods[m], lo + k as u64, &bytes[k..]))
                 .max()
-                .unwrap_or(0);
-            if run == 0 {
-                return false;
-            }
-            k += run;
-        }
-        true
+                .unwrap_or(0)
+        })
     }
 
     /// How many bytes of `observed` (at `lo`, inside the mod's range) the
@@ -1206,6 +1186,26 @@ impl Model {
     pub fn op_number(&self, op: usize) -> usize {
         op + self.continuation.as_ref().map_or(0, |c| c.op_offset)
     }
+}
+
+/// Whether `n` bytes are each matched by some allowed value, given
+/// `longest(k)`: the longest run from byte `k` that one allowed value
+/// matches. Usually one value holds them all (the first step). Otherwise
+/// concurrent writes interleave, or a torn or partly persisted write
+/// mixes old and new; taking at every point the value with the longest
+/// run covers the bytes exactly when every byte is matched (each step
+/// advances by at least one byte, and a byte no value matches stops it),
+/// in memcmp steps rather than byte by byte.
+fn covered(n: usize, longest: impl Fn(usize) -> usize) -> bool {
+    let mut k = 0;
+    while k < n {
+        let run = longest(k);
+        if run == 0 {
+            return false;
+        }
+        k += run;
+    }
+    true
 }
 
 /// Length of the common prefix of two equally long slices: compared in
