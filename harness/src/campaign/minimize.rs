@@ -384,6 +384,14 @@ fn shrink(
     budget: usize,
     keep_signature: bool,
 ) -> Result<Minimized, MinimizeError> {
+    // Candidates are judged as `brownout run FILE` replays them: the
+    // header alone (`mode:`, `mode: mix`) says which passes run, not the
+    // campaign's sampled passes, under which dropping `mix` or lowering
+    // the mode would always look harmless.
+    let oo = &OracleOptions {
+        passes: Vec::new(),
+        ..oo.clone()
+    };
     let target = run_workload(workload, eo, oo)?
         .finding
         .ok_or(MinimizeError::NoFinding)?;

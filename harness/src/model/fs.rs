@@ -1535,6 +1535,60 @@ mod tests {
         assert!(checked.iter().all(|&n| n > 0), "{checked:?}");
     }
 
+    /// The same over a continuation's base file (what recovery left before
+    /// it), shorter than some observed lengths and longer than others,
+    /// with zero runs of its own: a hole must match the base where the
+    /// base is zero, or past its end.
+    #[test]
+    fn the_sparse_verdict_is_the_dense_one_over_a_base() {
+        let mut data = vec![0u8; 12_000];
+        data[..100].fill(7);
+        data[8192..8300].fill(9);
+        let base = [BaseFile { exists: true, data }];
+        let rest =
+            workload("write f0 20000 50\nfsync f0\ntruncate f0 9000\nwrite f0 40 20\nfsync f0\n");
+        let earlier = Earlier {
+            op_offset: 1,
+            ops: vec![Op::Create { file: 0 }],
+        };
+        let spans: Vec<(usize, usize)> = (1..=rest.ops.len()).map(|k| (k, k + 1)).collect();
+        let m = Model::build_over(
+            &rest,
+            &times(&spans),
+            true,
+            (&base, Some(&earlier)),
+            (Names::FileFsync, Sizes::Stepwise),
+        );
+        let mut checked = [0usize; 2];
+        for p in 0..=rest.ops.len() + 1 {
+            for len in [100u64, 9000, 12_000, 20_050] {
+                for variant in 0..8u32 {
+                    let mut dense = vec![0u8; len as usize];
+                    if variant & 1 != 0 {
+                        let n = dense.len().min(base[0].data.len());
+                        dense[..n].copy_from_slice(&base[0].data[..n]);
+                    }
+                    for (k, &(op, offset, n)) in
+                        [(0usize, 20000u64, 50u64), (3, 40, 20)].iter().enumerate()
+                    {
+                        if variant & (2 << k) != 0 && offset + n <= len {
+                            let bytes = pattern(0, offset, n, write_id(op + earlier.op_offset));
+                            dense[offset as usize..(offset + n) as usize].copy_from_slice(&bytes);
+                        }
+                    }
+                    let dense_verdict = m.check_data(0, 0, &dense, p, None).is_none();
+                    assert_eq!(
+                        m.data_allowed(0, &holes_out(&dense), p),
+                        dense_verdict,
+                        "p {p}, len {len}, variant {variant:b}"
+                    );
+                    checked[usize::from(dense_verdict)] += 1;
+                }
+            }
+        }
+        assert!(checked.iter().all(|&n| n > 0), "{checked:?}");
+    }
+
     #[test]
     fn runtime_reads_see_completed_writes() {
         let w = workload("create f0\nwrite f0 0 4096\nwrite f0 100 10\n");

@@ -131,6 +131,14 @@ fn truncate_ok(size: u64) -> bool {
 pub fn project(w: &Workload, max_ops: usize) -> Projected {
     let mut changes = Vec::new();
     let mut note = |op: Option<usize>, what: String| changes.push(Change { op, what });
+    if w.header.mix {
+        note(
+            None,
+            "mode: mix -> prefix (the libFuzzer target runs no sampled passes, so a \
+             continuation may start from another state)"
+                .to_string(),
+        );
+    }
     let files = w.header.files.clamp(1, GEN_FILES);
     if files != w.header.files {
         note(
@@ -303,6 +311,7 @@ pub fn project(w: &Workload, max_ops: usize) -> Projected {
     header.files = files;
     header.schedule = schedule;
     header.expect = None;
+    header.mix = false;
     Projected {
         workload: Workload { header, ops },
         changes,

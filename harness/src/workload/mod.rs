@@ -77,9 +77,7 @@ impl FromStr for CrashMode {
         CrashMode::ALL
             .into_iter()
             .find(|m| m.name() == s)
-            .ok_or_else(|| {
-                format!("unknown crash mode `{s}` (expected prefix, reorder, torn or mix)")
-            })
+            .ok_or_else(|| format!("unknown crash mode `{s}` (expected prefix, reorder or torn)"))
     }
 }
 
@@ -1040,6 +1038,10 @@ impl Workload {
         if vocabulary != Some(Vocabulary::Kv) {
             let _ = writeln!(s, "barrier: {}", h.barrier);
         }
+        debug_assert!(
+            !h.mix || h.mode == CrashMode::Prefix,
+            "mix is prefix mode's"
+        );
         match h.mix {
             true => s.push_str("mode: mix\n"),
             false => {
@@ -1392,7 +1394,9 @@ fn parse_header(line: usize, key: &str, value: &str, h: &mut Header) -> Result<(
             h.mix = true;
         }
         "mode" => {
-            h.mode = value.parse().map_err(|e: String| err(line, e))?;
+            h.mode = value
+                .parse()
+                .map_err(|e: String| err(line, format!("{e}, or mix")))?;
             h.mix = false;
         }
         "files" => {

@@ -159,4 +159,28 @@ fn a_continuation_found_in_the_default_mix_replays_from_its_file() {
         (case.finding.rule, &case.finding.state),
         "{f}"
     );
+    // Minimised as a `--keep-going` campaign minimises its buckets (under
+    // the campaign's sampled passes), the smaller file still replays.
+    let campaign_oracle = brownout::run::check::OracleOptions {
+        passes: brownout::run::check::DEFAULT_PASSES.to_vec(),
+        continue_states: 2,
+        ..Default::default()
+    };
+    let m = brownout::campaign::minimize::minimize_in_bucket(
+        &saved,
+        &Default::default(),
+        &campaign_oracle,
+        200,
+    )
+    .unwrap();
+    let again = brownout::campaign::registry::run_workload(
+        &Workload::parse(&m.workload.to_text()).unwrap(),
+        &Default::default(),
+        &Default::default(),
+    )
+    .unwrap();
+    let f = again
+        .finding
+        .expect("the minimised file replays its finding");
+    assert_eq!(f.rule, case.finding.rule, "{f}");
 }
