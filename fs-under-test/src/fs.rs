@@ -416,7 +416,7 @@ impl<D: BlockDevice> Filesystem<D> {
         }
         let fb = (size / BS) as u32;
         let ptr = inode.map[fb as usize];
-        if ptr == 0 || ptr & PTR_UNWRITTEN != 0 {
+        if !maps_written(ptr) {
             return Ok(());
         }
         self.prepare_page(ino, fb)?;
@@ -674,7 +674,7 @@ impl<D: BlockDevice> Filesystem<D> {
                 out.extend_from_slice(&p.data[range]);
             } else {
                 let ptr = self.inodes[ino as usize].map[fb as usize];
-                if ptr == 0 || ptr & PTR_UNWRITTEN != 0 {
+                if !maps_written(ptr) {
                     out.resize(out.len() + range.len(), 0);
                 } else {
                     let block = self.read_block(self.data_block(ptr))?;
@@ -690,16 +690,15 @@ impl<D: BlockDevice> Filesystem<D> {
     /// The byte ranges of `ino` below its size that may hold non-zero
     /// bytes, ascending and disjoint (`SEEK_DATA`/`SEEK_HOLE`): blocks in
     /// the page cache or mapped to written blocks. The rest reads as
-    /// zeroes, by the same test [`Filesystem::read`] makes, so a reader may
-    /// skip it.
+    /// zeroes, by the same test (`maps_written`) [`Filesystem::read`]
+    /// makes, so a reader may skip it.
     pub fn data_ranges(&self, ino: u32) -> Result<Vec<(u64, u64)>, FsError> {
         self.check_ino(ino)?;
         let inode = &self.inodes[ino as usize];
         let mut ranges: Vec<(u64, u64)> = Vec::new();
         for fb in 0..inode.size.div_ceil(BS) as u32 {
             let ptr = inode.map[fb as usize];
-            let data =
-                self.pages.contains_key(&(ino, fb)) || (ptr != 0 && ptr & PTR_UNWRITTEN == 0);
+            let data = self.pages.contains_key(&(ino, fb)) || maps_written(ptr);
             if !data {
                 continue;
             }
@@ -821,7 +820,7 @@ impl<D: BlockDevice> Filesystem<D> {
             // mode), so a later extension reads zeroes.
             let fb = (size / BS) as u32;
             let ptr = self.inodes[ino as usize].map[fb as usize];
-            if ptr != 0 && ptr & PTR_UNWRITTEN == 0 {
+            if maps_written(ptr) {
                 self.prepare_page(ino, fb)?;
                 let page = self.page_mut((ino, fb))?;
                 page.data[(size % BS) as usize..].fill(0);
@@ -960,7 +959,7 @@ impl<D: BlockDevice> Filesystem<D> {
             return Ok(false);
         }
         let ptr = self.inodes[key.0 as usize].map[key.1 as usize];
-        if ptr == 0 || ptr & PTR_UNWRITTEN != 0 {
+        if !maps_written(ptr) {
             // Cannot happen: a cached page always maps a written block.
             return Err(FsError::corrupt(
                 format!(
@@ -1268,6 +1267,12 @@ pub(crate) fn check_range(offset: u64, len: u64) -> Result<(), FsError> {
 /// Mount-time consistency check after recovery: sizes within limits, block
 /// pointers inside the data area, no block referenced twice, the bitmap
 /// agreeing with the block maps.
+/// Whether a block-map pointer maps a written block: what a read returns
+/// from disk; a hole (0) and an unwritten extent read as zeroes.
+fn maps_written(ptr: u32) -> bool {
+    ptr != 0 && ptr & PTR_UNWRITTEN == 0
+}
+
 fn validate(geo: &Geometry, bitmap: &[u8], inodes: &[DiskInode]) -> Result<(), FsError> {
     let mut referenced = vec![false; geo.data_blocks as usize];
     for (ino, inode) in inodes.iter().enumerate() {

@@ -244,16 +244,15 @@ pub fn fuzz_with(
         // A state found by a sampled pass of a stronger mode: the
         // reproducer replays in that mode, where the same id names it.
         let mut workload = workload;
+        let continued = finding.state.as_deref().is_some_and(|s| s.contains('+'));
         // (A continuation's state keeps the workload's mode: its outer
         // state was picked among that mode's states.)
-        let state = finding.state.as_deref().filter(|s| !s.contains('+'));
+        let state = finding.state.as_deref().filter(|_| !continued);
         // A continuation's outer state was picked with the campaign's
         // seed, and so were sampled reorder subsets and torn variants: the
         // reproducer names the seed, so that it replays without it.
-        let seeded = finding
-            .state
-            .as_deref()
-            .is_some_and(|s| s.contains('+') || mode_of_state(s) != Some(CrashMode::Prefix));
+        let seeded =
+            continued || state.is_some_and(|s| mode_of_state(s) != Some(CrashMode::Prefix));
         if seeded {
             workload.header.seed.get_or_insert(opts.oracle.seed);
         }
@@ -266,7 +265,6 @@ pub fn fuzz_with(
         // A continuation's outer state was picked among the states of the
         // campaign's mix: the reproducer names the mix, so that it picks
         // the same.
-        let continued = finding.state.as_deref().is_some_and(|s| s.contains('+'));
         if continued
             && workload.header.mode == CrashMode::Prefix
             && opts.oracle.passes == DEFAULT_PASSES

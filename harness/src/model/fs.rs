@@ -1488,6 +1488,25 @@ mod tests {
         SparseBytes::from_extents(dense.len() as u64, extents)
     }
 
+    /// `check_data`'s verdict on file 0's bytes `dense` at `p`, asserting
+    /// that `data_allowed` gives the same on them read with holes and read
+    /// whole.
+    fn same_verdict(m: &Model, dense: &[u8], p: usize, case: &str) -> bool {
+        let verdict = m.check_data(0, 0, dense, p, None).is_none();
+        let len = dense.len();
+        assert_eq!(
+            m.data_allowed(0, &holes_out(dense), p),
+            verdict,
+            "p {p}, len {len}, {case}"
+        );
+        assert_eq!(
+            m.data_allowed(0, &SparseBytes::dense(dense.to_vec()), p),
+            verdict,
+            "p {p}, len {len}, {case}, read whole"
+        );
+        verdict
+    }
+
     /// `data_allowed` on a sparse read says what `check_data` says on the
     /// same bytes read whole, at every position, for files in which each
     /// write either landed or not, over holes and past a truncate.
@@ -1517,17 +1536,8 @@ mod tests {
                         let bytes = pattern(0, offset, n, write_id(op));
                         dense[offset as usize..(offset + n) as usize].copy_from_slice(&bytes);
                     }
-                    let dense_verdict = m.check_data(0, 0, &dense, p, None).is_none();
-                    assert_eq!(
-                        m.data_allowed(0, &holes_out(&dense), p),
-                        dense_verdict,
-                        "p {p}, len {len}, landed {landed:b}"
-                    );
-                    assert_eq!(
-                        m.data_allowed(0, &SparseBytes::dense(dense.clone()), p),
-                        dense_verdict
-                    );
-                    checked[usize::from(dense_verdict)] += 1;
+                    let verdict = same_verdict(&m, &dense, p, &format!("landed {landed:b}"));
+                    checked[usize::from(verdict)] += 1;
                 }
             }
         }
@@ -1576,13 +1586,8 @@ mod tests {
                             dense[offset as usize..(offset + n) as usize].copy_from_slice(&bytes);
                         }
                     }
-                    let dense_verdict = m.check_data(0, 0, &dense, p, None).is_none();
-                    assert_eq!(
-                        m.data_allowed(0, &holes_out(&dense), p),
-                        dense_verdict,
-                        "p {p}, len {len}, variant {variant:b}"
-                    );
-                    checked[usize::from(dense_verdict)] += 1;
+                    let verdict = same_verdict(&m, &dense, p, &format!("variant {variant:b}"));
+                    checked[usize::from(verdict)] += 1;
                 }
             }
         }
