@@ -7,6 +7,12 @@
 //! (`targets/littlefs`). A user's own binary looks the same, with their
 //! targets in the list.
 
+// mimalloc: a crash-state check allocates and frees chunks, pages and
+// whole databases by the million; glibc's allocator took a quarter of a
+// redb campaign's time, and mimalloc makes campaigns 10-25% faster.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let mut targets = brownout_examples::targets();
     targets.extend(brownout_redb::targets());

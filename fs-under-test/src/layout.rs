@@ -268,13 +268,18 @@ pub fn decode_descriptor(b: &[u8], seq: u64) -> Option<Vec<u64>> {
 /// descriptor and every block image, so a transaction with any block torn
 /// or missing is rejected.
 pub fn transaction_checksum(seq: u64, descriptor: &[u8], images: &[&[u8]]) -> [u8; 32] {
-    let mut h = blake3::Hasher::new();
-    h.update(&seq.to_le_bytes());
-    h.update(descriptor);
+    // Hashed in one piece: blake3 hashes up to 16 of its 1 KiB chunks in
+    // parallel within one `update`, 4 within a 4 KiB block, and recovery
+    // verifies every transaction of the journal at every mount. (The
+    // hash of the concatenation is the same however it is fed.)
+    let mut all =
+        Vec::with_capacity(8 + descriptor.len() + images.iter().map(|i| i.len()).sum::<usize>());
+    all.extend_from_slice(&seq.to_le_bytes());
+    all.extend_from_slice(descriptor);
     for i in images {
-        h.update(i);
+        all.extend_from_slice(i);
     }
-    *h.finalize().as_bytes()
+    *blake3::hash(&all).as_bytes()
 }
 
 /// A commit record. Everything lives in its first sector, so the record

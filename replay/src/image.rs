@@ -287,7 +287,52 @@ impl Image {
     /// # Panics
     /// If the range lies outside the image (a caller bug).
     pub fn zero(&mut self, offset: u64, len: usize) {
-        self.write_inner(offset, len, None);
+        assert!(
+            self.in_range(offset, len),
+            "Image::zero out of range: {}+{} > {}",
+            offset,
+            len,
+            self.len
+        );
+        // Absent chunks already read as zeros: only the stored ones in the
+        // range are touched, so zeroing the unused tail of a large, sparse
+        // device (every open of a `file` device does) costs what is stored.
+        let end = offset + len as u64;
+        let mut pos = offset;
+        while pos < end {
+            let Some(c) = self.next_stored_chunk(pos / CHUNK_SIZE as u64) else {
+                return;
+            };
+            let start = pos.max(c * CHUNK_SIZE as u64);
+            if start >= end {
+                return;
+            }
+            let n = (CHUNK_SIZE as u64 - start % CHUNK_SIZE as u64).min(end - start);
+            self.write_inner(start, n as usize, None);
+            pos = start + n;
+        }
+    }
+
+    /// The first stored chunk at or after chunk `from`, if any.
+    fn next_stored_chunk(&self, from: u64) -> Option<u64> {
+        fn walk(node: &Node, height: usize, first: u64, from: u64) -> Option<u64> {
+            let span = 1u64 << (FANOUT_BITS as usize * (height - 1));
+            let skip = (from.saturating_sub(first) / span).min(FANOUT as u64) as usize;
+            for i in skip..FANOUT {
+                let child_first = first + i as u64 * span;
+                let found = match &node.children {
+                    Children::Leaf(ch) => ch[i].is_some().then_some(child_first),
+                    Children::Inner(ch) => ch[i]
+                        .as_deref()
+                        .and_then(|n| walk(n, height - 1, child_first, from)),
+                };
+                if found.is_some() {
+                    return found;
+                }
+            }
+            None
+        }
+        walk(self.root.as_deref()?, self.levels, 0, from)
     }
 
     fn write_inner(&mut self, offset: u64, len: usize, data: Option<&[u8]>) {
@@ -579,6 +624,41 @@ mod tests {
         a.write_sparse(&std::fs::File::create(&p).unwrap()).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), a.to_vec());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn zeroing_a_range_touches_only_what_is_stored_in_it() {
+        // Chunks stored at both edges of the range, inside it, past it,
+        // and in another leaf node (64 chunks each) than the range starts.
+        let len = 300 * 4096 + 512;
+        let mut img = Image::new(len);
+        let mut flat = vec![0u8; len as usize];
+        for (at, n, b) in [
+            (4096 * 2 + 100, 5000, 1u8),
+            (4096 * 70, 4096, 2),
+            (4096 * 129 + 7, 20, 3),
+            (4096 * 200, 4096 * 3, 4),
+            (len - 512, 512, 5),
+        ] {
+            img.write(at, &vec![b; n]);
+            flat[at as usize..at as usize + n].fill(b);
+        }
+        for (at, n) in [
+            (4096 * 3 + 1, 4096 * 130),
+            (4096 * 200 + 10, 4096),
+            (len - 100, 100),
+        ] {
+            img.zero(at, n);
+            flat[at as usize..at as usize + n].fill(0);
+            assert_eq!(img.to_vec(), flat);
+        }
+        let mut fresh = Image::new(len);
+        fresh.write(0, &flat);
+        assert_eq!(img.content_key(), fresh.content_key());
+        img.zero(0, len as usize);
+        assert_eq!(img.content_key(), Image::new(len).content_key());
+        // Whole chunks zeroed are dropped (the partial last one is kept).
+        assert_eq!(img.next_stored_chunk(0), Some(300));
     }
 
     #[test]

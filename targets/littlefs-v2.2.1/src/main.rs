@@ -8,6 +8,9 @@ mod adapter;
 #[allow(dead_code)] // what only the tests of the current release use
 mod lfs;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let littlefs = brownout::FilesTarget::new(adapter::Littlefs {
         version: env!("CARGO_PKG_VERSION"),

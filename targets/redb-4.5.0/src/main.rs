@@ -4,6 +4,9 @@
 #[path = "../../redb/src/adapter.rs"]
 mod adapter;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let redb = brownout::KvTarget::new(adapter::Redb {
         version: env!("CARGO_PKG_VERSION"),

@@ -6,6 +6,9 @@
 #[allow(dead_code)] // the accessors for tests
 mod adapter;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let store = brownout::KvTarget::new(adapter::SequentialStorage {
         version: env!("CARGO_PKG_VERSION"),
