@@ -171,7 +171,11 @@ impl Image {
     pub fn new(len: u64) -> Self {
         let chunks = len.div_ceil(CHUNK_SIZE as u64);
         let mut levels = 1;
-        while levels < MAX_LEVELS && (chunks >> (FANOUT_BITS as usize * levels)) > 0 {
+        // Levels enough to index chunks 0..chunks (the last is chunks - 1):
+        // 4096 chunks fit in two levels of 64.
+        while levels < MAX_LEVELS
+            && (chunks.saturating_sub(1) >> (FANOUT_BITS as usize * levels)) > 0
+        {
             levels += 1;
         }
         Image {
@@ -659,6 +663,16 @@ mod tests {
         assert_eq!(img.content_key(), Image::new(len).content_key());
         // Whole chunks zeroed are dropped (the partial last one is kept).
         assert_eq!(img.next_stored_chunk(0), Some(300));
+    }
+
+    #[test]
+    fn a_tree_has_the_levels_its_chunks_need_and_no_more() {
+        // Each level below the root costs every write a node copy and
+        // every content key a node hash.
+        for (chunks, levels) in [(1u64, 1), (64, 1), (65, 2), (4096, 2), (4097, 3)] {
+            assert_eq!(Image::new(chunks * 4096).levels, levels, "{chunks} chunks");
+        }
+        assert_eq!(Image::new(64 * 4096 - 100).levels, 1);
     }
 
     #[test]
