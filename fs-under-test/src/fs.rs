@@ -1264,15 +1264,15 @@ pub(crate) fn check_range(offset: u64, len: u64) -> Result<(), FsError> {
     }
 }
 
-/// Mount-time consistency check after recovery: sizes within limits, block
-/// pointers inside the data area, no block referenced twice, the bitmap
-/// agreeing with the block maps.
 /// Whether a block-map pointer maps a written block: what a read returns
 /// from disk; a hole (0) and an unwritten extent read as zeroes.
 fn maps_written(ptr: u32) -> bool {
     ptr != 0 && ptr & PTR_UNWRITTEN == 0
 }
 
+/// Mount-time consistency check after recovery: sizes within limits, block
+/// pointers inside the data area, no block referenced twice, the bitmap
+/// agreeing with the block maps.
 fn validate(geo: &Geometry, bitmap: &[u8], inodes: &[DiskInode]) -> Result<(), FsError> {
     let mut referenced = vec![false; geo.data_blocks as usize];
     for (ino, inode) in inodes.iter().enumerate() {
