@@ -204,3 +204,43 @@ fn tear_granularity_is_a_multiple_of_the_sector() {
         assert_eq!(out.status.code(), Some(2), "--tear {bad}");
     }
 }
+
+/// `show --state OUTER+INNER` on a finding of crash and continue (redb's,
+/// a kv target): the continuation's timeline, from the recovery of state
+/// OUTER, its operations numbered as in the workload, then the finding
+/// at that state, and the same as a picture with the crash point drawn.
+#[test]
+fn show_of_a_continuation_state_shows_that_continuation() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../targets/redb/corpus/rolled-back-commit-returns-after-torn-god-byte.workload");
+    let file = file.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("cont.svg");
+    let svg = svg.to_str().unwrap();
+    let out = brownout(&["show", file, "--state", "p84+p16", "--svg", svg]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "== the continuation after crash state p84: its recovery, then operations #4 on"
+    );
+    // The recovery's writes come before the first operation it continued
+    // with; the outer workload's first operations do not appear.
+    let first_op = lines.iter().position(|l| l.starts_with("== op #")).unwrap();
+    assert!(first_op > 1, "{stdout}");
+    assert!(lines[1].starts_with("    0  "), "{stdout}");
+    assert_eq!(lines[first_op], "== op #4: put k3 12");
+    assert!(!stdout.contains("== op #0:"), "{stdout}");
+    assert!(
+        stdout.contains("state p84+p16 (after log entry 16)"),
+        "{stdout}"
+    );
+    let picture = std::fs::read_to_string(svg).unwrap();
+    assert!(picture.contains("crash: state p84+p16, after log entry 16"));
+    assert!(picture.contains(">#4 put k3 12<"), "{picture}");
+    // A state no continuation starts from is a clear error.
+    let out = brownout(&["show", file, "--state", "p9999+p1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("p9999"), "{}", text(&out.stderr));
+}

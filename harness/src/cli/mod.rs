@@ -344,7 +344,13 @@ struct ShowArgs {
     /// Include mkfs and the first mount.
     #[arg(long)]
     all: bool,
-    /// Also write the execution's block log (native format) here.
+    /// Check this crash state (its id from a finding) and show its finding
+    /// under the timeline. A continuation's state (`OUTER+INNER`, or
+    /// `OUTER+` for its run) shows that continuation instead: the recovery
+    /// of state OUTER, then the operations it ran.
+    #[arg(long)]
+    state: Option<String>,
+    /// Also write the block log shown (native format) here.
     #[arg(long, value_name = "PATH")]
     log_out: Option<PathBuf>,
     /// Also check the crash states and write the finding as a picture: a
@@ -819,19 +825,52 @@ fn cmd_corpus(a: CorpusArgs) -> Result<ExitCode> {
 
 fn cmd_show(a: ShowArgs) -> Result<ExitCode> {
     let w = load_workload_for(&a.file, a.target.as_deref())?;
-    // The picture shows the finding of the whole check (crash states
-    // included), as `brownout run` reports it; the text needs only the
-    // execution. Either way the workload runs once.
-    let (exec, finding) = if a.svg.is_some() {
-        let outcome = run_workload(&w, &ExecOptions::default(), &OracleOptions::default())
-            .with_context(|| format!("{}", a.file.display()))?;
+    let target = target_named(&w.header.target)?;
+    let eo = ExecOptions::default();
+    let oo = OracleOptions {
+        only_state: a.state.clone(),
+        ..OracleOptions::default()
+    };
+    // The picture and `--state` show the finding of the check (crash
+    // states included), as `brownout run` reports it; the text alone needs
+    // only the execution. Either way the workload runs once, and once more
+    // for a continuation.
+    let (exec, finding) = if a.svg.is_some() || a.state.is_some() {
+        let outcome =
+            run_workload(&w, &eo, &oo).with_context(|| format!("{}", a.file.display()))?;
         (outcome.execution, outcome.finding)
     } else {
-        let exec = target_named(&w.header.target)?.execute(&w, &ExecOptions::default());
+        let exec = target.execute(&w, &eo);
         let finding = exec.finding.clone();
         (exec, finding)
     };
-    out!("{}", crate::run::show::timeline(&w, &exec, a.all));
+    let continuation = a.state.as_deref().and_then(|s| s.split_once('+'));
+    let (shown, exec, continued_from) = match continuation {
+        None => (w, exec, None),
+        Some((outer, _)) => {
+            let resumed = target
+                .resume(&w, &eo, &oo)
+                .with_context(|| format!("{}", a.file.display()))?;
+            let Some(r) = resumed else {
+                outln!(
+                    "the continuation after crash state {outer} did not run: its recovery failed"
+                );
+                if let Some(f) = &finding {
+                    outln!("{f}");
+                }
+                return Ok(finding_exit(finding.is_some()));
+            };
+            outln!(
+                "== the continuation after crash state {outer}: its recovery, then operations #{} on",
+                r.first_op
+            );
+            (r.workload, r.exec, Some(r.first_op))
+        }
+    };
+    out!(
+        "{}",
+        crate::run::show::timeline(&shown, &exec, a.all, continued_from)
+    );
     if let Some(f) = &finding {
         outln!("{f}");
     }
@@ -843,7 +882,7 @@ fn cmd_show(a: ShowArgs) -> Result<ExitCode> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(path) = &a.svg {
-        let svg = crate::run::svg::render(&w, &exec, finding.as_ref());
+        let svg = crate::run::svg::render(&shown, &exec, finding.as_ref(), continued_from);
         std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(finding_exit(finding.is_some()))

@@ -331,39 +331,74 @@ fn choose(mut states: Vec<EnumeratedState>, seed: u64, k: usize) -> Option<Enume
     Some(states.swap_remove(i))
 }
 
-fn continue_after<E: FsEngine>(
+/// A continuation's run, for `brownout show --state OUTER+`: the
+/// operations it ran (from operation `first_op` of the workload on, then
+/// the appended clean remount or reopen) and its execution, whose log
+/// begins with the recovery of the crash state.
+pub struct Resumed {
+    pub workload: Workload,
+    pub first_op: usize,
+    pub exec: Execution,
+}
+
+/// The continuation `oo.only_state` names (`OUTER+…`) of `exec`, run
+/// again: `None` where it did not run (its recovery failed or panicked:
+/// `brownout run --state OUTER+` reports that).
+pub fn resume_named<E: FsEngine>(
     engine: &E,
     workload: &Workload,
+    exec: &Execution,
     eo: &ExecOptions,
-    inner: &OracleOptions,
+    oo: &OracleOptions,
+) -> Result<Option<Resumed>, replay::ReplayError> {
+    let (points, _) = continuation_points(workload, exec, oo, |op| matches!(op, Op::Remount))?;
+    let Some((state, next)) = points.into_iter().next() else {
+        return Ok(None);
+    };
+    let config = engine.configure(&workload.header, eo.step_budget);
+    Ok(resume(engine, &config, workload, eo, &state, next)
+        .ok()
+        .map(|(rest, exec)| Resumed {
+            workload: rest,
+            first_op: next,
+            exec,
+        }))
+}
+
+/// Recovers crash state `state` and runs the operations from `next` on,
+/// then a clean remount: the continuation's operations (as a workload of
+/// their own, in the default mix) and its execution. A finding of the
+/// recovery or of a panic comes back as the error; one of the run is in
+/// the execution. Operation numbers in findings are the workload's.
+fn resume<E: FsEngine>(
+    engine: &E,
+    config: &E::Config,
+    workload: &Workload,
+    eo: &ExecOptions,
     state: &EnumeratedState,
     next: usize,
-) -> Result<Continued, replay::ReplayError> {
-    let outer = state.state.id.to_string();
+) -> Result<(Workload, Execution), Finding> {
     let h = &workload.header;
-    let config = engine.configure(h, eo.step_budget);
     let disk = Disk::continuing(
         state.image.clone(),
         h.schedule.clone(),
         h.barrier == Barrier::Stable,
     );
-    let found = |f: Finding, next: usize, inner: Option<String>| Continued {
-        states_checked: 0,
-        finding: Some(label(f, &outer, next, inner)),
-    };
-    let mut fs = match crate::guard::catch(|| engine.mount(&config, disk)) {
+    let mut fs = match crate::guard::catch(|| engine.mount(config, disk)) {
         Ok(Ok(fs)) => fs,
         // The crash-state check mounted this image already: a failure
         // now is the target's (say, nondeterministic recovery).
         Ok(Err(e)) => {
-            let f = Finding::new(Rule::Recovery, format!("mount (recovery) failed: {e}"));
-            return Ok(found(f, next, None));
+            return Err(Finding::new(
+                Rule::Recovery,
+                format!("mount (recovery) failed: {e}"),
+            ))
         }
         Err(p) if p.in_harness() => std::panic::resume_unwind(Box::new(p.text())),
         Err(p) => {
             let mut f = Finding::new(Rule::Recovery, "the target panicked while recovering");
             f.panic = Some(p.text());
-            return Ok(found(f, next, None));
+            return Err(f);
         }
     };
     let mut base = Vec::with_capacity(h.files as usize);
@@ -378,11 +413,10 @@ fn continue_after<E: FsEngine>(
                 data: data.unwrap_or_default(),
             }),
             Err(e) => {
-                let f = Finding::new(
+                return Err(Finding::new(
                     Rule::Recovery,
                     format!("f{file} unreadable after recovery: {e}"),
-                );
-                return Ok(found(f, next, None));
+                ))
             }
         }
     }
@@ -395,32 +429,55 @@ fn continue_after<E: FsEngine>(
     // mode: its cost stays a small multiple of a prefix check.
     rest.header.mode = CrashMode::Prefix;
     rest.ops.push(Op::Remount);
-    let renumber = |mut f: Finding| {
-        // Operation numbers of the original workload (the appended
-        // remount keeps its own).
-        if let Some(op) = f.op.filter(|&op| op + 1 < rest.ops.len()) {
-            f.op = Some(op + next);
-        }
-        f
-    };
     // The operations before the crash: the continuation's writes carry
     // the whole workload's write ids, and its findings name them.
     let earlier = crate::model::fs::Earlier {
         op_offset: next,
         ops: workload.ops[..next.min(workload.ops.len())].to_vec(),
     };
-    let run =
-        crate::guard::catch(|| run_ops(engine, &config, fs, &rest, (base, Some(earlier)), eo));
-    let cont = match run {
+    let run = crate::guard::catch(|| run_ops(engine, config, fs, &rest, (base, Some(earlier)), eo));
+    let mut cont = match run {
         Ok(cont) => cont,
         Err(p) if p.in_harness() => std::panic::resume_unwind(Box::new(p.text())),
         Err(p) => {
             let f = crate::run::pipeline::panic_finding(&rest, &p);
-            return Ok(found(renumber(f), next, None));
+            return Err(renumber(f, next, &rest));
         }
     };
+    cont.finding = cont.finding.take().map(|f| renumber(f, next, &rest));
+    Ok((rest, cont))
+}
+
+/// `f`, found in continuation `rest` (from operation `next`), with the
+/// operation numbers of the original workload (the appended remount keeps
+/// its own).
+fn renumber(mut f: Finding, next: usize, rest: &Workload) -> Finding {
+    if let Some(op) = f.op.filter(|&op| op + 1 < rest.ops.len()) {
+        f.op = Some(op + next);
+    }
+    f
+}
+
+fn continue_after<E: FsEngine>(
+    engine: &E,
+    workload: &Workload,
+    eo: &ExecOptions,
+    inner: &OracleOptions,
+    state: &EnumeratedState,
+    next: usize,
+) -> Result<Continued, replay::ReplayError> {
+    let outer = state.state.id.to_string();
+    let config = engine.configure(&workload.header, eo.step_budget);
+    let found = |f: Finding, inner: Option<String>| Continued {
+        states_checked: 0,
+        finding: Some(label(f, &outer, next, inner)),
+    };
+    let (rest, cont) = match resume(engine, &config, workload, eo, state, next) {
+        Ok(run) => run,
+        Err(f) => return Ok(found(f, None)),
+    };
     if let Some(f) = cont.finding.clone() {
-        return Ok(found(renumber(f), next, None));
+        return Ok(found(f, None));
     }
     let model = cont.model(&rest, engine.info().contract.promises());
     let checker = FsStateCheck::new(engine, &config, &rest, &model, eo.step_budget);
@@ -431,7 +488,7 @@ fn continue_after<E: FsEngine>(
     };
     if let Some(f) = check.finding {
         let inner_id = f.state.clone();
-        out.finding = found(renumber(f), next, inner_id).finding;
+        out.finding = found(renumber(f, next, &rest), inner_id).finding;
     }
     Ok(out)
 }

@@ -86,6 +86,84 @@ pub fn execute<E: FilesEngine>(
     run_ops(engine, &config, fs, workload, 0, model, device_bytes)
 }
 
+/// `workload` as its continuations run it: a clean remount appended, in
+/// the default mix whatever the outer mode.
+fn extended(workload: &Workload) -> Workload {
+    let mut extended = workload.clone();
+    extended.ops.push(Op::Remount);
+    extended.header.mode = crate::workload::CrashMode::Prefix;
+    extended
+}
+
+/// Mounts the crash image `image` and runs operations `next..` of
+/// `extended` (the workload with a clean remount appended) on the
+/// recovered tree: the continuation's execution and model. `None` where
+/// recovery fails (the crash-state check judged that: nothing to continue
+/// from); a finding of reading the recovered tree is the error.
+// A finding ends the continuation: the cold path, not worth boxing for.
+#[allow(clippy::result_large_err)]
+fn resume<E: FilesEngine>(
+    engine: &E,
+    info: &TargetInfo,
+    config: &E::Config,
+    extended: &Workload,
+    image: &Image,
+    next: usize,
+) -> Result<Option<(Execution, FilesModel)>, Finding> {
+    let mut device = engine.device(config, Some(image.clone()), true);
+    device.set_crash_mode(extended.header.mode);
+    let Ok(mut fs) = engine.mount(config, device) else {
+        return Ok(None);
+    };
+    let tree = engine.tree(&mut fs).map_err(|e| {
+        Finding::new(
+            Rule::Recovery,
+            format!("reading after recovery failed: {e}"),
+        )
+    })?;
+    engine.device_mut(&mut fs).mark(START_MARK);
+    let model = FilesModel::over(namespace(tree));
+    Ok(Some(run_ops(
+        engine,
+        config,
+        fs,
+        extended,
+        next,
+        model,
+        info.limits.device_bytes,
+    )))
+}
+
+/// The continuation `oo.only_state` names (`OUTER+…`) of `exec`, run
+/// again (see [`crate::run::continuation::resume_named`]).
+pub fn resume_named<E: FilesEngine>(
+    engine: &E,
+    info: &TargetInfo,
+    workload: &Workload,
+    exec: &Execution,
+    oo: &OracleOptions,
+) -> Result<Option<crate::run::continuation::Resumed>, replay::ReplayError> {
+    let (points, _) = crate::run::continuation::continuation_points(workload, exec, oo, |op| {
+        matches!(op, Op::Remount)
+    })?;
+    let Some((state, next)) = points.into_iter().next() else {
+        return Ok(None);
+    };
+    let config = engine.configure(&workload.header);
+    let extended = extended(workload);
+    Ok(resume(engine, info, &config, &extended, &state.image, next)
+        .ok()
+        .flatten()
+        .map(|(exec, _)| crate::run::continuation::Resumed {
+            workload: Workload {
+                header: extended.header.clone(),
+                ops: extended.ops[next.min(extended.ops.len())..].to_vec(),
+            },
+            first_op: next,
+            exec,
+        }))
+}
+
 /// Crash and continue (see `run::continuation`): from a few crash states,
 /// the recovered file system runs the operations the crash cut off, then
 /// a clean remount, and every crash state of that is checked with the
@@ -100,9 +178,7 @@ fn check_continuations<E: FilesEngine>(
     use crate::run::continuation::{continuation_points, inner_options, label, Continued};
     let mut out = Continued::default();
     let config = engine.configure(&workload.header);
-    let mut extended = workload.clone();
-    extended.ops.push(Op::Remount);
-    extended.header.mode = crate::workload::CrashMode::Prefix;
+    let extended = extended(workload);
     let (points, inner) = continuation_points(workload, exec, oo, |op| matches!(op, Op::Remount))?;
     let inner = inner_options(inner);
     for (state, next) in points {
@@ -111,34 +187,11 @@ fn check_continuations<E: FilesEngine>(
             states_checked: out.states_checked,
             finding: Some(label(f, &outer, next, None)),
         };
-        let mut device = engine.device(&config, Some(state.image.clone()), true);
-        device.set_crash_mode(extended.header.mode);
-        // Recovery of this image passed the crash-state check (or need not
-        // succeed): nothing to continue from when it fails.
-        let Ok(mut fs) = engine.mount(&config, device) else {
-            continue;
+        let (cont, model) = match resume(engine, info, &config, &extended, &state.image, next) {
+            Ok(Some(run)) => run,
+            Ok(None) => continue,
+            Err(f) => return Ok(fail(f)),
         };
-        let tree = match engine.tree(&mut fs) {
-            Ok(tree) => tree,
-            Err(e) => {
-                let f = Finding::new(
-                    Rule::Recovery,
-                    format!("reading after recovery failed: {e}"),
-                );
-                return Ok(fail(f));
-            }
-        };
-        engine.device_mut(&mut fs).mark(START_MARK);
-        let model = FilesModel::over(namespace(tree));
-        let (cont, model) = run_ops(
-            engine,
-            &config,
-            fs,
-            &extended,
-            next,
-            model,
-            info.limits.device_bytes,
-        );
         if let Some(f) = cont.finding {
             return Ok(fail(f));
         }

@@ -69,11 +69,7 @@ fn check_continuations<E: KvEngine>(
     use crate::run::continuation::{continuation_points, label, Continued};
     let mut out = Continued::default();
     let config = engine.configure(&workload.header);
-    let mut extended = workload.clone();
-    extended.ops.push(Op::Reopen);
-    // Checked in the default mix whatever the outer mode (see
-    // `run::continuation::inner_options`).
-    extended.header.mode = crate::workload::CrashMode::Prefix;
+    let extended = extended(workload);
     let (points, inner) = continuation_points(workload, exec, oo, |op| matches!(op, Op::Reopen))?;
     let inner = crate::run::continuation::inner_options(inner);
     for (state, next) in points {
@@ -82,34 +78,11 @@ fn check_continuations<E: KvEngine>(
             states_checked: out.states_checked,
             finding: Some(label(f, &outer, next, None)),
         };
-        let mut device = E::Device::over_image(state.image.clone(), true);
-        device.set_crash_mode(extended.header.mode);
-        let mut db = match engine.open(&config, device) {
-            Ok(db) => db,
-            // Recovery of this image passed the crash-state check (or
-            // need not succeed): nothing to continue from.
-            Err(_) => continue,
+        let (cont, model) = match resume(engine, info, &config, &extended, &state.image, next) {
+            Ok(Some(run)) => run,
+            Ok(None) => continue,
+            Err(f) => return Ok(fail(f)),
         };
-        let entries = match engine.scan(&mut db) {
-            Ok(entries) => entries,
-            Err(e) => {
-                let f = Finding::new(Rule::Recovery, format!("scan after recovery failed: {e}"));
-                return Ok(fail(f));
-            }
-        };
-        let Ok(base) = observed_state(workload, &entries) else {
-            continue; // foreign data: the crash-state check reports it
-        };
-        engine.device_mut(&mut db).mark(START_MARK);
-        let (cont, model) = run_ops(
-            engine,
-            &config,
-            db,
-            &extended,
-            next,
-            KvModel::over(base),
-            info.limits.device_bytes,
-        );
         if let Some(f) = cont.finding {
             return Ok(fail(f));
         }
@@ -136,6 +109,85 @@ fn check_continuations<E: KvEngine>(
         }
     }
     Ok(out)
+}
+
+/// Opens the crash image `image` and runs operations `next..` of
+/// `extended` (the workload with a clean reopen appended) on the recovered
+/// database: the continuation's execution and model. `None` where there is
+/// nothing to continue from (recovery failed, which the crash-state check
+/// judged, or left foreign data, which it reports); a finding of reading
+/// the recovered database is the error.
+// A finding ends the continuation: the cold path, not worth boxing for.
+#[allow(clippy::result_large_err)]
+fn resume<E: KvEngine>(
+    engine: &E,
+    info: &TargetInfo,
+    config: &E::Config,
+    extended: &Workload,
+    image: &Image,
+    next: usize,
+) -> Result<Option<(Execution, KvModel)>, Finding> {
+    let mut device = E::Device::over_image(image.clone(), true);
+    device.set_crash_mode(extended.header.mode);
+    let Ok(mut db) = engine.open(config, device) else {
+        return Ok(None);
+    };
+    let entries = engine
+        .scan(&mut db)
+        .map_err(|e| Finding::new(Rule::Recovery, format!("scan after recovery failed: {e}")))?;
+    let Ok(base) = observed_state(extended, &entries) else {
+        return Ok(None);
+    };
+    engine.device_mut(&mut db).mark(START_MARK);
+    Ok(Some(run_ops(
+        engine,
+        config,
+        db,
+        extended,
+        next,
+        KvModel::over(base),
+        info.limits.device_bytes,
+    )))
+}
+
+/// The continuation `oo.only_state` names (`OUTER+…`) of `exec`, run
+/// again (see [`crate::run::continuation::resume_named`]).
+pub fn resume_named<E: KvEngine>(
+    engine: &E,
+    info: &TargetInfo,
+    workload: &Workload,
+    exec: &Execution,
+    oo: &OracleOptions,
+) -> Result<Option<crate::run::continuation::Resumed>, replay::ReplayError> {
+    let (points, _) = crate::run::continuation::continuation_points(workload, exec, oo, |op| {
+        matches!(op, Op::Reopen)
+    })?;
+    let Some((state, next)) = points.into_iter().next() else {
+        return Ok(None);
+    };
+    let config = engine.configure(&workload.header);
+    let extended = extended(workload);
+    Ok(resume(engine, info, &config, &extended, &state.image, next)
+        .ok()
+        .flatten()
+        .map(|(exec, _)| crate::run::continuation::Resumed {
+            workload: Workload {
+                header: extended.header.clone(),
+                ops: extended.ops[next.min(extended.ops.len())..].to_vec(),
+            },
+            first_op: next,
+            exec,
+        }))
+}
+
+/// `workload` as its continuations run it: a clean reopen appended, in
+/// the default mix whatever the outer mode (see
+/// `run::continuation::inner_options`).
+fn extended(workload: &Workload) -> Workload {
+    let mut extended = workload.clone();
+    extended.ops.push(Op::Reopen);
+    extended.header.mode = crate::workload::CrashMode::Prefix;
+    extended
 }
 
 /// Runs `workload`: the execution and the model of its commits.

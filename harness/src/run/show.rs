@@ -23,14 +23,22 @@ pub(crate) fn owner(o: Option<&BioOwner>) -> String {
 }
 
 /// The timeline text of `exec`, from the first operation on (`all`: from
-/// mkfs on).
-pub fn timeline(workload: &Workload, exec: &Execution, all: bool) -> String {
+/// mkfs on). `continued_from`: `exec` is a continuation, which ran
+/// `workload`'s operations numbered from there on; its timeline starts
+/// with the recovery it continued from.
+pub fn timeline(
+    workload: &Workload,
+    exec: &Execution,
+    all: bool,
+    continued_from: Option<usize>,
+) -> String {
     let mut out = String::new();
-    let first = if all {
+    let first = if all || continued_from.is_some() {
         0
     } else {
         exec.times.first().map_or(0, |t| t.start)
     };
+    let first_op = continued_from.unwrap_or(0);
     let mut op_iter = exec.times.iter().enumerate().peekable();
     for pos in first..exec.log.len() {
         while let Some((i, t)) = op_iter.peek() {
@@ -42,7 +50,7 @@ pub fn timeline(workload: &Workload, exec: &Execution, all: bool) -> String {
             } else {
                 "  (failed or did not return)"
             };
-            let _ = writeln!(out, "== op #{i}: {}{status}", workload.ops[*i]);
+            let _ = writeln!(out, "== op #{}: {}{status}", first_op + i, workload.ops[*i]);
             op_iter.next();
         }
         let line = match exec.log.entry(pos) {

@@ -132,18 +132,35 @@ fn lanes(spans: &[(usize, usize)]) -> (Vec<usize>, usize) {
 }
 
 /// The SVG of `exec` (the execution of `workload`) and its `finding`.
-pub fn render(workload: &Workload, exec: &Execution, finding: Option<&Finding>) -> String {
+/// `continued_from`: `exec` is a continuation, which ran `workload`'s
+/// operations numbered from there on (`show::timeline`).
+pub fn render(
+    workload: &Workload,
+    exec: &Execution,
+    finding: Option<&Finding>,
+    continued_from: Option<usize>,
+) -> String {
     let len = exec.log.len();
-    let first = exec.times.first().map_or(0, |t| t.start);
+    let first_op = continued_from.unwrap_or(0);
+    // A continuation's picture starts with the recovery it continued from.
+    let first = match continued_from {
+        Some(_) => 0,
+        None => exec.times.first().map_or(0, |t| t.start),
+    };
     let reqs: Vec<Request> = requests(exec)
         .into_iter()
         .filter(|r| r.completed.unwrap_or(len) >= first)
         .collect();
-    // The crash point, when the finding's state is a state of this log (a
-    // continuation's or a recovery's state lies in another log).
+    // The crash point, when the finding's state is a state of this log: of
+    // the workload's own log, `ID`; of a continuation's, `OUTER+ID`. (A
+    // recovery's state, `…/ID`, lies in yet another log.)
     let crash = finding.and_then(|f| {
         let state = f.state.as_deref()?;
-        (!state.contains('+') && !state.contains('/'))
+        let own = match continued_from {
+            Some(_) => state.split_once('+')?.1,
+            None => state,
+        };
+        (!own.is_empty() && !own.contains('+') && !own.contains('/'))
             .then_some(f.position?)
             .filter(|&p| p <= len)
     });
@@ -284,7 +301,8 @@ text.small {{ font-size: 9px; }}
         } else {
             t.end
         };
-        let broken = finding.is_some_and(|f| f.op == Some(i));
+        let n = first_op + i;
+        let broken = finding.is_some_and(|f| f.op == Some(n));
         let class = match (t.ok, broken) {
             (_, true) => "op broken",
             (false, false) => "op failed",
@@ -292,7 +310,7 @@ text.small {{ font-size: 9px; }}
         };
         let _ = writeln!(
             s,
-            r##"<text x="{PAD}" y="{}">#{i} {}</text><rect class="{class}" x="{}" y="{}" width="{}" height="{}"><title>#{i} {}: called at {}, returned at {}</title></rect>"##,
+            r##"<text x="{PAD}" y="{}">#{n} {}</text><rect class="{class}" x="{}" y="{}" width="{}" height="{}"><title>#{n} {}: called at {}, returned at {}</title></rect>"##,
             y + ROW_H - 5,
             esc(&op),
             x(t.start.saturating_sub(first)),

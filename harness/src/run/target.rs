@@ -7,6 +7,7 @@ use crate::engine::files::FilesEngine;
 use crate::engine::fs::FsEngine;
 use crate::engine::kv::KvEngine;
 use crate::run::check::OracleOptions;
+use crate::run::continuation::Resumed;
 use crate::run::execute::{ExecOptions, Execution};
 use crate::run::pipeline::{run_fs, Outcome, RunError};
 use crate::target::{TargetInfo, Vocabulary};
@@ -28,6 +29,17 @@ pub trait Target: Send + Sync {
 
     /// Runs `workload` without checking crash states (for timelines).
     fn execute(&self, workload: &Workload, exec: &ExecOptions) -> Execution;
+
+    /// Runs `workload`, then the continuation that `oracle.only_state`
+    /// names (`OUTER+…`) without checking its crash states (for
+    /// timelines): `None` where the continuation did not run (its
+    /// recovery failed or panicked).
+    fn resume(
+        &self,
+        workload: &Workload,
+        exec: &ExecOptions,
+        oracle: &OracleOptions,
+    ) -> Result<Option<Resumed>, replay::ReplayError>;
 
     /// Whether this machine can run the target (`Err`: what is missing).
     /// The command line asks before it runs anything.
@@ -90,6 +102,17 @@ impl<E: FsEngine> Target for FsTarget<E> {
         crate::run::execute::execute(&self.engine, workload, exec)
     }
 
+    fn resume(
+        &self,
+        workload: &Workload,
+        exec: &ExecOptions,
+        oracle: &OracleOptions,
+    ) -> Result<Option<Resumed>, replay::ReplayError> {
+        let oracle = oracle.for_device(self.info.limits.tear_bytes);
+        let outer = self.execute(workload, exec);
+        crate::run::continuation::resume_named(&self.engine, workload, &outer, exec, &oracle)
+    }
+
     fn available(&self) -> Result<(), String> {
         self.engine.available()
     }
@@ -141,6 +164,17 @@ impl<E: KvEngine> Target for KvTarget<E> {
     fn execute(&self, workload: &Workload, exec: &ExecOptions) -> Execution {
         crate::run::kv::execute(&self.engine, &self.info, workload, exec).0
     }
+
+    fn resume(
+        &self,
+        workload: &Workload,
+        exec: &ExecOptions,
+        oracle: &OracleOptions,
+    ) -> Result<Option<Resumed>, replay::ReplayError> {
+        let oracle = oracle.for_device(self.info.limits.tear_bytes);
+        let outer = self.execute(workload, exec);
+        crate::run::kv::resume_named(&self.engine, &self.info, workload, &outer, &oracle)
+    }
 }
 
 /// A [`FilesEngine`] (a copy-on-write file system) as a [`Target`].
@@ -184,5 +218,16 @@ impl<E: FilesEngine> Target for FilesTarget<E> {
 
     fn execute(&self, workload: &Workload, exec: &ExecOptions) -> Execution {
         crate::run::files::execute(&self.engine, &self.info, workload, exec).0
+    }
+
+    fn resume(
+        &self,
+        workload: &Workload,
+        exec: &ExecOptions,
+        oracle: &OracleOptions,
+    ) -> Result<Option<Resumed>, replay::ReplayError> {
+        let oracle = oracle.for_device(self.info.limits.tear_bytes);
+        let outer = self.execute(workload, exec);
+        crate::run::files::resume_named(&self.engine, &self.info, workload, &outer, &oracle)
     }
 }

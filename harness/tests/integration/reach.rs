@@ -124,6 +124,35 @@ fn a_recovery_that_forgets_its_journal_is_caught_by_continuing() {
     )
     .unwrap();
     assert!(again.finding.is_some());
+    // `brownout show --state OUTER+INNER` shows that continuation: its
+    // recovery, then the operations the crash cut off, numbered as in the
+    // workload, and a log that holds the crash position.
+    let target = brownout::campaign::registry::of(&case.workload).unwrap();
+    let resumed = target
+        .resume(&case.workload, &Default::default(), &oo)
+        .unwrap()
+        .expect("the continuation runs again");
+    let from = format!("continuing from operation #{}", resumed.first_op);
+    assert!(f.message.contains(&from), "{from}: {f}");
+    assert_eq!(
+        resumed.workload.ops[..resumed.workload.ops.len() - 1],
+        case.workload.ops[resumed.first_op..]
+    );
+    assert!(f.position.is_some_and(|p| p <= resumed.exec.log.len()));
+    let text = brownout::run::show::timeline(
+        &resumed.workload,
+        &resumed.exec,
+        false,
+        Some(resumed.first_op),
+    );
+    assert!(
+        text.starts_with("    0  "),
+        "the recovery comes first:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("== op #{}: ", resumed.first_op)),
+        "{text}"
+    );
     // The correct core, continued the same way, stays clean.
     let clean = campaign(brownout::workload::DEFAULT_TARGET, 2, 1_500);
     assert!(clean.found.is_empty(), "{}", clean.found[0].finding);

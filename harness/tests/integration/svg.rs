@@ -22,7 +22,7 @@ fn load(name: &str) -> Workload {
 fn svg_of(w: &Workload) -> (String, brownout::run::pipeline::Outcome) {
     let outcome = run_workload(w, &ExecOptions::default(), &OracleOptions::default()).unwrap();
     (
-        render(w, &outcome.execution, outcome.finding.as_ref()),
+        render(w, &outcome.execution, outcome.finding.as_ref(), None),
         outcome,
     )
 }
