@@ -351,18 +351,44 @@ pub fn resume_named<E: FsEngine>(
     eo: &ExecOptions,
     oo: &OracleOptions,
 ) -> Result<Option<Resumed>, replay::ReplayError> {
-    let (points, _) = continuation_points(workload, exec, oo, |op| matches!(op, Op::Remount))?;
+    let mut extended = workload.clone();
+    extended.header.mode = CrashMode::Prefix;
+    extended.ops.push(Op::Remount);
+    let config = engine.configure(&workload.header, eo.step_budget);
+    let is_remount = |op: &Op| matches!(op, Op::Remount);
+    resume_named_with(workload, exec, oo, &extended, is_remount, |state, next| {
+        resume(engine, &config, workload, eo, state, next)
+            .ok()
+            .map(|(_, cont)| cont)
+    })
+}
+
+/// Each vocabulary's `resume_named`: finds the continuation point
+/// `oo.only_state` names among `exec`'s (`is_remount`: the operation
+/// whose start is a preferred point) and runs it with `run` (given the
+/// crash state and the first operation the crash cut off), which runs
+/// `extended` (the workload as continuations run it, its clean remount or
+/// reopen appended) from there.
+pub fn resume_named_with(
+    workload: &Workload,
+    exec: &Execution,
+    oo: &OracleOptions,
+    extended: &Workload,
+    is_remount: impl Fn(&Op) -> bool,
+    run: impl FnOnce(&EnumeratedState, usize) -> Option<Execution>,
+) -> Result<Option<Resumed>, replay::ReplayError> {
+    let (points, _) = continuation_points(workload, exec, oo, is_remount)?;
     let Some((state, next)) = points.into_iter().next() else {
         return Ok(None);
     };
-    let config = engine.configure(&workload.header, eo.step_budget);
-    Ok(resume(engine, &config, workload, eo, &state, next)
-        .ok()
-        .map(|(rest, exec)| Resumed {
-            workload: rest,
-            first_op: next,
-            exec,
-        }))
+    Ok(run(&state, next).map(|exec| Resumed {
+        workload: Workload {
+            header: extended.header.clone(),
+            ops: extended.ops[next.min(extended.ops.len())..].to_vec(),
+        },
+        first_op: next,
+        exec,
+    }))
 }
 
 /// Recovers crash state `state` and runs the operations from `next` on,

@@ -159,25 +159,20 @@ pub fn resume_named<E: KvEngine>(
     exec: &Execution,
     oo: &OracleOptions,
 ) -> Result<Option<crate::run::continuation::Resumed>, replay::ReplayError> {
-    let (points, _) = crate::run::continuation::continuation_points(workload, exec, oo, |op| {
-        matches!(op, Op::Reopen)
-    })?;
-    let Some((state, next)) = points.into_iter().next() else {
-        return Ok(None);
-    };
     let config = engine.configure(&workload.header);
     let extended = extended(workload);
-    Ok(resume(engine, info, &config, &extended, &state.image, next)
-        .ok()
-        .flatten()
-        .map(|(exec, _)| crate::run::continuation::Resumed {
-            workload: Workload {
-                header: extended.header.clone(),
-                ops: extended.ops[next.min(extended.ops.len())..].to_vec(),
-            },
-            first_op: next,
-            exec,
-        }))
+    let is_remount = |op: &Op| matches!(op, Op::Reopen);
+    crate::run::continuation::resume_named_with(
+        workload,
+        exec,
+        oo,
+        &extended,
+        is_remount,
+        |state, next| {
+            let run = resume(engine, info, &config, &extended, &state.image, next);
+            run.ok().flatten().map(|(cont, _)| cont)
+        },
+    )
 }
 
 /// `workload` as its continuations run it: a clean reopen appended, in

@@ -351,3 +351,54 @@ fn rewriting_the_one_slot_in_place_is_found_in_every_mode_that_tears_or_reorders
         );
     }
 }
+
+/// `brownout show --state OUTER+` on a files target: the continuation after
+/// crash state OUTER runs again, from the first operation the crash cut
+/// off, with its clean remount appended, and its log starts with the
+/// recovery of that state.
+#[test]
+fn a_continuation_runs_again_for_show() {
+    campaign(SHADOW, CrashMode::Prefix, 1, 1); // registers the targets
+    let target = brownout::campaign::registry::lookup(SHADOW).unwrap();
+    let config = brownout::workload::FuzzConfig {
+        target: SHADOW.to_string(),
+        mode: CrashMode::Prefix,
+        max_ops: 32,
+        ..Default::default()
+    };
+    let w = (0..1000)
+        .map(|i| brownout::workload::generate(3, i, &config, Some(target.info())))
+        .find(|w| w.ops.len() >= 8)
+        .expect("a workload of 8 operations or more");
+    let exec = target.execute(&w, &Default::default());
+    // The last prefix state before the workload's middle operation began.
+    let middle = exec.times[w.ops.len() / 2].start;
+    let mut oo = brownout::run::check::OracleOptions::default();
+    let options = brownout::run::check::enum_options(&w, &oo);
+    let outer = replay::check::DistinctStates::new(&exec.log, &options)
+        .unwrap()
+        .filter(|s| s.state.position <= middle)
+        .last()
+        .unwrap();
+    oo.only_state = Some(format!("{}+", outer.state.id));
+    let resumed = target
+        .resume(&w, &Default::default(), &oo)
+        .unwrap()
+        .expect("the continuation runs");
+    let next = exec
+        .times
+        .iter()
+        .position(|t| t.start >= outer.state.position)
+        .unwrap();
+    assert_eq!(resumed.first_op, next);
+    assert_eq!(
+        resumed.workload.ops[..resumed.workload.ops.len() - 1],
+        w.ops[next..]
+    );
+    assert_eq!(
+        resumed.workload.ops.last(),
+        Some(&brownout::workload::Op::Remount)
+    );
+    assert_eq!(resumed.exec.times.len(), resumed.workload.ops.len());
+    assert!(resumed.exec.times[0].start > 0, "the recovery comes first");
+}
