@@ -16,7 +16,8 @@
 //! finding's state reads `p15+p7`: state `p7` of the continuation after
 //! state `p15`; `brownout run FILE --state p15+p7` replays it. One the
 //! continuation's own run or recovery met reads `p15+`, and `--state p15+`
-//! runs that continuation again.
+//! runs that continuation again. `brownout show FILE --state p15+p7`
+//! prints the continuation's timeline ([`resume_named`]).
 
 // A finding ends the check: the cold path, not worth boxing for.
 #![allow(clippy::result_large_err)]
