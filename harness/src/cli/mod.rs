@@ -853,7 +853,8 @@ fn cmd_show(a: ShowArgs) -> Result<ExitCode> {
                 .with_context(|| format!("{}", a.file.display()))?;
             let Some(r) = resumed else {
                 outln!(
-                    "the continuation after crash state {outer} did not run: its recovery failed"
+                    "the continuation after crash state {outer} did not run: its recovery \
+                     failed, or left nothing to continue from"
                 );
                 if let Some(f) = &finding {
                     outln!("{f}");

@@ -33,7 +33,7 @@ pub trait Target: Send + Sync {
     /// Runs `workload`, then the continuation that `oracle.only_state`
     /// names (`OUTER+…`) without checking its crash states (for
     /// timelines): `None` where the continuation did not run (its
-    /// recovery failed or panicked).
+    /// recovery failed or panicked, or left nothing to continue from).
     fn resume(
         &self,
         workload: &Workload,
