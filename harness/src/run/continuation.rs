@@ -352,12 +352,8 @@ pub fn resume_named<E: FsEngine>(
     eo: &ExecOptions,
     oo: &OracleOptions,
 ) -> Result<Option<Resumed>, replay::ReplayError> {
-    let mut extended = workload.clone();
-    extended.header.mode = CrashMode::Prefix;
-    extended.ops.push(Op::Remount);
     let config = engine.configure(&workload.header, eo.step_budget);
-    let is_remount = |op: &Op| matches!(op, Op::Remount);
-    resume_named_with(workload, exec, oo, &extended, is_remount, |state, next| {
+    resume_named_with(workload, exec, oo, Op::Remount, |state, next| {
         resume(engine, &config, workload, eo, state, next)
             .ok()
             .map(|(_, cont)| cont)
@@ -365,31 +361,39 @@ pub fn resume_named<E: FsEngine>(
 }
 
 /// Each vocabulary's `resume_named`: finds the continuation point
-/// `oo.only_state` names among `exec`'s (`is_remount`: the operation
-/// whose start is a preferred point) and runs it with `run` (given the
+/// `oo.only_state` names among `exec`'s and runs it with `run` (given the
 /// crash state and the first operation the crash cut off), which runs
-/// `extended` (the workload as continuations run it, its clean remount or
-/// reopen appended) from there.
+/// [`continued`] with `appended` (the vocabulary's clean remount or
+/// reopen, whose starts are preferred points too).
 pub fn resume_named_with(
     workload: &Workload,
     exec: &Execution,
     oo: &OracleOptions,
-    extended: &Workload,
-    is_remount: impl Fn(&Op) -> bool,
+    appended: Op,
     run: impl FnOnce(&EnumeratedState, usize) -> Option<Execution>,
 ) -> Result<Option<Resumed>, replay::ReplayError> {
-    let (points, _) = continuation_points(workload, exec, oo, is_remount)?;
+    let (points, _) = continuation_points(workload, exec, oo, |op| *op == appended)?;
     let Some((state, next)) = points.into_iter().next() else {
         return Ok(None);
     };
     Ok(run(&state, next).map(|exec| Resumed {
-        workload: Workload {
-            header: extended.header.clone(),
-            ops: extended.ops[next.min(extended.ops.len())..].to_vec(),
-        },
+        workload: continued(workload, next, appended),
         first_op: next,
         exec,
     }))
+}
+
+/// What a continuation from operation `next` runs, as a workload of its
+/// own: `workload`'s operations from there on, then `appended` (the
+/// vocabulary's clean remount or reopen), checked in the default mix
+/// whatever the outer mode: its cost stays a small multiple of a prefix
+/// check (see [`inner_options`]).
+pub fn continued(workload: &Workload, next: usize, appended: Op) -> Workload {
+    let mut header = workload.header.clone();
+    header.mode = CrashMode::Prefix;
+    let mut ops = workload.ops[next.min(workload.ops.len())..].to_vec();
+    ops.push(appended);
+    Workload { header, ops }
 }
 
 /// Recovers crash state `state` and runs the operations from `next` on,
@@ -448,14 +452,7 @@ fn resume<E: FsEngine>(
         }
     }
     engine.disk_mut(&mut fs).mark(START_MARK);
-    let mut rest = Workload {
-        header: h.clone(),
-        ops: workload.ops[next.min(workload.ops.len())..].to_vec(),
-    };
-    // A continuation is checked in the default mix whatever the outer
-    // mode: its cost stays a small multiple of a prefix check.
-    rest.header.mode = CrashMode::Prefix;
-    rest.ops.push(Op::Remount);
+    let rest = continued(workload, next, Op::Remount);
     // The operations before the crash: the continuation's writes carry
     // the whole workload's write ids, and its findings name them.
     let earlier = crate::model::fs::Earlier {

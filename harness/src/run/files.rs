@@ -86,15 +86,6 @@ pub fn execute<E: FilesEngine>(
     run_ops(engine, &config, fs, workload, 0, model, device_bytes)
 }
 
-/// `workload` as its continuations run it: a clean remount appended, in
-/// the default mix whatever the outer mode.
-fn extended(workload: &Workload) -> Workload {
-    let mut extended = workload.clone();
-    extended.ops.push(Op::Remount);
-    extended.header.mode = crate::workload::CrashMode::Prefix;
-    extended
-}
-
 /// Mounts the crash image `image` and runs operations `next..` of
 /// `extended` (the workload with a clean remount appended) on the
 /// recovered tree: the continuation's execution and model. `None` where
@@ -144,19 +135,11 @@ pub fn resume_named<E: FilesEngine>(
     oo: &OracleOptions,
 ) -> Result<Option<crate::run::continuation::Resumed>, replay::ReplayError> {
     let config = engine.configure(&workload.header);
-    let extended = extended(workload);
-    let is_remount = |op: &Op| matches!(op, Op::Remount);
-    crate::run::continuation::resume_named_with(
-        workload,
-        exec,
-        oo,
-        &extended,
-        is_remount,
-        |state, next| {
-            let run = resume(engine, info, &config, &extended, &state.image, next);
-            run.ok().flatten().map(|(cont, _)| cont)
-        },
-    )
+    let extended = crate::run::continuation::continued(workload, 0, Op::Remount);
+    crate::run::continuation::resume_named_with(workload, exec, oo, Op::Remount, |state, next| {
+        let run = resume(engine, info, &config, &extended, &state.image, next);
+        run.ok().flatten().map(|(cont, _)| cont)
+    })
 }
 
 /// Crash and continue (see `run::continuation`): from a few crash states,
@@ -173,7 +156,7 @@ fn check_continuations<E: FilesEngine>(
     use crate::run::continuation::{continuation_points, inner_options, label, Continued};
     let mut out = Continued::default();
     let config = engine.configure(&workload.header);
-    let extended = extended(workload);
+    let extended = crate::run::continuation::continued(workload, 0, Op::Remount);
     let (points, inner) = continuation_points(workload, exec, oo, |op| matches!(op, Op::Remount))?;
     let inner = inner_options(inner);
     for (state, next) in points {

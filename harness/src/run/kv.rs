@@ -69,7 +69,7 @@ fn check_continuations<E: KvEngine>(
     use crate::run::continuation::{continuation_points, label, Continued};
     let mut out = Continued::default();
     let config = engine.configure(&workload.header);
-    let extended = extended(workload);
+    let extended = crate::run::continuation::continued(workload, 0, Op::Reopen);
     let (points, inner) = continuation_points(workload, exec, oo, |op| matches!(op, Op::Reopen))?;
     let inner = crate::run::continuation::inner_options(inner);
     for (state, next) in points {
@@ -160,29 +160,11 @@ pub fn resume_named<E: KvEngine>(
     oo: &OracleOptions,
 ) -> Result<Option<crate::run::continuation::Resumed>, replay::ReplayError> {
     let config = engine.configure(&workload.header);
-    let extended = extended(workload);
-    let is_remount = |op: &Op| matches!(op, Op::Reopen);
-    crate::run::continuation::resume_named_with(
-        workload,
-        exec,
-        oo,
-        &extended,
-        is_remount,
-        |state, next| {
-            let run = resume(engine, info, &config, &extended, &state.image, next);
-            run.ok().flatten().map(|(cont, _)| cont)
-        },
-    )
-}
-
-/// `workload` as its continuations run it: a clean reopen appended, in
-/// the default mix whatever the outer mode (see
-/// `run::continuation::inner_options`).
-fn extended(workload: &Workload) -> Workload {
-    let mut extended = workload.clone();
-    extended.ops.push(Op::Reopen);
-    extended.header.mode = crate::workload::CrashMode::Prefix;
-    extended
+    let extended = crate::run::continuation::continued(workload, 0, Op::Reopen);
+    crate::run::continuation::resume_named_with(workload, exec, oo, Op::Reopen, |state, next| {
+        let run = resume(engine, info, &config, &extended, &state.image, next);
+        run.ok().flatten().map(|(cont, _)| cont)
+    })
 }
 
 /// Runs `workload`: the execution and the model of its commits.
