@@ -67,7 +67,7 @@ const BATCH_PER_THREAD: usize = 16;
 /// Keys of the states already checked (image content, marks before the
 /// position): carried from one pass to the next so that a second pass over
 /// the same log (another mode) checks only what the first did not.
-pub type Seen = HashSet<([u8; 32], usize)>;
+pub type Seen = HashSet<(crate::image::ContentKey, usize)>;
 
 /// Iterates the distinct states of a log (deduplicated like [`check`]),
 /// returning how many states were enumerated in total through `enumerated`.
