@@ -853,6 +853,18 @@ impl FileModel {
                 best = Some((start, m, source));
             }
         };
+        // The mods (past the initial state) holding the whole segment, in
+        // index order, found once: a range promise walks only these, not
+        // every mod of the file (the judgement was promises x mods per
+        // segment, the largest part of it on long workloads).
+        let covering = std::cell::OnceCell::<Vec<usize>>::new();
+        let covering = || {
+            covering.get_or_init(|| {
+                (1..self.mods.len())
+                    .filter(|&m| self.mods[m].lo <= lo && hi <= self.mods[m].hi)
+                    .collect()
+            })
+        };
         for pr in &self.promises {
             if pr.ack > p || pr.hi <= lo || pr.lo >= hi {
                 continue;
@@ -864,12 +876,8 @@ impl FileModel {
                 Covers::Own(m) => consider(m, pr.source),
                 Covers::EndedBy(cut) | Covers::DataEndedBy(cut) => {
                     let data_only = matches!(pr.covers, Covers::DataEndedBy(_));
-                    for (m, md) in self.mods.iter().enumerate().skip(1) {
-                        if md.lo <= lo
-                            && hi <= md.hi
-                            && md.end <= cut
-                            && !(data_only && self.holes.contains(&m))
-                        {
+                    for &m in covering() {
+                        if self.mods[m].end <= cut && !(data_only && self.holes.contains(&m)) {
                             consider(m, pr.source);
                         }
                     }
@@ -879,8 +887,9 @@ impl FileModel {
         // At run time everything that completed is visible: an implicit
         // promise covering every modification that ended by now.
         if let Some(cut) = runtime_cut {
-            for (m, md) in self.mods.iter().enumerate().skip(1) {
-                if md.lo <= lo && hi <= md.hi && md.end <= cut {
+            for &m in covering() {
+                let md = &self.mods[m];
+                if md.end <= cut {
                     consider(m, Source::Ack(md.op.unwrap_or(0)));
                 }
             }
