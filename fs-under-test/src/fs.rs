@@ -1274,7 +1274,10 @@ fn maps_written(ptr: u32) -> bool {
 /// pointers inside the data area, no block referenced twice, the bitmap
 /// agreeing with the block maps.
 fn validate(geo: &Geometry, bitmap: &[u8], inodes: &[DiskInode]) -> Result<(), FsError> {
-    let mut referenced = vec![false; geo.data_blocks as usize];
+    // The bitmap the block maps imply, bit for bit as on disk: compared
+    // with the one on disk a byte at a time (mount must stay fast: this
+    // runs at every mount of every crash state).
+    let mut referenced = vec![0u8; (geo.data_blocks as usize).div_ceil(8)];
     for (ino, inode) in inodes.iter().enumerate() {
         let block = Some(geo.inode_block(ino as u32));
         if !inode.exists {
@@ -1303,8 +1306,8 @@ fn validate(geo: &Geometry, bitmap: &[u8], inodes: &[DiskInode]) -> Result<(), F
                     block,
                 ));
             }
-            let r = &mut referenced[(idx - 1) as usize];
-            if *r {
+            let (byte, bit) = (((idx - 1) / 8) as usize, 1u8 << ((idx - 1) % 8));
+            if referenced[byte] & bit != 0 {
                 return Err(FsError::corrupt(
                     format!(
                         "inode {ino} block {fb}: data block {} referenced twice",
@@ -1313,35 +1316,35 @@ fn validate(geo: &Geometry, bitmap: &[u8], inodes: &[DiskInode]) -> Result<(), F
                     block,
                 ));
             }
-            *r = true;
+            referenced[byte] |= bit;
         }
     }
-    // Byte by byte: mount must stay fast on large devices.
-    for (byte, chunk) in referenced.chunks(8).enumerate() {
-        let want = chunk
-            .iter()
-            .enumerate()
-            .fold(0u8, |a, (k, &r)| a | (u8::from(r) << k));
-        let mask = u8::MAX >> (8 - chunk.len());
-        let have = bitmap[byte] & mask;
-        if have != want {
-            let k = (have ^ want).trailing_zeros() as usize;
-            let i = byte * 8 + k;
-            let on = have & (1 << k) != 0;
-            let r = &(want & (1 << k) != 0);
-            return Err(FsError::corrupt(
-                format!(
-                    "bitmap says data block {i} is {} but it is {}",
-                    if on { "used" } else { "free" },
-                    if *r { "referenced" } else { "unreferenced" }
-                ),
-                Some(geo.bitmap_block(i as u64)),
-            ));
-        }
+    let n = geo.data_blocks;
+    // The bits of byte `byte` that stand for data blocks.
+    let mask = |byte: usize| u8::MAX >> (8 - (n - byte as u64 * 8).min(8));
+    let mismatch = (referenced.iter().enumerate())
+        .map(|(byte, &want)| (byte, bitmap[byte] & mask(byte), want))
+        .find(|&(_, have, want)| have != want);
+    if let Some((byte, have, want)) = mismatch {
+        let k = (have ^ want).trailing_zeros() as usize;
+        let i = byte * 8 + k;
+        let on = have & (1 << k) != 0;
+        let referenced = want & (1 << k) != 0;
+        return Err(FsError::corrupt(
+            format!(
+                "bitmap says data block {i} is {} but it is {}",
+                if on { "used" } else { "free" },
+                if referenced {
+                    "referenced"
+                } else {
+                    "unreferenced"
+                }
+            ),
+            Some(geo.bitmap_block(i as u64)),
+        ));
     }
     // Bits past the data area must be clear: the partial byte bit by bit,
     // then whole bytes (mount must stay fast).
-    let n = geo.data_blocks;
     let full_from = n.div_ceil(8);
     let partial = (n..(full_from * 8).min(bitmap.len() as u64 * 8))
         .any(|i| bitmap[(i / 8) as usize] & (1 << (i % 8)) != 0);

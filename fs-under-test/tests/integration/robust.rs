@@ -238,6 +238,61 @@ fn barrier_names_round_trip() {
     assert_eq!(Barrier::default(), Barrier::Stable);
 }
 
+/// Mount checks the allocation bitmap against the block maps, bit for
+/// bit, and names the first block where they disagree.
+#[test]
+fn a_bitmap_that_disagrees_with_the_block_maps_is_corrupt() {
+    let mut dev = MemDevice::new(DEV_BYTES);
+    mkfs(&mut dev, &MkfsOptions::default()).unwrap();
+    let mut fs = Filesystem::mount(dev, MountOptions::default()).unwrap();
+    fs.create(0).unwrap();
+    fs.write(0, 0, &[7; 3 * BLOCK_SIZE], true).unwrap();
+    let geo = fs.geometry();
+    let clean = fs.unmount().unwrap().image().to_vec();
+    let bitmap_at = geo.bitmap_start as usize * BLOCK_SIZE;
+    let is_set = |i: u64| clean[bitmap_at + (i / 8) as usize] & (1 << (i % 8)) != 0;
+    let flipped = |i: u64| {
+        let mut img = clean.clone();
+        img[bitmap_at + (i / 8) as usize] ^= 1 << (i % 8);
+        Filesystem::mount(MemDevice::from_image(img), MountOptions::default())
+            .err()
+            .map(|e| match e {
+                FsError::Corrupt { what, block } => (what, block),
+                other => panic!("block {i}: {other}"),
+            })
+    };
+    let used = (0..geo.data_blocks)
+        .filter(|&i| is_set(i))
+        .collect::<Vec<_>>();
+    assert_eq!(used.len(), 3, "the file's three blocks");
+    let free = (0..geo.data_blocks).find(|&i| !is_set(i)).unwrap();
+    for i in [used[0], used[2]] {
+        assert_eq!(
+            flipped(i),
+            Some((
+                format!("bitmap says data block {i} is free but it is referenced"),
+                Some(geo.bitmap_start)
+            ))
+        );
+    }
+    assert_eq!(
+        flipped(free),
+        Some((
+            format!("bitmap says data block {free} is used but it is unreferenced"),
+            Some(geo.bitmap_start)
+        ))
+    );
+    let past = geo.data_blocks;
+    assert!(past < geo.bitmap_blocks * BLOCK_SIZE as u64 * 8);
+    assert_eq!(
+        flipped(past),
+        Some((
+            "bitmap bits set past the data area".to_string(),
+            Some(geo.bitmap_block(past))
+        ))
+    );
+}
+
 #[test]
 fn torn_journal_superblock_falls_back_to_the_other_slot() {
     let mut dev = MemDevice::new(DEV_BYTES);
