@@ -343,8 +343,10 @@ pub fn decode_inode(b: &[u8], ino: u32, block: u64) -> Result<DiskInode, FsError
         ));
     }
     let mut map = [0u32; MAX_FILE_BLOCKS];
-    for (i, p) in map.iter_mut().enumerate() {
-        *p = get_u32(b, 16 + 4 * i);
+    // Every mount decodes every inode: one pass over the pointer bytes.
+    let pointers = b[16..16 + 4 * MAX_FILE_BLOCKS].chunks_exact(4);
+    for (p, bytes) in map.iter_mut().zip(pointers) {
+        *p = u32::from_le_bytes(bytes.try_into().expect("chunks of 4"));
     }
     Ok(DiskInode {
         exists: flags == 1,
