@@ -70,13 +70,14 @@ const BATCH_PER_THREAD: usize = 16;
 pub type Seen = HashSet<(crate::image::ContentKey, usize)>;
 
 /// Iterates the distinct states of a log (deduplicated like [`check`]),
-/// returning how many states were enumerated in total through `enumerated`.
+/// and counts how many states were enumerated in total
+/// ([`DistinctStates::enumerated`]).
 pub struct DistinctStates<'a> {
     iter: StateIter<'a>,
     images_only: bool,
     seen: Seen,
-    /// States enumerated so far, duplicates included.
-    pub enumerated: u64,
+    /// States yielded by `iter` so far, duplicates included.
+    yielded: u64,
 }
 
 impl<'a> DistinctStates<'a> {
@@ -89,12 +90,19 @@ impl<'a> DistinctStates<'a> {
     /// before the log started (see [`StateIter::over`]).
     pub fn over(log: &'a Log, opts: &EnumOptions, base: Image) -> Result<Self, ReplayError> {
         Ok(DistinctStates {
-            iter: StateIter::over(log, opts, base)?,
+            // A repeated persisted set is a repeated image and marks.
+            iter: StateIter::over(log, opts, base)?.skipping_repeats(),
             images_only: opts.distinct_images_only,
             // Membership only: iteration order never leaks into results.
             seen: HashSet::new(),
-            enumerated: 0,
+            yielded: 0,
         })
+    }
+
+    /// States enumerated so far, duplicates included (those left out
+    /// before their image was built too).
+    pub fn enumerated(&self) -> u64 {
+        self.yielded + self.iter.repeats_skipped()
     }
 
     /// Skips the states whose keys are in `seen` as well.
@@ -113,7 +121,7 @@ impl Iterator for DistinctStates<'_> {
     type Item = EnumeratedState;
     fn next(&mut self) -> Option<EnumeratedState> {
         for s in self.iter.by_ref() {
-            self.enumerated += 1;
+            self.yielded += 1;
             let marks = if self.images_only { 0 } else { s.state.marks };
             if self.seen.insert((s.image.content_key(), marks)) {
                 return Some(s);
@@ -261,7 +269,7 @@ where
         }
     }
     let report = CheckReport {
-        states_enumerated: states.enumerated,
+        states_enumerated: states.enumerated(),
         states_checked: checked,
         failures,
     };

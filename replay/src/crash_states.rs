@@ -548,10 +548,50 @@ struct IterState {
     image: Image,
     /// Other modes: per sector, the rank of the durable write owning it.
     owners: Owners,
+    /// Other modes: how many times the durable base changed.
+    durable_version: u64,
     ctx: Option<PosCtx>,
     /// States of the current position not yet yielded, with the request
     /// indexes (and sector limits) of their persisted writes.
     queue: VecDeque<(CrashState, Applied)>,
+    /// With [`StateIter::skipping_repeats`]: the persisted sets yielded
+    /// since the durable base or the marks last changed.
+    repeats: Option<Repeats>,
+}
+
+/// The persisted sets (keyed by a 128-bit hash) of the states yielded in
+/// one epoch, the stretch of positions with one durable base and one
+/// mark count. In that stretch, a state persisting the same writes to the
+/// same sector limits has the same image and the same marks as one
+/// yielded before: a repeat, which deduplication by content would drop
+/// after building and hashing its image. Later positions of an epoch
+/// repeat most of the subsets of earlier ones (every subset without the
+/// newest write), so this skips most of the building in reorder and torn
+/// modes. Both the durable base and the marks only grow, so an epoch once
+/// left never returns, and the set is cleared then.
+#[derive(Default)]
+struct Repeats {
+    epoch: (u64, usize),
+    seen: std::collections::HashSet<u128>,
+    /// States skipped as repeats so far.
+    skipped: u64,
+}
+
+impl Repeats {
+    /// Whether `applied` was yielded before in the epoch `(durable
+    /// version, marks)`; records it otherwise.
+    fn seen_before(&mut self, epoch: (u64, usize), applied: &Applied) -> bool {
+        if epoch != self.epoch {
+            self.epoch = epoch;
+            self.seen.clear();
+        }
+        let mut bytes = Vec::with_capacity(applied.len() * 16);
+        for &(r, limit) in applied {
+            bytes.extend_from_slice(&(r as u64).to_le_bytes());
+            bytes.extend_from_slice(&limit.map_or(u64::MAX, |l| l).to_le_bytes());
+        }
+        !self.seen.insert(xxhash_rust::xxh3::xxh3_128(&bytes))
+    }
 }
 
 /// Persisted writes of a state as (request index, sector limit).
@@ -563,6 +603,64 @@ struct PosCtx {
     pending: Vec<usize>,
     subsets: Subsets,
     next_k: u64,
+    /// Torn mode: the tear points of each pending write, found once per
+    /// position rather than once per subset.
+    tear_points: std::cell::OnceCell<Vec<Vec<u64>>>,
+    /// The pending PREFLUSH writes still in flight, with their caps (see
+    /// `close_under_preflush`), found once per position: usually none,
+    /// and then no subset needs closing.
+    preflush_caps: std::cell::OnceCell<Vec<(usize, u64)>>,
+}
+
+impl PosCtx {
+    fn preflush_caps(&self, model: &Model<'_>) -> &[(usize, u64)] {
+        self.preflush_caps.get_or_init(|| {
+            (self.pending.iter().enumerate())
+                .filter(|&(_, &r)| model.reqs[r].rank.is_none() && model.reqs[r].flushes)
+                .map(|(x, &r)| (x, model.reqs[r].cap))
+                .collect()
+        })
+    }
+
+    fn tear_points(&self, model: &Model<'_>, tear_sectors: u64) -> &[Vec<u64>] {
+        self.tear_points.get_or_init(|| {
+            (self.pending.iter())
+                .map(|&r| tear_points(model.reqs[r].nr_sectors, tear_sectors))
+                .collect()
+        })
+    }
+}
+
+/// The (pending write, tear point) pairs of the writes a subset left out,
+/// numbered `j` in pending order and tear-point order, without listing
+/// them: a torn state's id is its pair's number, and a budget keeps a
+/// few of what may be thousands.
+struct TearPairs<'c> {
+    /// (pending index, number of its first pair, its tear points), for
+    /// each left-out write that can tear.
+    blocks: Vec<(usize, usize, &'c [u64])>,
+    len: usize,
+}
+
+impl<'c> TearPairs<'c> {
+    fn new(points: &'c [Vec<u64>], chosen: &[bool]) -> Self {
+        let mut blocks = Vec::new();
+        let mut len = 0;
+        for (i, p) in points.iter().enumerate() {
+            if !chosen[i] && !p.is_empty() {
+                blocks.push((i, len, p.as_slice()));
+                len += p.len();
+            }
+        }
+        TearPairs { blocks, len }
+    }
+
+    /// Pair `j`: (pending index, tear point).
+    fn get(&self, j: usize) -> (usize, u64) {
+        let b = self.blocks.partition_point(|&(_, first, _)| first <= j) - 1;
+        let (i, first, points) = self.blocks[b];
+        (i, points[j - first])
+    }
 }
 
 impl<'a> StateIter<'a> {
@@ -596,8 +694,10 @@ impl<'a> StateIter<'a> {
                 emitted: 0,
                 image: base,
                 owners: Owners::default(),
+                durable_version: 0,
                 ctx: None,
                 queue: VecDeque::new(),
+                repeats: None,
             },
             model,
             opts: opts.clone(),
@@ -607,6 +707,22 @@ impl<'a> StateIter<'a> {
             it.step();
         }
         Ok(it)
+    }
+
+    /// Leaves out the states that repeat the persisted set of one yielded
+    /// before with the same durable base and marks (the same image and
+    /// marks: see `Repeats`), without building their images. For a
+    /// consumer that deduplicates by image and marks anyway, such as
+    /// [`crate::check::DistinctStates`]; [`StateIter::repeats_skipped`]
+    /// counts them.
+    pub fn skipping_repeats(mut self) -> Self {
+        self.inner.repeats = Some(Repeats::default());
+        self
+    }
+
+    /// The states [`StateIter::skipping_repeats`] left out so far.
+    pub fn repeats_skipped(&self) -> u64 {
+        self.inner.repeats.as_ref().map_or(0, |r| r.skipped)
     }
 
     /// Advances one entry; returns whether the position is a new state for
@@ -635,6 +751,9 @@ impl<'a> StateIter<'a> {
             Mode::Reorder | Mode::Torn => {
                 for &r in &sweep.newly_durable {
                     apply_durable(model, &mut st.image, &mut st.owners, r);
+                }
+                if !sweep.newly_durable.is_empty() {
+                    st.durable_version += 1;
                 }
             }
         }
@@ -695,6 +814,8 @@ impl<'a> StateIter<'a> {
                 pending,
                 subsets,
                 next_k: 0,
+                tear_points: std::cell::OnceCell::new(),
+                preflush_caps: std::cell::OnceCell::new(),
             });
         }
         true
@@ -747,15 +868,17 @@ impl<'a> StateIter<'a> {
 /// submitted is on the media too. Without this, a crash state could hold a
 /// journal commit record (PREFLUSH|FUA, in flight) but not the data or
 /// journal blocks it was ordered after, a state no device can produce.
-fn close_under_preflush(model: &Model<'_>, pending: &[usize], chosen: &mut [bool]) {
-    let cap = pending
-        .iter()
-        .zip(chosen.iter())
-        .filter(|&(&r, &c)| c && model.reqs[r].rank.is_none() && model.reqs[r].flushes)
-        .map(|(&r, _)| model.reqs[r].cap)
+fn close_under_preflush(model: &Model<'_>, ctx: &PosCtx, chosen: &mut [bool]) {
+    let caps = ctx.preflush_caps(model);
+    if caps.is_empty() {
+        return;
+    }
+    let cap = (caps.iter())
+        .filter(|&&(x, _)| chosen[x])
+        .map(|&(_, cap)| cap)
         .max();
     if let Some(cap) = cap {
-        for (x, &r) in pending.iter().enumerate() {
+        for (x, &r) in ctx.pending.iter().enumerate() {
             if model.reqs[r].rank.is_some_and(|rank| rank < cap) {
                 chosen[x] = true;
             }
@@ -776,25 +899,25 @@ fn states_for_subset(
     bits: &Bits,
 ) -> Vec<(CrashState, Applied)> {
     let mut chosen: Vec<bool> = (0..ctx.pending.len()).map(|i| bit(bits, i)).collect();
-    close_under_preflush(model, &ctx.pending, &mut chosen);
+    close_under_preflush(model, ctx, &mut chosen);
     // The persisted writes in application order, with their tear limit.
     let build = |chosen: &[bool], torn: Option<(usize, u64)>| -> (Vec<Persisted>, Applied) {
-        let picked: Vec<(usize, usize)> = ctx
-            .pending
-            .iter()
-            .enumerate()
-            .filter(|(x, _)| chosen[*x])
-            .map(|(x, &r)| (x, r))
-            .collect();
-        let limit = |x: usize| torn.filter(|&(i, _)| i == x).map(|(_, n)| n);
-        let persisted = picked
-            .iter()
-            .map(|&(x, r)| Persisted {
+        // One pass: a state of many pending writes is built many times
+        // over (every single lost write, every tear), so this is hot.
+        let count = chosen.iter().filter(|&&c| c).count();
+        let mut persisted = Vec::with_capacity(count);
+        let mut applied = Vec::with_capacity(count);
+        for (x, &r) in ctx.pending.iter().enumerate() {
+            if !chosen[x] {
+                continue;
+            }
+            let limit = torn.filter(|&(i, _)| i == x).map(|(_, n)| n);
+            persisted.push(Persisted {
                 id: model.reqs[r].id,
-                sectors: limit(x).map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
-            })
-            .collect();
-        let applied = picked.iter().map(|&(x, r)| (r, limit(x))).collect();
+                sectors: limit.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            });
+            applied.push((r, limit));
+        }
         (persisted, applied)
     };
     let (persisted, applied) = build(&chosen, None);
@@ -813,27 +936,17 @@ fn states_for_subset(
     if mode == Mode::Torn {
         // Every (write, tear point) pair, numbered `j` so that ids stay
         // stable whatever a budget keeps.
-        let pairs: Vec<(usize, u64)> = ctx
-            .pending
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| !chosen[i])
-            .flat_map(|(i, &r)| {
-                tear_points(model.reqs[r].nr_sectors, tear_sectors)
-                    .into_iter()
-                    .map(move |n| (i, n))
-            })
-            .collect();
+        let pairs = TearPairs::new(ctx.tear_points(model, tear_sectors), &chosen);
         let kept = match tear_budget {
             Some((budget, seed)) => tear_sample(&pairs, budget, seed, ctx.position, k),
-            None => (0..pairs.len()).collect(),
+            None => (0..pairs.len).collect(),
         };
         for j in kept {
-            let (i, n) = pairs[j];
+            let (i, n) = pairs.get(j);
             // A torn PREFLUSH write forces its flushed writes in as well.
             let mut with_torn = chosen.clone();
             with_torn[i] = true;
-            close_under_preflush(model, &ctx.pending, &mut with_torn);
+            close_under_preflush(model, ctx, &mut with_torn);
             // The torn write keeps its place in application order.
             let (persisted, applied) = build(&with_torn, Some((i, n)));
             out.push((
@@ -860,31 +973,47 @@ fn states_for_subset(
 /// seed, the position and the subset, so that a state id names the same
 /// state in every run.
 fn tear_sample(
-    pairs: &[(usize, u64)],
+    pairs: &TearPairs<'_>,
     budget: u64,
     seed: u64,
     position: usize,
     k: u64,
 ) -> Vec<usize> {
     let budget = usize::try_from(budget).unwrap_or(usize::MAX);
-    if pairs.len() <= budget {
-        return (0..pairs.len()).collect();
+    if pairs.len <= budget {
+        return (0..pairs.len).collect();
     }
-    let newest = pairs.iter().map(|&(i, _)| i).max();
-    let (mut kept, mut rest): (Vec<usize>, Vec<usize>) =
-        (0..pairs.len()).partition(|&j| Some(pairs[j].0) == newest);
-    kept.truncate(budget);
+    // The newest write's pairs are the last block: every tear of it
+    // first, up to the budget.
+    let newest_from = pairs
+        .blocks
+        .last()
+        .map_or(pairs.len, |&(_, first, _)| first);
+    let mut kept: Vec<usize> = (newest_from..pairs.len).take(budget).collect();
     let seed = seed
         ^ (position as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ k.wrapping_mul(0xD1B5_4A32_D192_ED03);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    // A partial Fisher-Yates shuffle draws the rest without repeats.
-    let draws = (budget - kept.len()).min(rest.len());
+    // A partial Fisher-Yates shuffle of the other pairs (0..newest_from)
+    // draws the rest without repeats; the few slots it swapped are kept
+    // aside instead of a list of every pair.
+    let rest = newest_from;
+    let draws = (budget - kept.len()).min(rest);
+    let mut swapped: Vec<(usize, usize)> = Vec::with_capacity(2 * draws);
+    let at = |swapped: &[(usize, usize)], x: usize| {
+        swapped
+            .iter()
+            .rev()
+            .find(|&&(slot, _)| slot == x)
+            .map_or(x, |&(_, v)| v)
+    };
     for d in 0..draws {
-        let pick = rng.gen_range(d..rest.len());
-        rest.swap(d, pick);
+        let pick = rng.gen_range(d..rest);
+        let (a, b) = (at(&swapped, d), at(&swapped, pick));
+        swapped.push((d, b));
+        swapped.push((pick, a));
     }
-    kept.extend_from_slice(&rest[..draws]);
+    kept.extend((0..draws).map(|d| at(&swapped, d)));
     kept.sort_unstable();
     kept
 }
@@ -993,8 +1122,18 @@ impl Iterator for StateIter<'_> {
         }
         loop {
             if let Some((state, applied)) = self.inner.queue.pop_front() {
-                let image = self.image_for(&applied);
                 self.inner.emitted += 1;
+                let epoch = (self.inner.durable_version, state.marks);
+                if let Some(repeats) = self.inner.repeats.as_mut() {
+                    if self.opts.mode != Mode::Prefix && repeats.seen_before(epoch, &applied) {
+                        repeats.skipped += 1;
+                        if self.opts.limit.is_some_and(|l| self.inner.emitted >= l) {
+                            return None;
+                        }
+                        continue;
+                    }
+                }
+                let image = self.image_for(&applied);
                 return Some(EnumeratedState { state, image });
             }
             if self.fill_from_ctx() {
@@ -1135,6 +1274,8 @@ pub fn find_state(log: &Log, opts: &EnumOptions, id: &StateId) -> Result<CrashSt
         pending: at.pending,
         subsets,
         next_k: 0,
+        tear_points: std::cell::OnceCell::new(),
+        preflush_caps: std::cell::OnceCell::new(),
     };
     // Every variant (ids are the full enumeration's, whatever budget
     // found the state).
@@ -1218,7 +1359,69 @@ pub fn image_of_over(log: &Log, base: Image, state: &CrashState) -> Result<Image
 
 #[cfg(test)]
 mod tests {
-    use super::tear_points;
+    use super::{tear_points, tear_sample, TearPairs};
+    use rand::{Rng, SeedableRng};
+
+    /// The budgeted choice of tears as it was first written, over a list
+    /// of every pair: every tear of the newest write first, then a
+    /// partial Fisher-Yates shuffle of the others.
+    fn tear_sample_listed(
+        pairs: &[(usize, u64)],
+        budget: usize,
+        seed: u64,
+        position: usize,
+        k: u64,
+    ) -> Vec<usize> {
+        if pairs.len() <= budget {
+            return (0..pairs.len()).collect();
+        }
+        let newest = pairs.iter().map(|&(i, _)| i).max();
+        let (mut kept, mut rest): (Vec<usize>, Vec<usize>) =
+            (0..pairs.len()).partition(|&j| Some(pairs[j].0) == newest);
+        kept.truncate(budget);
+        let seed = seed
+            ^ (position as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ k.wrapping_mul(0xD1B5_4A32_D192_ED03);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let draws = (budget - kept.len()).min(rest.len());
+        for d in 0..draws {
+            let pick = rng.gen_range(d..rest.len());
+            rest.swap(d, pick);
+        }
+        kept.extend_from_slice(&rest[..draws]);
+        kept.sort_unstable();
+        kept
+    }
+
+    /// Tear ids are a campaign's state ids: the unlisted pairs and the
+    /// sparse shuffle choose exactly what the listed ones did.
+    #[test]
+    fn unlisted_tear_pairs_choose_as_the_listed_ones() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for case in 0..2_000u64 {
+            let writes = rng.gen_range(1..40);
+            let points: Vec<Vec<u64>> = (0..writes)
+                .map(|_| tear_points(rng.gen_range(1..200), rng.gen_range(1..9)))
+                .collect();
+            let chosen: Vec<bool> = (0..writes).map(|_| rng.gen_bool(0.3)).collect();
+            let listed: Vec<(usize, u64)> = (0..writes)
+                .filter(|&i| !chosen[i])
+                .flat_map(|i| points[i].iter().map(move |&n| (i, n)))
+                .collect();
+            let pairs = TearPairs::new(&points, &chosen);
+            assert_eq!(pairs.len, listed.len(), "case {case}");
+            for (j, &pair) in listed.iter().enumerate() {
+                assert_eq!(pairs.get(j), pair, "case {case}, pair {j}");
+            }
+            let budget = rng.gen_range(0..12);
+            let (seed, position, k) = (rng.gen(), rng.gen_range(0..500), rng.gen_range(0..50));
+            assert_eq!(
+                tear_sample(&pairs, budget, seed, position, k),
+                tear_sample_listed(&listed, budget as usize, seed, position, k),
+                "case {case}"
+            );
+        }
+    }
 
     #[test]
     fn tears_fall_on_the_unit() {

@@ -5,7 +5,9 @@
 use crate::common;
 
 use proptest::prelude::*;
-use replay::{find_state, image_of, EnumOptions, LogBuilder, Mode, StateIter, WriteFlags};
+use replay::{
+    find_state, image_of, DistinctStates, EnumOptions, LogBuilder, Mode, StateIter, WriteFlags,
+};
 
 const DEVICE: u64 = 32 * 1024; // 64 sectors, 8 chunks: writes cross chunks
 
@@ -97,6 +99,39 @@ proptest! {
                 prop_assert_eq!(image_of(&log, &s.state).unwrap().hash(), naive, "image_of, state {}", s.state.id);
                 prop_assert_eq!(find_state(&log, &o, &s.state.id).unwrap(), s.state.clone());
             }
+        }
+    }
+
+    /// `DistinctStates` leaves repeated persisted sets out before building
+    /// their images: it must keep exactly the states, in the order, that
+    /// deduplicating every enumerated state by content and marks keeps,
+    /// and count every enumerated state.
+    #[test]
+    fn skipped_repeats_are_only_duplicates(
+        ops in prop::collection::vec(op(), 1..40),
+        seed in any::<u64>(),
+        tear_budget in prop::sample::select(vec![None, Some(2u64)]),
+        limit in prop::sample::select(vec![None, Some(37usize)]),
+        images_only in any::<bool>(),
+    ) {
+        let log = build(&ops);
+        for mode in [Mode::Prefix, Mode::Reorder, Mode::Torn] {
+            let o = EnumOptions { mode, max_volatile: 3, samples: 4, seed, limit, tear_budget, distinct_images_only: images_only, ..EnumOptions::default() };
+            let mut seen = std::collections::HashSet::new();
+            let mut enumerated = 0;
+            let plain: Vec<_> = StateIter::new(&log, &o)
+                .unwrap()
+                .inspect(|_| enumerated += 1)
+                .filter(|s| seen.insert((s.image.content_key(), if images_only { 0 } else { s.state.marks })))
+                .map(|s| (s.state.id.to_string(), s.image.content_key()))
+                .collect();
+            let mut distinct = DistinctStates::new(&log, &o).unwrap();
+            let kept: Vec<_> = distinct
+                .by_ref()
+                .map(|s| (s.state.id.to_string(), s.image.content_key()))
+                .collect();
+            prop_assert_eq!(kept, plain, "mode {:?}", mode);
+            prop_assert_eq!(distinct.enumerated(), enumerated, "mode {:?}", mode);
         }
     }
 

@@ -360,7 +360,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             writeln!(
                 out,
                 "# {} states enumerated, distinct listed above",
-                states.enumerated
+                states.enumerated()
             )?;
         }
         return Ok(ExitCode::SUCCESS);
