@@ -610,9 +610,17 @@ struct PosCtx {
     /// `close_under_preflush`), found once per position: usually none,
     /// and then no subset needs closing.
     preflush_caps: std::cell::OnceCell<Vec<(usize, u64)>>,
+    /// The request ids of the pending writes, side by side (each state
+    /// lists those it persisted).
+    pending_ids: std::cell::OnceCell<Vec<u64>>,
 }
 
 impl PosCtx {
+    fn pending_ids(&self, model: &Model<'_>) -> &[u64] {
+        self.pending_ids
+            .get_or_init(|| self.pending.iter().map(|&r| model.reqs[r].id).collect())
+    }
+
     fn preflush_caps(&self, model: &Model<'_>) -> &[(usize, u64)] {
         self.preflush_caps.get_or_init(|| {
             (self.pending.iter().enumerate())
@@ -816,6 +824,7 @@ impl<'a> StateIter<'a> {
                 next_k: 0,
                 tear_points: std::cell::OnceCell::new(),
                 preflush_caps: std::cell::OnceCell::new(),
+                pending_ids: std::cell::OnceCell::new(),
             });
         }
         true
@@ -907,13 +916,14 @@ fn states_for_subset(
         let count = chosen.iter().filter(|&&c| c).count();
         let mut persisted = Vec::with_capacity(count);
         let mut applied = Vec::with_capacity(count);
-        for (x, &r) in ctx.pending.iter().enumerate() {
+        let ids = ctx.pending_ids(model);
+        for (x, (&r, &id)) in ctx.pending.iter().zip(ids).enumerate() {
             if !chosen[x] {
                 continue;
             }
             let limit = torn.filter(|&(i, _)| i == x).map(|(_, n)| n);
             persisted.push(Persisted {
-                id: model.reqs[r].id,
+                id,
                 sectors: limit.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
             });
             applied.push((r, limit));
@@ -1276,6 +1286,7 @@ pub fn find_state(log: &Log, opts: &EnumOptions, id: &StateId) -> Result<CrashSt
         next_k: 0,
         tear_points: std::cell::OnceCell::new(),
         preflush_caps: std::cell::OnceCell::new(),
+        pending_ids: std::cell::OnceCell::new(),
     };
     // Every variant (ids are the full enumeration's, whatever budget
     // found the state).
