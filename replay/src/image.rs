@@ -365,9 +365,9 @@ impl Image {
             let within = (pos % CHUNK_SIZE as u64) as usize;
             let n = (CHUNK_SIZE - within).min(len - done);
             match data {
-                // Bytes the image already holds (a rewrite of what is there,
-                // common in journals and bitmaps): nothing to copy, and the
-                // chunk and its path keep their keys.
+                // Bytes the image already holds (a rewrite of what is
+                // there): nothing to copy, and the chunk and its path keep
+                // their keys (about 1% of a fuzz run's instructions).
                 Some(d)
                     if self
                         .chunk(c)
