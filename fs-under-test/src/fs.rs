@@ -1329,12 +1329,12 @@ fn validate(geo: &Geometry, bitmap: &[u8], inodes: &[DiskInode]) -> Result<(), F
         let k = (have ^ want).trailing_zeros() as usize;
         let i = byte * 8 + k;
         let on = have & (1 << k) != 0;
-        let referenced = want & (1 << k) != 0;
+        let is_referenced = want & (1 << k) != 0;
         return Err(FsError::corrupt(
             format!(
                 "bitmap says data block {i} is {} but it is {}",
                 if on { "used" } else { "free" },
-                if referenced {
+                if is_referenced {
                     "referenced"
                 } else {
                     "unreferenced"

@@ -577,6 +577,9 @@ struct Repeats {
     seen: std::collections::HashSet<u128>,
     /// States skipped as repeats so far.
     skipped: u64,
+    /// The bytes of the persisted set being keyed, reused from state to
+    /// state (this runs for every enumerated state).
+    key_bytes: Vec<u8>,
 }
 
 impl Repeats {
@@ -587,12 +590,13 @@ impl Repeats {
             self.epoch = epoch;
             self.seen.clear();
         }
-        let mut bytes = Vec::with_capacity(applied.len() * 16);
+        let bytes = &mut self.key_bytes;
+        bytes.clear();
         for &(r, limit) in applied {
             bytes.extend_from_slice(&(r as u64).to_le_bytes());
             bytes.extend_from_slice(&limit.unwrap_or(u64::MAX).to_le_bytes());
         }
-        !self.seen.insert(xxhash_rust::xxh3::xxh3_128(&bytes))
+        !self.seen.insert(xxhash_rust::xxh3::xxh3_128(bytes))
     }
 }
 
