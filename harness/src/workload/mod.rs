@@ -640,23 +640,74 @@ pub fn pattern_byte(file: FileId, offset: u64, wid: u32) -> u8 {
 /// One execution asks for the same write's bytes several times (the
 /// executor, the model, each continuation's run and model), and a wide
 /// write is megabytes: recent large patterns are kept per thread, a pure
-/// function's results, so nothing about a run depends on the cache.
+/// function's results, so nothing about a run depends on the cache. Below
+/// them, the bytes are copied from blocks of the pattern kept per thread
+/// ([`PatternBlocks`]): generating costs a hash per byte, and consecutive
+/// executions write the same (file, write id, block) over and over.
 pub fn pattern(file: FileId, offset: u64, len: u64, wid: u32) -> Arc<[u8]> {
     /// Patterns shorter than this are recomputed (cheaper than a lookup).
+    const BLOCKS_MIN: u64 = 64;
+    /// Patterns from this long on are kept whole.
     const CACHED_MIN: u64 = 4096;
     thread_local! {
         static CACHE: std::cell::RefCell<PatternCache> =
             std::cell::RefCell::new(PatternCache::default());
+        static BLOCKS: std::cell::RefCell<PatternBlocks> =
+            std::cell::RefCell::new(PatternBlocks::default());
     }
-    let make = || -> Arc<[u8]> {
-        (offset..offset + len)
+    if len < BLOCKS_MIN || wid == 0 {
+        return (offset..offset + len)
             .map(|o| pattern_byte(file, o, wid))
-            .collect()
-    };
+            .collect();
+    }
+    let make = || -> Arc<[u8]> { BLOCKS.with_borrow_mut(|b| b.assemble(file, offset, len, wid)) };
     if len < CACHED_MIN {
         return make();
     }
     CACHE.with_borrow_mut(|cache| cache.get_or_make((file, offset, len, wid), make))
+}
+
+/// Aligned blocks of patterns, per thread, found by (file, write id,
+/// block): the pieces [`pattern`] copies out. Forgotten all at once when
+/// full (a pure function's results: what is kept changes no byte).
+#[derive(Default)]
+struct PatternBlocks {
+    blocks: std::collections::HashMap<(FileId, u32, u64), Box<[u8]>>,
+}
+
+impl PatternBlocks {
+    /// Bytes of one block: a filesystem block, the usual unit of a write.
+    const BLOCK: u64 = 4096;
+    /// Blocks kept per thread (16 MiB).
+    const KEPT: usize = 4096;
+
+    /// `pattern(file, offset, len, wid)`, copied from its blocks.
+    fn assemble(&mut self, file: FileId, offset: u64, len: u64, wid: u32) -> Arc<[u8]> {
+        let end = offset + len;
+        let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        let mut at = offset;
+        while at < end {
+            let block = at / Self::BLOCK;
+            let from = at - block * Self::BLOCK;
+            let to = Self::BLOCK.min(end - block * Self::BLOCK);
+            out.extend_from_slice(&self.block(file, wid, block)[from as usize..to as usize]);
+            at = (block + 1) * Self::BLOCK;
+        }
+        debug_assert_eq!(out.len() as u64, len);
+        Arc::from(out)
+    }
+
+    fn block(&mut self, file: FileId, wid: u32, block: u64) -> &[u8] {
+        if self.blocks.len() >= Self::KEPT && !self.blocks.contains_key(&(file, wid, block)) {
+            self.blocks.clear();
+        }
+        self.blocks.entry((file, wid, block)).or_insert_with(|| {
+            let start = block * Self::BLOCK;
+            (start..start + Self::BLOCK)
+                .map(|o| pattern_byte(file, o, wid))
+                .collect()
+        })
+    }
 }
 
 /// Recent large patterns of one thread, oldest evicted first, found by
@@ -2073,6 +2124,41 @@ mod tests {
         assert!(a.iter().all(|&b| b != 0));
         assert_ne!(a, pattern(0, 0, 4096, 8));
         assert_ne!(a, pattern(1, 0, 4096, 7));
+    }
+
+    /// Copied from kept blocks or computed, a pattern is `pattern_byte`
+    /// at every offset: ranges inside one block, across blocks, unaligned
+    /// at both ends, asked again (kept whole), and past the block cache's
+    /// bound (forgotten and made again).
+    #[test]
+    fn patterns_are_their_bytes_however_they_are_made() {
+        let direct = |file, offset, len, wid| -> Vec<u8> {
+            (offset..offset + len)
+                .map(|o| pattern_byte(file, o, wid))
+                .collect()
+        };
+        let ranges = [
+            (0, 0, 1, 1),
+            (1, 100, 63, 2),
+            (0, 4000, 200, 3),
+            (2, 4096, 4096, 4),
+            (0, 5000, 70_000, 5),
+            (0, 5000, 70_000, 5),
+            (1, (1 << 20) - 7, 9000, 9),
+            (0, 0, 64, 0),
+        ];
+        for &(file, offset, len, wid) in &ranges {
+            assert_eq!(
+                &pattern(file, offset, len, wid)[..],
+                &direct(file, offset, len, wid)[..],
+                "f{file} {offset}+{len} w{wid}"
+            );
+        }
+        // More blocks than a thread keeps, then an early one again.
+        for wid in 1..=40 {
+            let _ = pattern(3, 0, 500 * 4096 + 1, wid);
+        }
+        assert_eq!(&pattern(3, 10, 5000, 1)[..], &direct(3, 10, 5000, 1)[..]);
     }
 
     /// A reproducer's `seed:` (the campaign seed its continuation states
