@@ -97,6 +97,15 @@ pub trait BlockDevice {
     /// write in flight to.
     fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), DeviceError>;
 
+    /// [`BlockDevice::read`] of `len` bytes into a new buffer. A device
+    /// that can fill it without zeroing it first says so here: every
+    /// mount reads the journal and metadata a block at a time.
+    fn read_vec(&mut self, sector: u64, len: usize) -> Result<Vec<u8>, DeviceError> {
+        let mut buf = vec![0u8; len];
+        self.read(sector, &mut buf)?;
+        Ok(buf)
+    }
+
     /// Submits a bio; it completes later, through `complete_next`.
     fn submit(&mut self, bio: Bio) -> Result<BioId, DeviceError>;
 

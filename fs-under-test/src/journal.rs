@@ -30,9 +30,7 @@ pub(crate) struct Scan {
 }
 
 fn read_block<D: BlockDevice>(dev: &mut D, block: u64) -> Result<Vec<u8>, FsError> {
-    let mut b = vec![0u8; BLOCK_SIZE];
-    dev.read(block * SECTORS_PER_BLOCK, &mut b)?;
-    Ok(b)
+    Ok(dev.read_vec(block * SECTORS_PER_BLOCK, BLOCK_SIZE)?)
 }
 
 /// Scans the journal from the tail recorded in `jsb`, transaction by

@@ -257,23 +257,48 @@ impl Image {
     /// If the range lies outside the image (a caller bug); see
     /// [`Image::try_read`] for a checked variant.
     pub fn read(&self, offset: u64, buf: &mut [u8]) {
+        let mut done = 0;
+        self.pieces("Image::read", offset, buf.len(), |piece, n| {
+            match piece {
+                Some(bytes) => buf[done..done + n].copy_from_slice(bytes),
+                None => buf[done..done + n].fill(0),
+            }
+            done += n;
+        });
+    }
+
+    /// Appends `len` bytes from `offset` to `out`, like [`Image::read`]
+    /// (without a zeroed buffer to read into first).
+    pub fn read_into(&self, offset: u64, len: usize, out: &mut Vec<u8>) {
+        out.reserve(len);
+        self.pieces("Image::read_into", offset, len, |piece, n| match piece {
+            Some(bytes) => out.extend_from_slice(bytes),
+            None => out.resize(out.len() + n, 0),
+        });
+    }
+
+    /// Walks `offset..offset + len` chunk by chunk, handing `each` the
+    /// bytes stored there (`None`: a chunk never written, all zeros) and
+    /// the piece's length.
+    fn pieces(
+        &self,
+        what: &str,
+        offset: u64,
+        len: usize,
+        mut each: impl FnMut(Option<&[u8]>, usize),
+    ) {
         assert!(
-            self.in_range(offset, buf.len()),
-            "Image::read out of range: {}+{} > {}",
-            offset,
-            buf.len(),
+            self.in_range(offset, len),
+            "{what} out of range: {offset}+{len} > {}",
             self.len
         );
         let mut done = 0;
-        while done < buf.len() {
+        while done < len {
             let pos = offset + done as u64;
             let c = pos / CHUNK_SIZE as u64;
             let within = (pos % CHUNK_SIZE as u64) as usize;
-            let n = (CHUNK_SIZE - within).min(buf.len() - done);
-            match self.chunk(c) {
-                Some(ch) => buf[done..done + n].copy_from_slice(&ch.data[within..within + n]),
-                None => buf[done..done + n].fill(0),
-            }
+            let n = (CHUNK_SIZE - within).min(len - done);
+            each(self.chunk(c).map(|ch| &ch.data[within..within + n]), n);
             done += n;
         }
     }

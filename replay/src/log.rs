@@ -275,12 +275,24 @@ pub struct LogBuilder {
 impl LogBuilder {
     /// A new, empty log of a device of `device_bytes` bytes.
     pub fn new(device_bytes: u64) -> Self {
+        Self::with_capacity(device_bytes, 0, 0)
+    }
+
+    /// [`LogBuilder::new`], with room for `arena_bytes` of data and labels
+    /// and `entries` entries before it grows: a log is rebuilt thousands
+    /// of times a second, and growing copies everything recorded so far.
+    pub fn with_capacity(device_bytes: u64, arena_bytes: usize, entries: usize) -> Self {
         LogBuilder {
-            arena: Vec::new(),
-            entries: Vec::new(),
+            arena: Vec::with_capacity(arena_bytes),
+            entries: Vec::with_capacity(entries),
             device_bytes,
-            completed: Vec::new(),
+            completed: Vec::with_capacity(entries),
         }
+    }
+
+    /// Bytes of data and labels recorded so far, and entries.
+    pub fn recorded(&self) -> (usize, usize) {
+        (self.arena.len(), self.entries.len())
     }
 
     fn push(&mut self, kind: Kind, flags: WriteFlags, id: u64, sector: u64, nr_sectors: u64) {

@@ -57,3 +57,40 @@ fn data_ranges_leave_out_only_holes() {
     let fs = Filesystem::mount(dev, MountOptions::default()).unwrap();
     assert_eq!(fs.data_ranges(0).unwrap(), ranges);
 }
+
+/// A full device refuses the write that needs one block more than it has,
+/// with `NoSpace`, and serves again once a truncate has freed blocks.
+#[test]
+fn space_runs_out_at_the_last_free_block() {
+    let mut dev = MemDevice::new(259 * 4096);
+    mkfs(&mut dev, &MkfsOptions::default()).unwrap();
+    let mut fs = Filesystem::mount(dev, MountOptions::default()).unwrap();
+    let data_blocks = fs.geometry().data_blocks;
+    // Not a whole number of bitmap bytes: the count's tail is exercised.
+    assert_ne!(data_blocks % 8, 0, "{data_blocks} data blocks");
+    fs.create(0).unwrap();
+    fs.create(1).unwrap();
+    let block = [5u8; 4096];
+    let mut placed = 0u64;
+    loop {
+        match fs.dio_write(0, placed * 4096, &block, false, false) {
+            Ok(_) => placed += 1,
+            Err(FsError::NoSpace) => break,
+            Err(e) => panic!("block {placed}: {e}"),
+        }
+        assert!(
+            placed <= data_blocks,
+            "more blocks placed than the device has"
+        );
+    }
+    assert_eq!(placed, data_blocks, "every data block, then NoSpace");
+    assert!(matches!(
+        fs.write(1, 0, &block, false),
+        Err(FsError::NoSpace)
+    ));
+    fs.dio_wait(0).unwrap();
+    fs.truncate(0, 4096).unwrap();
+    fs.fsync(0).unwrap();
+    fs.write(1, 0, &block, false).unwrap();
+    fs.fsync(1).unwrap();
+}

@@ -167,6 +167,29 @@ enum Store {
     Image(Image),
 }
 
+/// What the last fresh device of this thread grew to: the next one
+/// reserves as much at once. An execution rebuilds its device and log from
+/// nothing, and growing them by doubling copied each about twice (a few
+/// percent of a short execution). Only allocation sizes depend on it.
+#[derive(Clone, Copy, Default)]
+struct Room {
+    flat: usize,
+    log_bytes: usize,
+    log_entries: usize,
+}
+
+impl Room {
+    /// The most reserved ahead (a wide execution's device is megabytes;
+    /// beyond this, growing costs little beside the work that fills it).
+    const MAX: usize = 64 << 20;
+}
+
+thread_local! {
+    static ROOM: std::cell::Cell<Room> = const {
+        std::cell::Cell::new(Room { flat: 0, log_bytes: 0, log_entries: 0 })
+    };
+}
+
 /// The `disk` device a target is mounted on.
 pub struct Disk {
     store: Store,
@@ -208,10 +231,15 @@ impl Disk {
             bytes.is_multiple_of(SECTOR_SIZE as u64),
             "device size in sectors"
         );
+        let room = ROOM.get();
         Self::with_store(
-            Store::Flat(Vec::new()),
+            Store::Flat(Vec::with_capacity(room.flat)),
             bytes,
-            Some(LogBuilder::new(bytes)),
+            Some(LogBuilder::with_capacity(
+                bytes,
+                room.log_bytes,
+                room.log_entries,
+            )),
             schedule,
             barrier_stable,
         )
@@ -314,6 +342,14 @@ impl Disk {
 
     /// The log and what else was recorded; the device is spent.
     pub fn finish(self) -> Recording {
+        if let (Store::Flat(flat), Some(log)) = (&self.store, &self.log) {
+            let (log_bytes, log_entries) = log.recorded();
+            ROOM.set(Room {
+                flat: flat.len().min(Room::MAX),
+                log_bytes: log_bytes.min(Room::MAX),
+                log_entries: log_entries.min(Room::MAX / 64),
+            });
+        }
         Recording {
             log: self
                 .log
@@ -373,6 +409,27 @@ impl Disk {
             }
         }
         Ok(())
+    }
+
+    /// [`Disk::read`] of `len` bytes into a new buffer, copied without
+    /// zeroing it first.
+    pub fn read_vec(&mut self, sector: u64, len: usize) -> Result<Vec<u8>, DeviceError> {
+        self.check_range(sector, len)?;
+        let start = sector * SECTOR_SIZE as u64;
+        let mut out = Vec::with_capacity(len);
+        match &self.store {
+            Store::Flat(data) => {
+                let from = (start as usize).min(data.len());
+                let have = (data.len() - from).min(len);
+                out.extend_from_slice(&data[from..from + have]);
+                out.resize(len, 0);
+            }
+            Store::Image(image) => {
+                image.read_into(start, len, &mut out);
+                self.chunks_read.note(start, len as u64);
+            }
+        }
+        Ok(out)
     }
 
     /// Submits a bio; it completes later, through [`Disk::complete_next`].

@@ -86,6 +86,10 @@ impl fut::BlockDevice for Device {
         self.0.read(sector, buf).map_err(to_fut_error)
     }
 
+    fn read_vec(&mut self, sector: u64, len: usize) -> Result<Vec<u8>, fut::DeviceError> {
+        self.0.read_vec(sector, len).map_err(to_fut_error)
+    }
+
     fn submit(&mut self, bio: fut::Bio) -> Result<fut::BioId, fut::DeviceError> {
         let kind = match bio.kind {
             fut::BioKind::Write {
