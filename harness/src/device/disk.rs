@@ -168,9 +168,12 @@ enum Store {
 }
 
 /// What the last fresh device of this thread grew to: the next one
-/// reserves as much at once. An execution rebuilds its device and log from
-/// nothing, and growing them by doubling copied each about twice (a few
-/// percent of a short execution). Only allocation sizes depend on it.
+/// reserves as much at once, in the memory the last one left
+/// (`SPARE_FLAT`; the log's arena likewise, `LogBuilder::with_capacity`).
+/// An execution rebuilds its device and log from nothing: growing them by
+/// doubling copied each about twice, and fresh memory costs a page fault
+/// and the kernel's zeroing per page (together a sixth of a short
+/// execution). Only allocations depend on it.
 #[derive(Clone, Copy, Default)]
 struct Room {
     flat: usize,
@@ -188,6 +191,7 @@ thread_local! {
     static ROOM: std::cell::Cell<Room> = const {
         std::cell::Cell::new(Room { flat: 0, log_bytes: 0, log_entries: 0 })
     };
+    static SPARE_FLAT: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// The `disk` device a target is mounted on.
@@ -232,8 +236,11 @@ impl Disk {
             "device size in sectors"
         );
         let room = ROOM.get();
+        let mut flat = SPARE_FLAT.take();
+        flat.clear();
+        flat.reserve(room.flat);
         Self::with_store(
-            Store::Flat(Vec::with_capacity(room.flat)),
+            Store::Flat(flat),
             bytes,
             Some(LogBuilder::with_capacity(
                 bytes,
@@ -243,6 +250,12 @@ impl Disk {
             schedule,
             barrier_stable,
         )
+    }
+
+    /// A device of no size that records nothing: what stands in the place
+    /// of a device lent out for a call (`mem::replace`), costing nothing.
+    pub fn stand_in() -> Self {
+        Self::with_store(Store::Flat(Vec::new()), 0, None, Vec::new(), false)
     }
 
     /// A device over a crash image, completing requests in submission
@@ -258,8 +271,16 @@ impl Disk {
     /// crash (crash and continue).
     pub fn continuing(image: Image, schedule: Vec<u32>, barrier_stable: bool) -> Self {
         let bytes = image.len();
-        let log = Some(LogBuilder::new(bytes));
-        Self::with_store(Store::Image(image), bytes, log, schedule, barrier_stable)
+        // Like a fresh device's, its log reuses what an earlier one left.
+        let room = ROOM.get();
+        let log = LogBuilder::with_capacity(bytes, room.log_bytes.max(1), room.log_entries);
+        Self::with_store(
+            Store::Image(image),
+            bytes,
+            Some(log),
+            schedule,
+            barrier_stable,
+        )
     }
 
     fn with_store(
@@ -341,14 +362,15 @@ impl Disk {
     }
 
     /// The log and what else was recorded; the device is spent.
-    pub fn finish(self) -> Recording {
-        if let (Store::Flat(flat), Some(log)) = (&self.store, &self.log) {
+    pub fn finish(mut self) -> Recording {
+        if let (Store::Flat(flat), Some(log)) = (&mut self.store, &self.log) {
             let (log_bytes, log_entries) = log.recorded();
             ROOM.set(Room {
                 flat: flat.len().min(Room::MAX),
                 log_bytes: log_bytes.min(Room::MAX),
                 log_entries: log_entries.min(Room::MAX / 64),
             });
+            SPARE_FLAT.set(std::mem::take(flat));
         }
         Recording {
             log: self

@@ -254,7 +254,7 @@ impl FsEngine for Linux {
     }
 
     fn mkfs(&self, _config: &Config, disk: &mut Disk) -> Result<(), FsError> {
-        let lent = std::mem::replace(disk, Disk::new(512, Vec::new(), false));
+        let lent = std::mem::replace(disk, Disk::stand_in());
         let mut session = Session::start(lent, self.kind.sector_bytes())
             .map_err(|e| FsError::Other(e.to_string()))?;
         let (program, args) = self.kind.mkfs();

@@ -423,7 +423,7 @@ impl Session {
     /// while unmounting reaches the disk.
     pub fn close(mut self) -> Disk {
         self.end();
-        let placeholder = Served::new(Disk::new(SECTOR_SIZE as u64, Vec::new(), false));
+        let placeholder = Served::new(Disk::stand_in());
         std::mem::replace(&mut self.served, placeholder).disk
     }
 

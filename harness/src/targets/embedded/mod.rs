@@ -238,7 +238,7 @@ impl FsEngine for FsUnderTest {
     fn mkfs(&self, config: &Config, disk: &mut Disk) -> Result<(), FsError> {
         // `mkfs` wants the engine's device type: lend the disk to a
         // wrapper for the call.
-        let mut device = Device(std::mem::replace(disk, Disk::new(512, Vec::new(), false)));
+        let mut device = Device(std::mem::replace(disk, Disk::stand_in()));
         let r = fut::mkfs(&mut device, &config.mkfs).map_err(to_fs_error);
         *disk = device.0;
         r
