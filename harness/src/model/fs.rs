@@ -21,6 +21,16 @@ use crate::target::{Names, Sizes};
 use crate::workload::{pattern, pattern_byte, write_id, FileId, Op, Workload, FILE_LIMIT};
 use std::collections::BTreeMap;
 
+/// Per segment of a file, the modifications whose value may show there
+/// after a crash at some position ([`Model::data_plan`]): everything the
+/// model's verdict on the file's bytes depends on besides the bytes. Many
+/// crash positions share one (only a modification of this file that
+/// starts or is made durable changes it), so bytes already allowed under
+/// an equal plan need no second comparison. Flat: `lo, hi, n` and the
+/// `n` modification indices, segment after segment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DataPlan(Vec<u64>);
+
 /// A position no execution reaches: "never happened".
 pub const NEVER: usize = usize::MAX;
 
@@ -1049,17 +1059,46 @@ impl Model {
     /// report, and without filling or scanning the holes (a hole matches
     /// a value where that value's bytes are zero).
     pub fn data_allowed(&self, ino: usize, observed: &SparseBytes, p: usize) -> bool {
+        self.data_allowed_by(ino, observed, &self.data_plan(ino, observed.len(), p))
+    }
+
+    /// What [`Model::data_allowed`] holds the first `len` bytes of file
+    /// `ino` to at a crash at `p`: per segment, the modifications whose
+    /// value may show there.
+    pub fn data_plan(&self, ino: usize, len: u64, p: usize) -> DataPlan {
         let f = &self.files[ino];
-        f.segments(0, observed.len()).all(|(lo, hi)| {
+        let mut plan = DataPlan::default();
+        for (lo, hi) in f.segments(0, len) {
             let sup = f.superseder(lo, hi, p, true, None);
             let allowed = f.allowed(lo, hi, p, sup.map(|s| s.0));
+            plan.0.extend([lo, hi, allowed.len() as u64]);
+            plan.0.extend(allowed.iter().map(|&m| m as u64));
+        }
+        plan
+    }
+
+    /// [`Model::data_allowed`] under a plan of [`Model::data_plan`]: the
+    /// verdict is a function of the bytes and the plan alone.
+    pub fn data_allowed_by(&self, ino: usize, observed: &SparseBytes, plan: &DataPlan) -> bool {
+        let f = &self.files[ino];
+        let mut allowed: Vec<usize> = Vec::new();
+        let mut words = plan.0.iter().map(|&w| w as usize);
+        while let (Some(lo), Some(hi), Some(n)) = (words.next(), words.next(), words.next()) {
+            allowed.clear();
+            allowed.extend(words.by_ref().take(n));
             // `segment_ok` judges byte by byte: a segment is allowed
             // piece by piece.
-            observed.pieces(lo, hi).all(|(at, piece)| match piece {
-                Piece::Bytes(bytes) => self.segment_ok(ino, f, &allowed, at, bytes),
-                Piece::Zeros(n) => self.zeros_ok(ino, f, &allowed, at, n),
-            })
-        })
+            let ok = observed
+                .pieces(lo as u64, hi as u64)
+                .all(|(at, piece)| match piece {
+                    Piece::Bytes(bytes) => self.segment_ok(ino, f, &allowed, at, bytes),
+                    Piece::Zeros(n) => self.zeros_ok(ino, f, &allowed, at, n),
+                });
+            if !ok {
+                return false;
+            }
+        }
+        true
     }
 
     /// [`Model::segment_ok`] on `n` zero bytes at `lo`.

@@ -17,7 +17,7 @@
 use crate::device::disk::Disk;
 use crate::engine::fs::{FsEngine, FsError, SparseBytes};
 use crate::finding::{Finding, Rule};
-use crate::model::fs::{Model, Source};
+use crate::model::fs::{DataPlan, Model, Source};
 use crate::run::execute::{ExecOptions, Execution, START_MARK};
 use crate::run::kept::{self, Kept};
 use crate::target::{Names, Sizes};
@@ -550,6 +550,7 @@ impl<'a, E: FsEngine> FsStateCheck<'a, E> {
             files,
             dirs,
             consistency,
+            allowed_under: AllowedUnder::default(),
         };
         Ok(Kept::new(self.id, image, chunks_read, log, recovered))
     }
@@ -563,6 +564,45 @@ struct Recovered {
     dirs: Vec<Result<bool, Finding>>,
     /// What the engine's own consistency check found, if anything.
     consistency: Option<Finding>,
+    /// The plans these files' bytes were last allowed under.
+    allowed_under: AllowedUnder,
+}
+
+/// Per file (and the model's file it was judged as), the plan
+/// ([`DataPlan`]) its recovered bytes were last allowed under: the same
+/// recovery is judged at many crash positions (`run::kept`), and most of
+/// them hold a file to the same plan, under which the same bytes are
+/// allowed again without comparing them. Recoveries are kept per thread,
+/// so a `RefCell` is enough.
+#[derive(Default)]
+struct AllowedUnder(std::cell::RefCell<Vec<(u32, usize, DataPlan)>>);
+
+impl AllowedUnder {
+    /// [`Model::data_allowed`] of `data` (file `file` as the model's
+    /// `ino`) at `p`, skipping the comparison where the plan is the one
+    /// these bytes were last allowed under.
+    fn data_allowed(
+        &self,
+        model: &Model,
+        (file, ino): (u32, usize),
+        data: &SparseBytes,
+        p: usize,
+    ) -> bool {
+        let plan = model.data_plan(ino, data.len(), p);
+        let mut last = self.0.borrow_mut();
+        let slot = last.iter().position(|(f, i, _)| (*f, *i) == (file, ino));
+        if slot.is_some_and(|s| last[s].2 == plan) {
+            return true;
+        }
+        if !model.data_allowed_by(ino, data, &plan) {
+            return false;
+        }
+        match slot {
+            Some(s) => last[s].2 = plan,
+            None => last.push((file, ino, plan)),
+        }
+        true
+    }
 }
 
 impl<E: FsEngine> StateCheck for FsStateCheck<'_, E> {
@@ -631,7 +671,7 @@ fn judge(
     recovered: &Recovered,
     p: usize,
 ) -> Result<(), Finding> {
-    judge_files(workload, model, &recovered.files, p)?;
+    judge_files(workload, model, recovered, p)?;
     judge_dirs(workload, model, &recovered.dirs, p)?;
     match &recovered.consistency {
         Some(f) => Err(f.clone()),
@@ -734,17 +774,18 @@ fn read_files<E: FsEngine>(engine: &E, fs: &mut E::Mounted, workload: &Workload)
 fn judge_files(
     workload: &Workload,
     model: &Model,
-    files: &[Observed],
+    recovered: &Recovered,
     p: usize,
 ) -> Result<(), Finding> {
-    for (file, observed) in (0u32..).zip(files) {
+    let under = &recovered.allowed_under;
+    for (file, observed) in (0u32..).zip(&recovered.files) {
         let exists = match observed {
             Observed::SizeUnreadable(f) => return Err(f.clone()),
             Observed::Missing => false,
             Observed::Bytes(_) | Observed::Unreadable(..) => true,
         };
         if model.renames {
-            judge_name(workload, model, file, observed, p)?;
+            judge_name(workload, model, file, (observed, under), p)?;
             continue;
         }
         let fm = &model.files[file as usize];
@@ -756,7 +797,7 @@ fn judge_files(
         if !exists && model.names == Names::Directory && !name_durable {
             continue;
         }
-        judge_file(workload, model, file, file as usize, observed, p)?;
+        judge_file(workload, model, file, file as usize, (observed, under), p)?;
     }
     Ok(())
 }
@@ -770,7 +811,7 @@ fn judge_name(
     workload: &Workload,
     model: &Model,
     file: u32,
-    observed: &Observed,
+    (observed, under): (&Observed, &AllowedUnder),
     p: usize,
 ) -> Result<(), Finding> {
     let (candidates, source) = model.entries[file as usize].candidates(p);
@@ -789,7 +830,7 @@ fn judge_name(
     }
     let mut first = None;
     for ino in candidates.into_iter().flatten() {
-        match judge_file(workload, model, file, ino, observed, p) {
+        match judge_file(workload, model, file, ino, (observed, under), p) {
             Ok(()) => return Ok(()),
             Err(f) => {
                 first.get_or_insert(f);
@@ -820,7 +861,7 @@ fn judge_file(
     model: &Model,
     file: u32,
     ino: usize,
-    observed: &Observed,
+    (observed, under): (&Observed, &AllowedUnder),
     p: usize,
 ) -> Result<(), Finding> {
     let size = match observed {
@@ -863,7 +904,7 @@ fn judge_file(
         Observed::Unreadable(_, f) => return Err(f.clone()),
         _ => return Ok(()),
     };
-    if model.data_allowed(ino, data, p) {
+    if under.data_allowed(model, (file, ino), data, p) {
         return Ok(());
     }
     // The cold path: the report needs every byte.
@@ -939,5 +980,49 @@ fn size_rule(source: Source) -> Rule {
     match source {
         Source::Ack(_) => Rule::AckedSize,
         Source::Barrier(_) => Rule::DioBarrier,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::fs::OpTimes;
+
+    /// Bytes allowed once are allowed again only under the same plan: the
+    /// zeros a crash before an O_DSYNC write allows are lost data once
+    /// the write was acknowledged, however often they passed before.
+    #[test]
+    fn bytes_allowed_under_one_plan_are_judged_again_under_another() {
+        let w = Workload::parse("files: 1\ncreate f0\nwrite f0 0 4096 dsync\n").unwrap();
+        let times: Vec<OpTimes> = [(10, 11), (11, 20)]
+            .iter()
+            .map(|&(start, end)| OpTimes {
+                start,
+                end,
+                ok: true,
+                dio_end: end,
+                dio_ack: end,
+            })
+            .collect();
+        let model = Model::build(&w, &times, true);
+        let zeros = SparseBytes::dense(vec![0; 4096]);
+        let written = SparseBytes::dense(crate::workload::pattern(0, 0, 4096, 2).to_vec());
+        let under = AllowedUnder::default();
+        for p in [11, 12, 15] {
+            assert!(under.data_allowed(&model, (0, 0), &zeros, p), "p{p}");
+        }
+        assert!(!under.data_allowed(&model, (0, 0), &zeros, 20));
+        assert!(under.data_allowed(&model, (0, 0), &written, 20));
+        // Each file keeps its own.
+        assert!(!AllowedUnder::default().data_allowed(&model, (0, 0), &written, 11));
+        for p in [11, 15, 20, 25] {
+            let plan = model.data_plan(0, 4096, p);
+            for bytes in [&zeros, &written] {
+                assert_eq!(
+                    model.data_allowed_by(0, bytes, &plan),
+                    model.data_allowed(0, bytes, p)
+                );
+            }
+        }
     }
 }
