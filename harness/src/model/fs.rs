@@ -907,6 +907,18 @@ impl FileModel {
         best.map(|(_, m, s)| (m, s))
     }
 
+    /// What [`Model::data_plan`] of this file depends on of the crash
+    /// position `p`: how many of its promises are in force (acknowledged
+    /// by `p`) and how many of its modifications had started. Both sets
+    /// only grow with `p`, so two positions with the same counts have the
+    /// same sets, and the same plan for the same length.
+    pub fn plan_epoch(&self, p: usize) -> (usize, usize) {
+        (
+            self.promises.iter().filter(|pr| pr.ack <= p).count(),
+            self.mods.iter().filter(|m| m.start < p).count(),
+        )
+    }
+
     /// Mods of segment `lo..hi` that may be seen at crash position `p`.
     fn allowed(&self, lo: u64, hi: u64, p: usize, superseder: Option<usize>) -> Vec<usize> {
         let threshold = superseder.map(|m| self.mods[m].start);

@@ -568,19 +568,32 @@ struct Recovered {
     allowed_under: AllowedUnder,
 }
 
-/// Per file (and the model's file it was judged as), the plan
-/// ([`DataPlan`]) its recovered bytes were last allowed under: the same
-/// recovery is judged at many crash positions (`run::kept`), and most of
-/// them hold a file to the same plan, under which the same bytes are
-/// allowed again without comparing them. Recoveries are kept per thread,
-/// so a `RefCell` is enough.
+/// Per file (and the model's file it was judged as), the position epoch
+/// ([`FileModel::plan_epoch`]) its recovered bytes were last allowed at:
+/// the same recovery is judged at many crash positions (`run::kept`), and
+/// most of them hold a file to the same plan ([`DataPlan`]: per segment,
+/// the modifications whose value may show), under which the same bytes
+/// are allowed again without comparing them. Recoveries are kept per
+/// thread, so a `RefCell` is enough.
+///
+/// [`FileModel::plan_epoch`]: crate::model::fs::FileModel::plan_epoch
 #[derive(Default)]
-struct AllowedUnder(std::cell::RefCell<Vec<(u32, usize, DataPlan)>>);
+struct AllowedUnder(std::cell::RefCell<Vec<Allowed>>);
+
+/// One file's bytes, allowed at positions of `epoch`.
+struct Allowed {
+    file: u32,
+    ino: usize,
+    epoch: (usize, usize),
+    /// The plan they were allowed under (debug builds assert that the
+    /// epoch decides it).
+    plan: DataPlan,
+}
 
 impl AllowedUnder {
     /// [`Model::data_allowed`] of `data` (file `file` as the model's
-    /// `ino`) at `p`, skipping the comparison where the plan is the one
-    /// these bytes were last allowed under.
+    /// `ino`) at `p`, skipping the comparison where `p` is in the epoch
+    /// these bytes were last allowed in.
     fn data_allowed(
         &self,
         model: &Model,
@@ -588,18 +601,30 @@ impl AllowedUnder {
         data: &SparseBytes,
         p: usize,
     ) -> bool {
-        let plan = model.data_plan(ino, data.len(), p);
+        let epoch = model.files[ino].plan_epoch(p);
         let mut last = self.0.borrow_mut();
-        let slot = last.iter().position(|(f, i, _)| (*f, *i) == (file, ino));
-        if slot.is_some_and(|s| last[s].2 == plan) {
+        let slot = last.iter().position(|a| (a.file, a.ino) == (file, ino));
+        if let Some(a) = slot.map(|s| &last[s]).filter(|a| a.epoch == epoch) {
+            debug_assert_eq!(
+                model.data_plan(ino, data.len(), p),
+                a.plan,
+                "the epoch decides the plan"
+            );
             return true;
         }
+        let plan = model.data_plan(ino, data.len(), p);
         if !model.data_allowed_by(ino, data, &plan) {
             return false;
         }
+        let allowed = Allowed {
+            file,
+            ino,
+            epoch,
+            plan,
+        };
         match slot {
-            Some(s) => last[s].2 = plan,
-            None => last.push((file, ino, plan)),
+            Some(s) => last[s] = allowed,
+            None => last.push(allowed),
         }
         true
     }
