@@ -152,6 +152,24 @@ pub struct OpTimes {
     pub dio_ack: usize,
 }
 
+#[cfg(test)]
+impl OpTimes {
+    /// Operations that succeeded, each (called, returned) as given, its
+    /// direct I/O (if any) ending and acknowledged on return: times for
+    /// tests of the model.
+    pub(crate) fn spans(spec: &[(usize, usize)]) -> Vec<OpTimes> {
+        spec.iter()
+            .map(|&(start, end)| OpTimes {
+                start,
+                end,
+                ok: true,
+                dio_end: end,
+                dio_ack: end,
+            })
+            .collect()
+    }
+}
+
 /// Everything the model needs about one file.
 #[derive(Clone, Debug, Default)]
 pub struct FileModel {
@@ -1310,15 +1328,7 @@ mod tests {
     use super::*;
 
     fn times(spec: &[(usize, usize)]) -> Vec<OpTimes> {
-        spec.iter()
-            .map(|&(start, end)| OpTimes {
-                start,
-                end,
-                ok: true,
-                dio_end: end,
-                dio_ack: end,
-            })
-            .collect()
+        OpTimes::spans(spec)
     }
 
     fn workload(text: &str) -> Workload {

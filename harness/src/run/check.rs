@@ -1019,17 +1019,7 @@ mod tests {
     #[test]
     fn bytes_allowed_under_one_plan_are_judged_again_under_another() {
         let w = Workload::parse("files: 1\ncreate f0\nwrite f0 0 4096 dsync\n").unwrap();
-        let times: Vec<OpTimes> = [(10, 11), (11, 20)]
-            .iter()
-            .map(|&(start, end)| OpTimes {
-                start,
-                end,
-                ok: true,
-                dio_end: end,
-                dio_ack: end,
-            })
-            .collect();
-        let model = Model::build(&w, &times, true);
+        let model = Model::build(&w, &OpTimes::spans(&[(10, 11), (11, 20)]), true);
         let zeros = SparseBytes::dense(vec![0; 4096]);
         let written = SparseBytes::dense(crate::workload::pattern(0, 0, 4096, 2).to_vec());
         let under = AllowedUnder::default();
