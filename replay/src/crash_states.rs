@@ -553,7 +553,10 @@ struct IterState {
     ctx: Option<PosCtx>,
     /// States of the current position not yet yielded, with the request
     /// indexes (and sector limits) of their persisted writes.
-    queue: VecDeque<(CrashState, Applied)>,
+    queue: VecDeque<(CrashState, Applied, Build)>,
+    /// The image of the last reorder subset built, for its torn states:
+    /// (position, subset, durable base version, image).
+    subset_image: Option<(usize, u64, u64, Image)>,
     /// With [`StateIter::skipping_repeats`]: the persisted sets yielded
     /// since the durable base or the marks last changed.
     repeats: Option<Repeats>,
@@ -602,6 +605,19 @@ impl Repeats {
 
 /// Persisted writes of a state as (request index, sector limit).
 type Applied = Vec<(usize, Option<u64>)>;
+
+/// How a queued state's image is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Build {
+    /// Every persisted write, in order, on the durable base.
+    Whole,
+    /// The image of reorder subset `subset` (the persisted writes without
+    /// element `at`), then the torn write `at` under the writes after it:
+    /// the states of a subset differ by one write, and building each from
+    /// the durable base cost every persisted write again (a subset of a
+    /// position with hundreds of volatile writes, four tears each).
+    Torn { subset: u64, at: usize },
+}
 
 struct PosCtx {
     position: usize,
@@ -711,6 +727,7 @@ impl<'a> StateIter<'a> {
                 durable_version: 0,
                 ctx: None,
                 queue: VecDeque::new(),
+                subset_image: None,
                 repeats: None,
             },
             model,
@@ -817,6 +834,7 @@ impl<'a> StateIter<'a> {
                     persisted: Vec::new(),
                 },
                 Vec::new(),
+                Build::Whole,
             ));
             self.inner.ctx = None;
         } else {
@@ -871,8 +889,63 @@ impl<'a> StateIter<'a> {
     fn image_for(&self, applied: &Applied) -> Image {
         let mut image = self.inner.image.clone();
         for &(r, limit) in applied {
-            apply_persisted(&self.model, &mut image, &self.inner.owners, r, limit);
+            apply_persisted(&self.model, &mut image, &self.inner.owners, r, limit, None);
         }
+        image
+    }
+
+    /// The image of a queued state, built as `build` says.
+    fn image_of_queued(&mut self, state: &CrashState, applied: &Applied, build: Build) -> Image {
+        let version = self.inner.durable_version;
+        let Build::Torn { subset, at } = build else {
+            let image = self.image_for(applied);
+            if let StateId::Reorder { subset, .. } = state.id {
+                self.inner.subset_image = Some((state.position, subset, version, image.clone()));
+            }
+            return image;
+        };
+        let mut image = match &self.inner.subset_image {
+            Some((p, k, v, image)) if (*p, *k, *v) == (state.position, subset, version) => {
+                image.clone()
+            }
+            _ => {
+                // The subset's own state was not built (a repeat).
+                let mut without = applied.clone();
+                without.remove(at);
+                let image = self.image_for(&without);
+                self.inner.subset_image = Some((state.position, subset, version, image.clone()));
+                image
+            }
+        };
+        // The torn write keeps its place in application order: wherever a
+        // write after it covers a sector, that write's bytes stand (or, if
+        // a newer durable write owns the sector, that one's, which would
+        // have hidden the torn write too: it is older still).
+        let (r, limit) = applied[at];
+        let range = |r: usize| {
+            let req = &self.model.reqs[r];
+            req.sector..req.sector + req.nr_sectors
+        };
+        let torn = range(r);
+        let later: Vec<std::ops::Range<u64>> = applied[at + 1..]
+            .iter()
+            .map(|&(r, _)| range(r))
+            .filter(|w| w.start < torn.end && torn.start < w.end)
+            .collect();
+        let covered = |s: u64| later.iter().any(|w| w.contains(&s));
+        apply_persisted(
+            &self.model,
+            &mut image,
+            &self.inner.owners,
+            r,
+            limit,
+            Some(&covered),
+        );
+        debug_assert_eq!(
+            image.content_key(),
+            self.image_for(applied).content_key(),
+            "a torn state built from its subset's image is the one built whole"
+        );
         image
     }
 }
@@ -912,7 +985,7 @@ fn states_for_subset(
     ctx: &PosCtx,
     k: u64,
     bits: &Bits,
-) -> Vec<(CrashState, Applied)> {
+) -> Vec<(CrashState, Applied, Build)> {
     let mut chosen: Vec<bool> = (0..ctx.pending.len()).map(|i| bit(bits, i)).collect();
     close_under_preflush(model, ctx, &mut chosen);
     // The persisted writes in application order, with their tear limit.
@@ -937,8 +1010,8 @@ fn states_for_subset(
         (persisted, applied)
     };
     let (persisted, applied) = build(&chosen, None);
-    let mut out = vec![(
-        CrashState {
+    let reorder_state = |persisted, applied| {
+        let state = CrashState {
             id: StateId::Reorder {
                 position: ctx.position,
                 subset: k,
@@ -946,39 +1019,71 @@ fn states_for_subset(
             position: ctx.position,
             marks: ctx.marks,
             persisted,
-        },
-        applied,
-    )];
-    if mode == Mode::Torn {
-        // Every (write, tear point) pair, numbered `j` so that ids stay
-        // stable whatever a budget keeps.
-        let pairs = TearPairs::new(ctx.tear_points(model, tear_sectors), &chosen);
-        let kept = match tear_budget {
-            Some((budget, seed)) => tear_sample(&pairs, budget, seed, ctx.position, k),
-            None => (0..pairs.len).collect(),
         };
-        for j in kept {
-            let (i, n) = pairs.get(j);
+        (state, applied, Build::Whole)
+    };
+    if mode != Mode::Torn {
+        return vec![reorder_state(persisted, applied)];
+    }
+    let mut out = vec![reorder_state(persisted.clone(), applied.clone())];
+    // Every (write, tear point) pair, numbered `j` so that ids stay
+    // stable whatever a budget keeps.
+    let pairs = TearPairs::new(ctx.tear_points(model, tear_sectors), &chosen);
+    let kept = match tear_budget {
+        Some((budget, seed)) => tear_sample(&pairs, budget, seed, ctx.position, k),
+        None => (0..pairs.len).collect(),
+    };
+    // Without a PREFLUSH write in flight the torn write adds itself
+    // alone: its state is the subset's with one more write, described
+    // and built from the subset's.
+    let alone = ctx.preflush_caps(model).is_empty();
+    for j in kept {
+        let (i, n) = pairs.get(j);
+        // The torn write keeps its place in application order.
+        let (persisted, applied, how) = if alone {
+            let at = chosen[..i].iter().filter(|&&c| c).count();
+            let mut p = persisted.clone();
+            p.insert(
+                at,
+                Persisted {
+                    id: ctx.pending_ids(model)[i],
+                    sectors: Some(u32::try_from(n).unwrap_or(u32::MAX)),
+                },
+            );
+            let mut a = applied.clone();
+            a.insert(at, (ctx.pending[i], Some(n)));
+            (p, a, Build::Torn { subset: k, at })
+        } else {
             // A torn PREFLUSH write forces its flushed writes in as well.
             let mut with_torn = chosen.clone();
             with_torn[i] = true;
             close_under_preflush(model, ctx, &mut with_torn);
-            // The torn write keeps its place in application order.
-            let (persisted, applied) = build(&with_torn, Some((i, n)));
-            out.push((
-                CrashState {
-                    id: StateId::Torn {
-                        position: ctx.position,
-                        subset: k,
-                        tear: j as u64,
-                    },
+            let (p, a) = build(&with_torn, Some((i, n)));
+            (p, a, Build::Whole)
+        };
+        debug_assert!(
+            {
+                let mut with_torn = chosen.clone();
+                with_torn[i] = true;
+                close_under_preflush(model, ctx, &mut with_torn);
+                build(&with_torn, Some((i, n))) == (persisted.clone(), applied.clone())
+            },
+            "a torn state's description is the one built whole"
+        );
+        out.push((
+            CrashState {
+                id: StateId::Torn {
                     position: ctx.position,
-                    marks: ctx.marks,
-                    persisted,
+                    subset: k,
+                    tear: j as u64,
                 },
-                applied,
-            ));
-        }
+                position: ctx.position,
+                marks: ctx.marks,
+                persisted,
+            },
+            applied,
+            how,
+        ));
     }
     out
 }
@@ -1101,27 +1206,36 @@ fn apply_durable(model: &Model<'_>, base: &mut Image, owners: &mut Owners, r: us
 }
 
 /// Applies a persisted pending write on top of a base image.
+/// `covered`: sectors to leave alone besides (written by a later write).
 fn apply_persisted(
     model: &Model<'_>,
     image: &mut Image,
     owners: &Owners,
     r: usize,
     limit: Option<u64>,
+    covered: Option<&dyn Fn(u64) -> bool>,
 ) {
     let req = model.reqs[r];
-    match req.rank {
+    let owned_later = match req.rank {
         // In flight: after every completed write. (A write in flight at this
         // position that completes later has a rank above every durable one,
         // so the arm below never skips its sectors either.)
-        None => model.apply_shared(image, r, limit, None),
+        None => None,
         Some(rank) => {
             let end = req.sector + limit.map_or(req.nr_sectors, |l| l.min(req.nr_sectors));
-            if owners.any_later(req.sector..end, rank) {
-                model.apply_shared(image, r, limit, Some(&|s| owners.later(s, rank)));
-            } else {
-                model.apply_shared(image, r, limit, None);
-            }
+            owners.any_later(req.sector..end, rank).then_some(rank)
         }
+    };
+    match (owned_later, covered) {
+        (None, None) => model.apply_shared(image, r, limit, None),
+        (None, Some(covered)) => model.apply_shared(image, r, limit, Some(covered)),
+        (Some(rank), None) => model.apply_shared(image, r, limit, Some(&|s| owners.later(s, rank))),
+        (Some(rank), Some(covered)) => model.apply_shared(
+            image,
+            r,
+            limit,
+            Some(&|s| owners.later(s, rank) || covered(s)),
+        ),
     }
 }
 
@@ -1137,7 +1251,7 @@ impl Iterator for StateIter<'_> {
             return None;
         }
         loop {
-            if let Some((state, applied)) = self.inner.queue.pop_front() {
+            if let Some((state, applied, build)) = self.inner.queue.pop_front() {
                 self.inner.emitted += 1;
                 let epoch = (self.inner.durable_version, state.marks);
                 if let Some(repeats) = self.inner.repeats.as_mut() {
@@ -1149,7 +1263,7 @@ impl Iterator for StateIter<'_> {
                         continue;
                     }
                 }
-                let image = self.image_for(&applied);
+                let image = self.image_of_queued(&state, &applied, build);
                 return Some(EnumeratedState { state, image });
             }
             if self.fill_from_ctx() {
@@ -1301,7 +1415,7 @@ pub fn find_state(log: &Log, opts: &EnumOptions, id: &StateId) -> Result<CrashSt
     usize::try_from(want)
         .ok()
         .and_then(|w| states.into_iter().nth(w))
-        .map(|(state, _)| state)
+        .map(|(state, _, _)| state)
         .ok_or_else(|| no("no such torn variant"))
 }
 
