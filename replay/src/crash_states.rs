@@ -606,6 +606,20 @@ impl Repeats {
 /// Persisted writes of a state as (request index, sector limit).
 type Applied = Vec<(usize, Option<u64>)>;
 
+/// Which torn variants of a subset are enumerated.
+#[derive(Clone, Copy, Debug)]
+enum Tears {
+    /// Every one.
+    All,
+    /// Every tear of the newest left-out write, then a seeded sample
+    /// (`EnumOptions::tear_budget`; see [`tear_sample`]).
+    Budget { budget: u64, seed: u64 },
+    /// The first ones in id order (a thinned pass, `max_tears`): only
+    /// those are described, not every pair of a subset that may leave
+    /// hundreds of writes out.
+    First(u64),
+}
+
 /// How a queued state's image is built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Build {
@@ -869,19 +883,15 @@ impl<'a> StateIter<'a> {
         };
         ctx.next_k += 1;
         // A thinned pass (`max_tears`) keeps its own, id-ordered choice.
-        let budget = match self.opts.max_tears {
-            None => self.opts.tear_budget.map(|b| (b, self.opts.seed)),
-            Some(_) => None,
+        let tears = match (self.opts.max_tears, self.opts.tear_budget) {
+            (Some(first), _) => Tears::First(first),
+            (None, Some(budget)) => Tears::Budget {
+                budget,
+                seed: self.opts.seed,
+            },
+            (None, None) => Tears::All,
         };
-        let mut states = states_for_subset(&self.model, mode, tear_sectors, budget, ctx, k, &bits);
-        if let Some(tears) = self.opts.max_tears {
-            // The reorder state itself, then at most `tears` torn ones.
-            states.truncate(
-                usize::try_from(tears)
-                    .unwrap_or(usize::MAX)
-                    .saturating_add(1),
-            );
-        }
+        let states = states_for_subset(&self.model, mode, tear_sectors, tears, ctx, k, &bits);
         self.inner.queue.extend(states);
         true
     }
@@ -981,7 +991,7 @@ fn states_for_subset(
     model: &Model<'_>,
     mode: Mode,
     tear_sectors: u64,
-    tear_budget: Option<(u64, u64)>,
+    tears: Tears,
     ctx: &PosCtx,
     k: u64,
     bits: &Bits,
@@ -1029,9 +1039,10 @@ fn states_for_subset(
     // Every (write, tear point) pair, numbered `j` so that ids stay
     // stable whatever a budget keeps.
     let pairs = TearPairs::new(ctx.tear_points(model, tear_sectors), &chosen);
-    let kept = match tear_budget {
-        Some((budget, seed)) => tear_sample(&pairs, budget, seed, ctx.position, k),
-        None => (0..pairs.len).collect(),
+    let kept = match tears {
+        Tears::Budget { budget, seed } => tear_sample(&pairs, budget, seed, ctx.position, k),
+        Tears::First(n) => (0..pairs.len.min(usize::try_from(n).unwrap_or(usize::MAX))).collect(),
+        Tears::All => (0..pairs.len).collect(),
     };
     // Without a PREFLUSH write in flight the torn write adds itself
     // alone: its state is the subset's with one more write, described
@@ -1410,7 +1421,15 @@ pub fn find_state(log: &Log, opts: &EnumOptions, id: &StateId) -> Result<CrashSt
     };
     // Every variant (ids are the full enumeration's, whatever budget
     // found the state).
-    let states = states_for_subset(&model, opts.mode, opts.tear_sectors, None, &ctx, k, &bits);
+    let states = states_for_subset(
+        &model,
+        opts.mode,
+        opts.tear_sectors,
+        Tears::All,
+        &ctx,
+        k,
+        &bits,
+    );
     let want = tear.map_or(0, |t| t.saturating_add(1));
     usize::try_from(want)
         .ok()
