@@ -909,7 +909,8 @@ impl<'a> StateIter<'a> {
         let version = self.inner.durable_version;
         let Build::Torn { subset, at } = build else {
             let image = self.image_for(applied);
-            if let StateId::Reorder { subset, .. } = state.id {
+            // Kept for the torn states that follow it.
+            if let (Mode::Torn, StateId::Reorder { subset, .. }) = (self.opts.mode, state.id) {
                 self.inner.subset_image = Some((state.position, subset, version, image.clone()));
             }
             return image;
@@ -1053,16 +1054,12 @@ fn states_for_subset(
         // The torn write keeps its place in application order.
         let (persisted, applied, how) = if alone {
             let at = chosen[..i].iter().filter(|&&c| c).count();
-            let mut p = persisted.clone();
-            p.insert(
-                at,
-                Persisted {
-                    id: ctx.pending_ids(model)[i],
-                    sectors: Some(u32::try_from(n).unwrap_or(u32::MAX)),
-                },
-            );
-            let mut a = applied.clone();
-            a.insert(at, (ctx.pending[i], Some(n)));
+            let torn = Persisted {
+                id: ctx.pending_ids(model)[i],
+                sectors: Some(u32::try_from(n).unwrap_or(u32::MAX)),
+            };
+            let p = inserted(&persisted, at, torn);
+            let a = inserted(&applied, at, (ctx.pending[i], Some(n)));
             (p, a, Build::Torn { subset: k, at })
         } else {
             // A torn PREFLUSH write forces its flushed writes in as well.
@@ -1096,6 +1093,16 @@ fn states_for_subset(
             how,
         ));
     }
+    out
+}
+
+/// `items` with `item` inserted at `at`, in one allocation of the right
+/// size (a clone then an insert would allocate twice).
+fn inserted<T: Clone>(items: &[T], at: usize, item: T) -> Vec<T> {
+    let mut out = Vec::with_capacity(items.len() + 1);
+    out.extend_from_slice(&items[..at]);
+    out.push(item);
+    out.extend_from_slice(&items[at..]);
     out
 }
 
@@ -1227,27 +1234,23 @@ fn apply_persisted(
     covered: Option<&dyn Fn(u64) -> bool>,
 ) {
     let req = model.reqs[r];
-    let owned_later = match req.rank {
-        // In flight: after every completed write. (A write in flight at this
-        // position that completes later has a rank above every durable one,
-        // so the arm below never skips its sectors either.)
-        None => None,
-        Some(rank) => {
-            let end = req.sector + limit.map_or(req.nr_sectors, |l| l.min(req.nr_sectors));
-            owners.any_later(req.sector..end, rank).then_some(rank)
-        }
+    // In flight: after every completed write. (A write in flight at this
+    // position that completes later has a rank above every durable one,
+    // so it never has sectors a durable write owns either.)
+    let owned_later = req.rank.filter(|&rank| {
+        let end = req.sector + limit.map_or(req.nr_sectors, |l| l.min(req.nr_sectors));
+        owners.any_later(req.sector..end, rank)
+    });
+    let skip = |s: u64| {
+        owned_later.is_some_and(|rank| owners.later(s, rank)) || covered.is_some_and(|c| c(s))
     };
-    match (owned_later, covered) {
-        (None, None) => model.apply_shared(image, r, limit, None),
-        (None, Some(covered)) => model.apply_shared(image, r, limit, Some(covered)),
-        (Some(rank), None) => model.apply_shared(image, r, limit, Some(&|s| owners.later(s, rank))),
-        (Some(rank), Some(covered)) => model.apply_shared(
-            image,
-            r,
-            limit,
-            Some(&|s| owners.later(s, rank) || covered(s)),
-        ),
-    }
+    let skips = owned_later.is_some() || covered.is_some();
+    model.apply_shared(
+        image,
+        r,
+        limit,
+        skips.then_some(&skip as &dyn Fn(u64) -> bool),
+    );
 }
 
 impl Iterator for StateIter<'_> {

@@ -139,16 +139,24 @@ impl Arena {
 
 thread_local! {
     /// The largest arena a built log left behind on this thread, for the
-    /// next one: a fuzz campaign builds a log of megabytes thousands of
-    /// times a second, and fresh memory costs a page fault and the
-    /// kernel's zeroing of every page it touches (a tenth of a short
-    /// execution), where memory already touched costs nothing.
+    /// next one ([`LogBuilder::reusing`]): a fuzz campaign builds a log of
+    /// megabytes thousands of times a second, and fresh memory costs a
+    /// page fault and the kernel's zeroing of every page it touches (a
+    /// tenth of a short execution), where memory already touched costs
+    /// nothing.
     static SPARE_ARENA: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
+
+/// The largest arena kept aside for reuse: one rare huge log must not pin
+/// its memory for the rest of a campaign.
+const SPARE_ARENA_MAX: usize = 64 << 20;
 
 impl Drop for Arena {
     fn drop(&mut self) {
         if let Arena::Owned(v) = self {
+            if v.capacity() > SPARE_ARENA_MAX {
+                return;
+            }
             let v = std::mem::take(v);
             // A thread being torn down keeps nothing.
             let _ = SPARE_ARENA.try_with(|spare| {
@@ -301,35 +309,28 @@ pub struct LogBuilder {
 impl LogBuilder {
     /// A new, empty log of a device of `device_bytes` bytes.
     pub fn new(device_bytes: u64) -> Self {
-        Self::with_capacity(device_bytes, 0, 0)
+        LogBuilder {
+            arena: Vec::new(),
+            entries: Vec::new(),
+            device_bytes,
+            completed: Vec::new(),
+        }
     }
 
-    /// [`LogBuilder::new`], with room for `arena_bytes` of data and labels
-    /// and `entries` entries before it grows: a log is rebuilt thousands
-    /// of times a second, and growing copies everything recorded so far.
-    /// Where `arena_bytes` is not 0, the arena of a log this thread built
-    /// and dropped before is reused.
-    pub fn with_capacity(device_bytes: u64, arena_bytes: usize, entries: usize) -> Self {
-        let arena = match arena_bytes {
-            0 => Vec::new(),
-            _ => {
-                let mut arena = SPARE_ARENA.try_with(|s| s.take()).unwrap_or_default();
-                arena.clear();
-                arena.reserve(arena_bytes);
-                arena
-            }
-        };
+    /// [`LogBuilder::new`] for a log rebuilt thousands of times a second:
+    /// its arena is the one a log this thread built and dropped before
+    /// left (already grown and touched), and it has room for `entries`
+    /// entries before it grows (growing copies everything recorded so
+    /// far).
+    pub fn reusing(device_bytes: u64, entries: usize) -> Self {
+        let mut arena = SPARE_ARENA.try_with(|s| s.take()).unwrap_or_default();
+        arena.clear();
         LogBuilder {
             arena,
             entries: Vec::with_capacity(entries),
             device_bytes,
             completed: Vec::with_capacity(entries),
         }
-    }
-
-    /// Bytes of data and labels recorded so far, and entries.
-    pub fn recorded(&self) -> (usize, usize) {
-        (self.arena.len(), self.entries.len())
     }
 
     fn push(&mut self, kind: Kind, flags: WriteFlags, id: u64, sector: u64, nr_sectors: u64) {

@@ -167,32 +167,20 @@ enum Store {
     Image(Image),
 }
 
-/// What the last fresh device of this thread grew to: the next one
-/// reserves as much at once, in the memory the last one left
-/// (`SPARE_FLAT`; the log's arena likewise, `LogBuilder::with_capacity`).
-/// An execution rebuilds its device and log from nothing: growing them by
-/// doubling copied each about twice, and fresh memory costs a page fault
-/// and the kernel's zeroing per page (together a sixth of a short
-/// execution). Only allocations depend on it.
-#[derive(Clone, Copy, Default)]
-struct Room {
-    flat: usize,
-    log_bytes: usize,
-    log_entries: usize,
-}
-
-impl Room {
-    /// The most reserved ahead (a wide execution's device is megabytes;
-    /// beyond this, growing costs little beside the work that fills it).
-    const MAX: usize = 64 << 20;
-}
-
 thread_local! {
-    static ROOM: std::cell::Cell<Room> = const {
-        std::cell::Cell::new(Room { flat: 0, log_bytes: 0, log_entries: 0 })
-    };
+    /// The flat store the last fresh device of this thread left, for the
+    /// next (the log's arena likewise, [`LogBuilder::reusing`]). An
+    /// execution rebuilds its device and log from nothing: growing them
+    /// by doubling copied each about twice, and fresh memory costs a page
+    /// fault and the kernel's zeroing per page (together a sixth of a
+    /// short execution). Only allocations depend on it.
     static SPARE_FLAT: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+    /// How many entries that device's log held: the next reserves as many.
+    static LAST_LOG_ENTRIES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
+
+/// The largest flat store or entry count carried to the next device.
+const CARRIED_MAX: usize = 64 << 20;
 
 /// The `disk` device a target is mounted on.
 pub struct Disk {
@@ -235,18 +223,12 @@ impl Disk {
             bytes.is_multiple_of(SECTOR_SIZE as u64),
             "device size in sectors"
         );
-        let room = ROOM.get();
         let mut flat = SPARE_FLAT.take();
         flat.clear();
-        flat.reserve(room.flat);
         Self::with_store(
             Store::Flat(flat),
             bytes,
-            Some(LogBuilder::with_capacity(
-                bytes,
-                room.log_bytes,
-                room.log_entries,
-            )),
+            Some(LogBuilder::reusing(bytes, LAST_LOG_ENTRIES.get())),
             schedule,
             barrier_stable,
         )
@@ -272,8 +254,7 @@ impl Disk {
     pub fn continuing(image: Image, schedule: Vec<u32>, barrier_stable: bool) -> Self {
         let bytes = image.len();
         // Like a fresh device's, its log reuses what an earlier one left.
-        let room = ROOM.get();
-        let log = LogBuilder::with_capacity(bytes, room.log_bytes.max(1), room.log_entries);
+        let log = LogBuilder::reusing(bytes, LAST_LOG_ENTRIES.get());
         Self::with_store(
             Store::Image(image),
             bytes,
@@ -364,13 +345,10 @@ impl Disk {
     /// The log and what else was recorded; the device is spent.
     pub fn finish(mut self) -> Recording {
         if let (Store::Flat(flat), Some(log)) = (&mut self.store, &self.log) {
-            let (log_bytes, log_entries) = log.recorded();
-            ROOM.set(Room {
-                flat: flat.len().min(Room::MAX),
-                log_bytes: log_bytes.min(Room::MAX),
-                log_entries: log_entries.min(Room::MAX / 64),
-            });
-            SPARE_FLAT.set(std::mem::take(flat));
+            LAST_LOG_ENTRIES.set(log.len().min(CARRIED_MAX / 64));
+            if flat.capacity() <= CARRIED_MAX {
+                SPARE_FLAT.set(std::mem::take(flat));
+            }
         }
         Recording {
             log: self

@@ -24,10 +24,9 @@ use std::collections::BTreeMap;
 /// Per segment of a file, the modifications whose value may show there
 /// after a crash at some position ([`Model::data_plan`]): everything the
 /// model's verdict on the file's bytes depends on besides the bytes. Many
-/// crash positions share one (only a modification of this file that
-/// starts or is made durable changes it), so bytes already allowed under
-/// an equal plan need no second comparison. Flat: `lo, hi, n` and the
-/// `n` modification indices, segment after segment.
+/// crash positions share one ([`FileModel::plan_epoch`] tells which), so
+/// bytes already allowed under it need no second comparison. Flat: `lo,
+/// hi, n` and the `n` modification indices, segment after segment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DataPlan(Vec<u64>);
 
@@ -1327,10 +1326,6 @@ static ZEROS: [u8; PAGE] = [0; PAGE];
 mod tests {
     use super::*;
 
-    fn times(spec: &[(usize, usize)]) -> Vec<OpTimes> {
-        OpTimes::spans(spec)
-    }
-
     fn workload(text: &str) -> Workload {
         Workload::parse(&format!("files: 1\n{text}")).unwrap()
     }
@@ -1355,7 +1350,7 @@ mod tests {
         }];
         let m = Model::build_over(
             &rest,
-            &times(&[(1, 2), (3, 4)]),
+            &OpTimes::spans(&[(1, 2), (3, 4)]),
             true,
             (&base, Some(&earlier)),
             (Names::FileFsync, Sizes::Stepwise),
@@ -1386,7 +1381,7 @@ mod tests {
     #[test]
     fn dsync_write_is_promised_after_its_ack_only() {
         let w = workload("create f0\nwrite f0 0 4096 dsync\n");
-        let m = Model::build(&w, &times(&[(10, 11), (11, 20)]), true);
+        let m = Model::build(&w, &OpTimes::spans(&[(10, 11), (11, 20)]), true);
         assert_eq!(allowed_at(&m, 0, 11), vec![None]); // not started
         assert_eq!(allowed_at(&m, 0, 15), vec![None, Some(2)]); // in progress
         assert_eq!(allowed_at(&m, 0, 20), vec![Some(2)]); // acknowledged
@@ -1398,7 +1393,11 @@ mod tests {
     #[test]
     fn fsync_covers_what_completed_before_it() {
         let w = workload("create f0\nwrite f0 0 4096\nfsync f0\nwrite f0 0 4096\n");
-        let m = Model::build(&w, &times(&[(1, 2), (2, 3), (3, 9), (9, 10)]), true);
+        let m = Model::build(
+            &w,
+            &OpTimes::spans(&[(1, 2), (2, 3), (3, 9), (9, 10)]),
+            true,
+        );
         assert_eq!(allowed_at(&m, 0, 8), vec![None, Some(2)]);
         assert_eq!(allowed_at(&m, 0, 9), vec![Some(2)]);
         assert_eq!(allowed_at(&m, 0, 10), vec![Some(2), Some(4)]);
@@ -1408,7 +1407,7 @@ mod tests {
     #[test]
     fn in_flight_aio_is_not_covered_by_fsync() {
         let w = workload("create f0\nwrite f0 0 4096\ndio-write f0 0 4096 aio\nfsync f0\n");
-        let mut t = times(&[(1, 2), (2, 3), (3, 4), (4, 9)]);
+        let mut t = OpTimes::spans(&[(1, 2), (2, 3), (3, 4), (4, 9)]);
         t[2].dio_end = 20; // completes after the fsync
         t[2].dio_ack = 21;
         let m = Model::build(&w, &t, true);
@@ -1418,7 +1417,7 @@ mod tests {
     #[test]
     fn truncate_then_fsync_forbids_the_cut_bytes() {
         let w = workload("create f0\nwrite f0 0 8192\ntruncate f0 100\nfsync f0\n");
-        let m = Model::build(&w, &times(&[(1, 2), (2, 3), (3, 4), (4, 9)]), true);
+        let m = Model::build(&w, &OpTimes::spans(&[(1, 2), (2, 3), (3, 4), (4, 9)]), true);
         assert_eq!(allowed_at(&m, 200, 9), vec![None]);
         assert_eq!(allowed_at(&m, 50, 9), vec![Some(2)]);
         assert_eq!(m.files[0].allowed_sizes(9, true, None).0, vec![100]);
@@ -1436,7 +1435,11 @@ mod tests {
             let w = workload(&format!(
                 "create f0\nwrite f0 0 8192\nfsync f0\npunch-hole f0 100 5000\n{sync} f0\n"
             ));
-            let m = Model::build(&w, &times(&[(1, 2), (2, 3), (3, 4), (4, 5), (5, 9)]), true);
+            let m = Model::build(
+                &w,
+                &OpTimes::spans(&[(1, 2), (2, 3), (3, 4), (4, 5), (5, 9)]),
+                true,
+            );
             // Outside the hole the write stays; inside, the hole is
             // allowed before the sync and owed after an fsync only.
             assert_eq!(allowed_at(&m, 50, 9), vec![Some(2)], "{sync}");
@@ -1451,7 +1454,7 @@ mod tests {
     fn fallocate_grows_the_size_unless_keep_size() {
         let w =
             workload("create f0\nfallocate f0 0 10000\nfallocate f0 0 20000 keep-size\nfsync f0\n");
-        let m = Model::build(&w, &times(&[(1, 2), (2, 3), (3, 4), (4, 9)]), true);
+        let m = Model::build(&w, &OpTimes::spans(&[(1, 2), (2, 3), (3, 4), (4, 9)]), true);
         assert_eq!(m.files[0].allowed_sizes(2, true, None).0, vec![0]);
         assert_eq!(m.files[0].allowed_sizes(8, true, None).0, vec![0, 10000]);
         assert_eq!(m.files[0].allowed_sizes(9, true, None).0, vec![10000]);
@@ -1462,7 +1465,7 @@ mod tests {
         let w = Workload::parse(&format!("files: 2\n{text}")).unwrap();
         Model::build_over(
             &w,
-            &times(spec),
+            &OpTimes::spans(spec),
             true,
             (&[], None),
             (Names::Directory, Sizes::Writeback),
@@ -1520,7 +1523,7 @@ mod tests {
         let base = [BaseFile::default()];
         let c = Model::build_over(
             &w,
-            &times(&[(1, 2), (2, 9)]),
+            &OpTimes::spans(&[(1, 2), (2, 9)]),
             true,
             (&base, None),
             (Names::Directory, Sizes::Writeback),
@@ -1532,7 +1535,7 @@ mod tests {
     #[test]
     fn dio_wait_promises_only_under_stable() {
         let w = workload("create f0\ndio-write f0 0 4096 dsync aio\ndio-wait f0\n");
-        let mut t = times(&[(1, 2), (2, 5), (5, 9)]);
+        let mut t = OpTimes::spans(&[(1, 2), (2, 5), (5, 9)]);
         t[1].dio_end = 7;
         t[1].dio_ack = NEVER; // not yet acknowledged
         let stable = Model::build(&w, &t, true);
@@ -1587,7 +1590,7 @@ mod tests {
              fsync f0\nwrite f0 50000 4096\nwrite f0 4000 200\nfsync f0\n",
         );
         let spans: Vec<(usize, usize)> = (1..=w.ops.len()).map(|k| (k, k + 1)).collect();
-        let m = Model::build(&w, &times(&spans), true);
+        let m = Model::build(&w, &OpTimes::spans(&spans), true);
         let writes: [(usize, u64, u64); 4] = [
             (1, 0, 100),
             (3, 20000, 50),
@@ -1634,7 +1637,7 @@ mod tests {
         let spans: Vec<(usize, usize)> = (1..=rest.ops.len()).map(|k| (k, k + 1)).collect();
         let m = Model::build_over(
             &rest,
-            &times(&spans),
+            &OpTimes::spans(&spans),
             true,
             (&base, Some(&earlier)),
             (Names::FileFsync, Sizes::Stepwise),
@@ -1667,7 +1670,7 @@ mod tests {
     #[test]
     fn runtime_reads_see_completed_writes() {
         let w = workload("create f0\nwrite f0 0 4096\nwrite f0 100 10\n");
-        let m = Model::build(&w, &times(&[(1, 2), (2, 3), (3, 4)]), true);
+        let m = Model::build(&w, &OpTimes::spans(&[(1, 2), (2, 3), (3, 4)]), true);
         let mut data = pattern(0, 0, 4096, 2).to_vec();
         data[100..110].copy_from_slice(&pattern(0, 100, 10, 3));
         assert!(m.check_data(0, 0, &data, NEVER - 1, Some(4)).is_none());
